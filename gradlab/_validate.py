@@ -1,0 +1,95 @@
+"""Input checks shared by the public entry points.
+
+Every message has one shape: ``"`name` must be <requirement>; got <value>"``, so
+that a user reads the argument, what was expected, and what arrived.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+
+import numpy as np
+
+
+def _show(value: object) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, np.generic):
+        value = value.item()
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def fail(name: str, requirement: str, value: object, kind: type[Exception] = ValueError):
+    """Build (not raise) the standard error for argument ``name``."""
+    return kind(f"`{name}` must be {requirement}; got {_show(value)}")
+
+
+def choice(name: str, value: object, options: Iterable[str]) -> str:
+    """Check that ``value`` names one of ``options``; return it."""
+    options = list(options)
+    listing = ", ".join(repr(o) for o in options)
+    if not isinstance(value, str):
+        raise fail(name, f"a string, one of {listing}", value, TypeError)
+    if value not in options:
+        raise fail(name, f"one of {listing}", value)
+    return value
+
+
+def positive_float(name: str, value: object) -> float:
+    """A positive finite real number (bools and strings are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise fail(name, "a positive finite float", value, TypeError)
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise fail(name, "a positive finite float", value)
+    return value
+
+
+def nonnegative_float(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise fail(name, "a non-negative finite float", value, TypeError)
+    value = float(value)
+    if not (math.isfinite(value) and value >= 0):
+        raise fail(name, "a non-negative finite float", value)
+    return value
+
+
+def float_dtype(name: str, value: object) -> np.dtype:
+    """float64 or float32 (the two precisions gradlab studies)."""
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        raise fail(name, "float64 or float32", value, TypeError) from None
+    if dtype not in (np.float64, np.float32):
+        raise fail(name, "float64 or float32", value)
+    return dtype
+
+
+def real_array(name: str, value: object, dtype: np.dtype | None = None) -> np.ndarray:
+    """A finite real float array, as a *new* array the caller's object never aliases.
+
+    Integer and boolean input is converted to float64 (never differentiated
+    into zeros); complex, object and string input is refused.  ``dtype``
+    forces a precision; otherwise float32/float64 input keeps its own.
+    """
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # e.g. ragged nested lists
+        raise fail(name, "a real numeric array", value, TypeError) from exc
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(np.float64)
+    elif arr.dtype.kind != "f":
+        raise fail(name, "a real numeric array", arr, TypeError)
+    if dtype is None:
+        dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    out = np.array(arr, dtype=dtype, copy=True, order="C")
+    if not np.isfinite(out).all():
+        bad = np.argwhere(~np.isfinite(out))[0]
+        where = tuple(int(i) for i in bad)
+        raise ValueError(
+            f"`{name}` must be finite; got {out[where]} at index {where if out.ndim > 1 else where[0]}"
+        )
+    return out

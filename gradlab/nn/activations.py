@@ -1,0 +1,136 @@
+"""Activation functions as a table of ``(f, f')`` pairs.
+
+Convention: ``f(z)`` maps pre-activations to activations elementwise, and
+``df(z, a)`` returns the derivative ``f'(z)`` given both ``z`` and ``a = f(z)``,
+so that rules such as ``tanh' = 1 - a**2`` reuse the forward output instead of
+recomputing a transcendental function (numpy's ``tanh`` is the most expensive
+elementwise operation of a forward pass).
+
+Every function accepts complex input as well, for the complex-step method:
+analytic functions extend naturally, and piecewise ones take their branch on
+the real part (for a kink-free point the result is then the analytic
+continuation of the active piece).  At a kink the derivative is the one of the
+piece that contains the point (``relu'(0) = 0``, clip derivatives are 0 at the
+clip points), the usual choice of autograd frameworks.
+
+The table follows the seed notes (``003``), with the hard-logistic written as
+``clip(0.25 z + 0.5, 0, 1)`` and the hard-tanh as ``clip(z, -1, 1)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+LEAKY_SLOPE = 0.01
+ELU_ALPHA = 1.0
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One row of the table: the function, its derivative, and where it is not smooth."""
+
+    name: str
+    f: Callable[[np.ndarray], np.ndarray]
+    df: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    #: Pre-activation values at which ``f`` has a kink (empty for smooth functions).
+    kinks: tuple[float, ...] = ()
+
+
+def _re(z: np.ndarray) -> np.ndarray:
+    """The real part, without a copy for real input: piecewise branches are chosen on it."""
+    return z.real if np.iscomplexobj(z) else z
+
+
+def _sigmoid(z):
+    if np.iscomplexobj(z):
+        return 1.0 / (1.0 + np.exp(-z))
+    # exp(-|z|) never overflows, and each branch avoids 1 - (something close to 1).
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _softplus(z):
+    if np.iscomplexobj(z):
+        pos = z.real > 0
+        zz = np.where(pos, -z, z)  # log(1 + e^z) = z + log(1 + e^-z): exponent never large
+        return np.where(pos, z, 0) + np.log1p(np.exp(zz))
+    return np.logaddexp(0.0, z)
+
+
+def _elu(z):
+    neg = np.where(_re(z) > 0, 0, z)  # expm1 only ever sees z <= 0: no overflow
+    return np.where(_re(z) > 0, z, ELU_ALPHA * np.expm1(neg))
+
+
+def _clip(z, lo, hi):
+    zr = _re(z)
+    return np.where(zr <= lo, lo, np.where(zr >= hi, hi, z))
+
+
+def _inside(z, lo, hi, slope):
+    zr = _re(z)
+    return np.where((zr > lo) & (zr < hi), slope, 0.0)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in [
+        # sigma' = sigma (1 - sigma)
+        Activation("sigmoid", _sigmoid, lambda z, a: a * (1.0 - a)),
+        # tanh' = 1 - tanh^2
+        Activation("tanh", np.tanh, lambda z, a: 1.0 - a * a),
+        Activation(
+            "relu",
+            lambda z: np.where(_re(z) > 0, z, 0.0),
+            lambda z, a: (_re(z) > 0).astype(_re(z).dtype),
+            kinks=(0.0,),
+        ),
+        Activation(
+            "leaky_relu",
+            lambda z: np.where(_re(z) > 0, z, LEAKY_SLOPE * z),
+            lambda z, a: np.where(_re(z) > 0, 1.0, LEAKY_SLOPE).astype(_re(z).dtype),
+            kinks=(0.0,),
+        ),
+        # elu' = 1 for z > 0, alpha e^z = a + alpha otherwise
+        Activation(
+            "elu",
+            _elu,
+            lambda z, a: np.where(_re(z) > 0, 1.0, a + ELU_ALPHA),
+        ),
+        # softplus' = sigmoid
+        Activation("softplus", _softplus, lambda z, a: _sigmoid(z)),
+        Activation("identity", lambda z: z, lambda z, a: np.ones_like(_re(z))),
+        Activation(
+            "hard_sigmoid",
+            lambda z: _clip(0.25 * z + 0.5, 0.0, 1.0),
+            lambda z, a: _inside(z, -2.0, 2.0, 0.25).astype(_re(z).dtype),
+            kinks=(-2.0, 2.0),
+        ),
+        Activation(
+            "hard_tanh",
+            lambda z: _clip(z, -1.0, 1.0),
+            lambda z, a: _inside(z, -1.0, 1.0, 1.0).astype(_re(z).dtype),
+            kinks=(-1.0, 1.0),
+        ),
+    ]
+}
+
+#: Output-only nonlinearities (not elementwise, handled by the loss table).
+OUTPUT_ONLY = ("softmax",)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, shifted by the row maximum so that no exponent overflows."""
+    shift = _re(z).max(axis=1, keepdims=True)
+    e = np.exp(z - shift)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise ``log softmax(z)`` by log-sum-exp: finite even where softmax underflows to 0."""
+    shift = _re(z).max(axis=1, keepdims=True)
+    zs = z - shift
+    return zs - np.log(np.exp(zs).sum(axis=1, keepdims=True))

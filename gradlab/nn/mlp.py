@@ -1,0 +1,320 @@
+"""The fully connected feedforward network of the seed notes.
+
+Notation (seed ``002``): layer ``l = 1..L`` has ``n[l]`` units, ``a[0] = x`` and
+
+    z[l] = W[l] a[l-1] + b[l],        a[l] = f_l(z[l]),
+
+with ``W[l]`` of shape ``(n[l], n[l-1])``.  A batch holds samples as *rows*, so a
+layer computes ``Z = A_prev @ W.T + b`` (the convention of ``torch.nn.Linear``).
+
+All parameters live in one flat contiguous vector
+
+    theta = [W1, b1, W2, b2, ..., WL, bL]
+
+(each ``W`` flattened row-major); :meth:`MLP.params` gives named views into it.
+The batch cost is
+
+    J(theta) = mean_i L(a[L]_i, y_i) + (l2 / 2) * sum_l ||W[l]||_F^2      (biases not regularized)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _validate as v
+from .activations import ACTIVATIONS, OUTPUT_ONLY
+from .losses import LOSSES, Head
+
+
+@dataclass(frozen=True)
+class Block:
+    """One named parameter block of theta: ``theta[offset:offset + size]`` viewed as ``shape``."""
+
+    name: str
+    offset: int
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def slice(self) -> slice:
+        return slice(self.offset, self.offset + self.size)
+
+
+class ParamViews(Mapping):
+    """Named, copy-free views (``W1``, ``b1``, ...) into a flat parameter vector.
+
+    Writing into a view writes into the vector: ``net.params(theta).W1[0, 0] = 1.0``.
+    """
+
+    def __init__(self, theta: np.ndarray, blocks: Sequence[Block]):
+        self._views = {b.name: theta[b.slice].reshape(b.shape) for b in blocks}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._views[name]
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self._views[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._views)
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}: {a.shape}" for k, a in self._views.items())
+        return f"ParamViews({inner})"
+
+
+class MLP:
+    """A fully connected network with a loss: the object whose gradient gradlab studies.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths ``[n0, n1, ..., nL]``: inputs, hidden layers, outputs (at least two).
+    activation : str or sequence of str
+        Hidden nonlinearity, one name for every hidden layer or one name per hidden layer:
+        ``sigmoid, tanh, relu, leaky_relu, elu, softplus, identity, hard_sigmoid, hard_tanh``.
+    output : str
+        Output nonlinearity: ``sigmoid``, ``softmax`` or any hidden one.
+    loss : str
+        ``cross_entropy`` (binary with a sigmoid output, categorical with softmax) or ``mse``.
+    l2 : float
+        L2 penalty ``(l2 / 2) * sum ||W||_F^2`` on the weights (not the biases).
+    dtype : float64 or float32
+        Precision of parameters, data and arithmetic.
+
+    Examples
+    --------
+    >>> net = MLP([2, 3, 1], activation="tanh", output="sigmoid", loss="cross_entropy")
+    >>> net.n_params
+    13
+    >>> theta = net.init(seed=0)
+    >>> net.params(theta).W1.shape
+    (3, 2)
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str | Sequence[str] = "tanh",
+        output: str = "sigmoid",
+        loss: str = "cross_entropy",
+        l2: float = 0.0,
+        *,
+        dtype: object = np.float64,
+    ):
+        self.sizes = _check_sizes(sizes)
+        n_hidden = len(self.sizes) - 2
+        if isinstance(activation, str):
+            names = (activation,) * n_hidden
+        elif isinstance(activation, Sequence):
+            names = tuple(activation)
+            if len(names) != n_hidden:
+                raise v.fail(
+                    "activation",
+                    f"one name or a list of {n_hidden} names (one per hidden layer)",
+                    activation,
+                )
+        else:
+            raise v.fail("activation", "a name or a list of names", activation, TypeError)
+        for name in names:
+            v.choice("activation", name, ACTIVATIONS)
+        self.activations: tuple[str, ...] = names
+        self.output = v.choice("output", output, [*ACTIVATIONS, *OUTPUT_ONLY])
+        self.loss = v.choice("loss", loss, LOSSES)
+        self.head: Head = LOSSES[loss](output)
+        self.l2 = v.nonnegative_float("l2", l2)
+        self.dtype = v.float_dtype("dtype", dtype)
+
+        blocks, offset = [], 0
+        for l, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1):
+            for block in (Block(f"W{l}", offset, (n_out, n_in)), Block(f"b{l}", offset + n_out * n_in, (n_out,))):
+                blocks.append(block)
+            offset += n_out * n_in + n_out
+        self.blocks: tuple[Block, ...] = tuple(blocks)
+        self.n_params: int = offset
+        self._act = [ACTIVATIONS[name] for name in names]
+
+    @property
+    def n_layers(self) -> int:
+        """L, the number of weight layers."""
+        return len(self.sizes) - 1
+
+    def __repr__(self) -> str:
+        return (
+            f"MLP({list(self.sizes)}, activation={list(self.activations)!r}, "
+            f"output={self.output!r}, loss={self.loss!r}, l2={self.l2}, dtype={self.dtype.name})"
+        )
+
+    # -- parameters ---------------------------------------------------------------
+
+    def init(self, seed: int | None = 0) -> np.ndarray:
+        """A fresh flat parameter vector with scaled Gaussian weights and zero biases.
+
+        Weights feeding a ReLU-like unit get He scaling ``std = sqrt(2 / n_in)``; all
+        others get Glorot scaling ``std = sqrt(2 / (n_in + n_out))``, so activations
+        neither vanish nor explode with depth.  Values are drawn in float64 and then
+        rounded to ``dtype``, so a float32 network starts from the float64 one, rounded.
+        """
+        rng = np.random.default_rng(seed)
+        theta = np.zeros(self.n_params, dtype=np.float64)
+        views = self.params(theta)
+        layer_acts = [*self.activations, self.output]
+        for l, name in enumerate(layer_acts, start=1):
+            n_out, n_in = views[f"W{l}"].shape
+            he = name in ("relu", "leaky_relu", "elu")
+            std = math.sqrt(2.0 / n_in) if he else math.sqrt(2.0 / (n_in + n_out))
+            views[f"W{l}"][...] = rng.standard_normal((n_out, n_in)) * std
+        return theta.astype(self.dtype, copy=False)
+
+    def params(self, theta: np.ndarray) -> ParamViews:
+        """Named views ``W1, b1, ..., WL, bL`` into ``theta`` (no copies)."""
+        theta = self._check_theta(theta, copy=False)
+        return ParamViews(theta, self.blocks)
+
+    def _layers(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(W1, b1), ...]`` as views into ``theta``; no checks (hot path)."""
+        b = self.blocks
+        return [
+            (theta[b[i].slice].reshape(b[i].shape), theta[b[i + 1].slice])
+            for i in range(0, len(b), 2)
+        ]
+
+    def _check_theta(self, theta: object, *, copy: bool) -> np.ndarray:
+        if isinstance(theta, np.ndarray) and theta.dtype == self.dtype and not copy:
+            arr = theta
+            if not np.isfinite(arr).all():
+                arr = v.real_array("theta", theta, self.dtype)  # raises, naming the entry
+        else:
+            arr = v.real_array("theta", theta, self.dtype)
+        if arr.shape != (self.n_params,):
+            raise v.fail("theta", f"a flat vector of shape ({self.n_params},) for {self!r}", arr)
+        return arr
+
+    # -- forward --------------------------------------------------------------------
+
+    def forward(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """The prediction ``a[L]`` for a batch ``X`` of shape ``(m, n0)``."""
+        theta = self._check_theta(theta, copy=False)
+        X = self._check_X(X)
+        zs, acts = self.forward_cache(theta, X)
+        return acts[-1]
+
+    def forward_cache(self, theta: np.ndarray, X: np.ndarray):
+        """Forward pass keeping what backprop needs: ``zs = [z1..zL]``, ``acts = [a0..aL]``.
+
+        No input checks: callers pass validated arrays.
+        """
+        acts, zs = [X], []
+        layers = self._layers(theta)
+        for (W, b), act in zip(layers[:-1], self._act):
+            z = acts[-1] @ W.T  # (m, n[l-1]) @ (n[l-1], n[l]) -> (m, n[l])
+            z += b
+            zs.append(z)
+            acts.append(act.f(z))
+        W, b = layers[-1]
+        z = acts[-1] @ W.T  # (m, n[L-1]) @ (n[L-1], n[L]) -> (m, n[L])
+        z += b
+        zs.append(z)
+        acts.append(self.head.output(z))
+        return zs, acts
+
+    def cost(self, theta: np.ndarray, X: np.ndarray, Y: np.ndarray):
+        """J(theta) on a batch, as a numpy scalar (complex if theta is); no checks (hot path)."""
+        a = X
+        layers = self._layers(theta)
+        for (W, b), act in zip(layers[:-1], self._act):
+            z = a @ W.T  # (m, n[l-1]) @ (n[l-1], n[l]) -> (m, n[l])
+            z += b
+            a = act.f(z)
+        W, b = layers[-1]
+        z = a @ W.T
+        z += b
+        J = self.head.total(z, Y) / X.shape[0]
+        if self.l2:
+            # dot, not vdot: no conjugation, so the penalty stays analytic for the complex step.
+            J = J + 0.5 * self.l2 * sum(np.dot(W.ravel(), W.ravel()) for W, _ in layers)
+        return J
+
+    # -- data -------------------------------------------------------------------------
+
+    def _check_X(self, X: object) -> np.ndarray:
+        X = v.real_array("X", X, self.dtype)
+        if X.ndim != 2 or X.shape[1] != self.sizes[0] or X.shape[0] == 0:
+            raise v.fail("X", f"a 2-D array of shape (m, {self.sizes[0]}) with m >= 1, samples as rows", X)
+        return X
+
+    def objective(self, X: object, Y: object) -> MLPObjective:
+        """The batch cost ``J(theta)`` on data ``(X, Y)`` as a callable.
+
+        ``X`` has shape ``(m, n0)`` and ``Y`` shape ``(m, nL)`` (or ``(m,)`` when
+        ``nL == 1``).  Both are copied once, read-only, so later changes to the
+        caller's arrays do not change the objective, and it never changes them.
+        """
+        X = self._check_X(X)
+        Y = v.real_array("Y", Y, self.dtype)
+        n_out = self.sizes[-1]
+        if Y.ndim == 1 and n_out == 1:
+            Y = Y.reshape(-1, 1)
+        if Y.ndim != 2 or Y.shape != (X.shape[0], n_out):
+            raise v.fail("Y", f"an array of shape ({X.shape[0]}, {n_out}) to match X and the network", Y)
+        X.flags.writeable = False
+        Y.flags.writeable = False
+        return MLPObjective(self, X, Y)
+
+
+class MLPObjective:
+    """``J(theta)`` of one network on one batch: a callable with an analytic gradient.
+
+    Calling it checks ``theta`` and returns a Python float.  Backends use the
+    unchecked :meth:`value` on arrays they already validated.
+    """
+
+    def __init__(self, net: MLP, X: np.ndarray, Y: np.ndarray):
+        self.net, self.X, self.Y = net, X, Y
+
+    @property
+    def n_params(self) -> int:
+        return self.net.n_params
+
+    @property
+    def blocks(self) -> tuple[Block, ...]:
+        return self.net.blocks
+
+    def __call__(self, theta: object) -> float:
+        theta = self.net._check_theta(theta, copy=False)
+        return float(self.value(theta))
+
+    def value(self, theta: np.ndarray):
+        """J at an already-validated theta (real or complex); no checks."""
+        return self.net.cost(theta, self.X, self.Y)
+
+    def __repr__(self) -> str:
+        return f"MLPObjective({self.net!r}, batch={self.X.shape[0]})"
+
+
+def _check_sizes(sizes: object) -> tuple[int, ...]:
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence | np.ndarray):
+        raise v.fail("sizes", "a list of layer widths such as [4, 16, 3]", sizes, TypeError)
+    out = []
+    for n in sizes:
+        if isinstance(n, bool) or not isinstance(n, int | np.integer):
+            raise v.fail("sizes", "a list of integers", list(sizes), TypeError)
+        out.append(int(n))
+    if len(out) < 2:
+        raise v.fail("sizes", "at least two widths (inputs and outputs)", list(sizes))
+    if min(out) < 1:
+        raise v.fail("sizes", "positive widths (an empty layer has no gradient)", list(sizes))
+    return tuple(out)

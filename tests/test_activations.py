@@ -1,0 +1,92 @@
+"""Every entry of the activation table: f' against central differences and at known points."""
+
+import numpy as np
+import pytest
+
+from gradlab.nn.activations import ACTIVATIONS, log_softmax, softmax
+
+NAMES = sorted(ACTIVATIONS)
+
+
+def _away_from_kinks(act, z, margin=1e-3):
+    return z[np.all([np.abs(z - k) > margin for k in act.kinks] or [np.ones_like(z, bool)], axis=0)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_derivative_matches_central_difference(name):
+    act = ACTIVATIONS[name]
+    # 2000 points: z = 0 is not among them (elu is C1 but not C2 there)
+    z = _away_from_kinks(act, np.linspace(-6, 6, 2000))
+    h = 1e-6
+    numeric = (act.f(z + h) - act.f(z - h)) / (2 * h)
+    analytic = act.df(z, act.f(z))
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_complex_input_gives_the_derivative_by_complex_step(name):
+    act = ACTIVATIONS[name]
+    z = _away_from_kinks(act, np.linspace(-6, 6, 301))
+    h = 1e-30
+    out = act.f(z + 1j * h)
+    np.testing.assert_allclose(out.real, act.f(z), rtol=1e-13, atol=1e-30)
+    # atol 1e-15: the reference rules lose *relative* precision where they cancel
+    # (1 - a^2 for a saturated tanh has an absolute error of about eps).
+    np.testing.assert_allclose(out.imag / h, act.df(z, act.f(z)), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keeps_float32(name):
+    z = np.linspace(-3, 3, 7, dtype=np.float32)
+    a = ACTIVATIONS[name].f(z)
+    assert a.dtype == np.float32
+    assert ACTIVATIONS[name].df(z, a).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "name, z, f, df",
+    [
+        ("sigmoid", 0.0, 0.5, 0.25),
+        ("sigmoid", 800.0, 1.0, 0.0),
+        ("sigmoid", -800.0, 0.0, 0.0),
+        ("tanh", 0.0, 0.0, 1.0),
+        ("relu", -2.0, 0.0, 0.0),
+        ("relu", 3.0, 3.0, 1.0),
+        ("relu", 0.0, 0.0, 0.0),
+        ("leaky_relu", -2.0, -0.02, 0.01),
+        ("elu", -np.log(2.0), -0.5, 0.5),
+        ("elu", 2.0, 2.0, 1.0),
+        ("softplus", 0.0, np.log(2.0), 0.5),
+        ("softplus", 800.0, 800.0, 1.0),
+        ("identity", -1.5, -1.5, 1.0),
+        ("hard_sigmoid", 0.0, 0.5, 0.25),
+        ("hard_sigmoid", 1.0, 0.75, 0.25),
+        ("hard_sigmoid", 3.0, 1.0, 0.0),
+        ("hard_sigmoid", -3.0, 0.0, 0.0),
+        ("hard_tanh", 0.5, 0.5, 1.0),
+        ("hard_tanh", -4.0, -1.0, 0.0),
+    ],
+)
+def test_known_values(name, z, f, df):
+    act = ACTIVATIONS[name]
+    z = np.array([z])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # no overflow warnings at large |z|
+        a = act.f(z)
+        assert a[0] == pytest.approx(f, rel=1e-15, abs=1e-300)
+        assert act.df(z, a)[0] == pytest.approx(df, rel=1e-15, abs=1e-300)
+
+
+def test_sigmoid_tail_keeps_relative_precision():
+    # For z < 0, e^z / (1 + e^z) has no cancellation: the reference value.
+    z = np.array([-30.0, -700.0])
+    np.testing.assert_allclose(ACTIVATIONS["sigmoid"].f(z), np.exp(z) / (1 + np.exp(z)), rtol=1e-15)
+
+
+def test_softmax_and_log_softmax_are_stable():
+    z = np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]])
+    p = softmax(z)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert np.all(np.isfinite(log_softmax(z)))
+    assert log_softmax(z)[0, 2] == pytest.approx(-2000.0)
+    e = np.exp([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(p[1], e / e.sum(), rtol=1e-15)
