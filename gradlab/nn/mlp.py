@@ -170,7 +170,7 @@ class MLP:
         """
         rng = np.random.default_rng(seed)
         theta = np.zeros(self.n_params, dtype=np.float64)
-        views = self.params(theta)
+        views = ParamViews(theta, self.blocks)
         layer_acts = [*self.activations, self.output]
         for l, name in enumerate(layer_acts, start=1):
             n_out, n_in = views[f"W{l}"].shape
@@ -180,8 +180,15 @@ class MLP:
         return theta.astype(self.dtype, copy=False)
 
     def params(self, theta: np.ndarray) -> ParamViews:
-        """Named views ``W1, b1, ..., WL, bL`` into ``theta`` (no copies)."""
-        theta = self._check_theta(theta, copy=False)
+        """Named views ``W1, b1, ..., WL, bL`` into ``theta`` (no copies).
+
+        ``theta`` must be a flat array of the network's dtype: anything else could
+        only be viewed through a copy, and writes into the views would be lost.
+        """
+        if not isinstance(theta, np.ndarray) or theta.dtype != self.dtype or theta.shape != (self.n_params,):
+            raise v.fail(
+                "theta", f"a numpy array of shape ({self.n_params},) and dtype {self.dtype} (views need no copy)", theta
+            )
         return ParamViews(theta, self.blocks)
 
     def _layers(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
