@@ -68,8 +68,8 @@ def float_dtype(name: str, value: object) -> np.dtype:
     return dtype
 
 
-def real_array(name: str, value: object, dtype: np.dtype | None = None) -> np.ndarray:
-    """A finite real float array, as a *new* array the caller's object never aliases.
+def real_array(name: str, value: object, dtype: np.dtype | None = None, *, copy: bool = True) -> np.ndarray:
+    """A finite real float array; with ``copy`` a *new* one the caller's object never aliases.
 
     Integer and boolean input is converted to float64 (never differentiated
     into zeros); complex, object and string input is refused.  ``dtype``
@@ -85,7 +85,7 @@ def real_array(name: str, value: object, dtype: np.dtype | None = None) -> np.nd
         raise fail(name, "a real numeric array", arr, TypeError)
     if dtype is None:
         dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    out = np.array(arr, dtype=dtype, copy=True, order="C")
+    out = np.array(arr, dtype=dtype, copy=True if copy else None, order="C")
     if not np.isfinite(out).all():
         bad = np.argwhere(~np.isfinite(out))[0]
         where = tuple(int(i) for i in bad)

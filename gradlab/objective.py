@@ -39,10 +39,14 @@ class Objective:
         self.evaluations = 0
 
     def point(self, x: object) -> np.ndarray:
-        """A validated private copy of ``x`` in the precision it will be differentiated in."""
+        """``x`` validated, in the precision it will be differentiated in.
+
+        The result may be the caller's own array: backends must not write into it
+        (finite differences perturb a working copy of their own).
+        """
         if self.mlp is not None:
-            return self.mlp.net._check_theta(x, copy=True)
-        x = v.real_array("x", x)
+            return self.mlp.net._check_theta(x, copy=False)
+        x = v.real_array("x", x, copy=False)
         if x.size == 0:
             raise v.fail("x", "a non-empty array", x)
         return x

@@ -51,7 +51,8 @@ class Backend(Protocol):
     def compute(self, objective: Objective, x: np.ndarray, *, h: float | None) -> GradientResult:
         """The gradient of ``objective`` at ``x``.
 
-        ``x`` is a validated private copy the backend may perturb in place;
+        ``x`` is validated but may be the caller's array: a backend that perturbs
+        it works on a copy of its own;
         ``h`` is a validated positive step or ``None`` for the backend's default.
         """
         ...

@@ -65,6 +65,7 @@ class ForwardDifference:
 
     def compute(self, objective: Objective, x: np.ndarray, *, h: float | None) -> GradientResult:
         start = objective.evaluations
+        x = x.copy()  # the one working copy; the caller's array is never touched
         xf = x.reshape(-1)  # a view: perturbing xf perturbs x
         xp = xf + (default_step(xf, self.order) if h is None else h)
         xp = xp.astype(x.dtype)  # the perturbed value, rounded to x's precision
@@ -89,6 +90,7 @@ class CentralDifference:
 
     def compute(self, objective: Objective, x: np.ndarray, *, h: float | None) -> GradientResult:
         start = objective.evaluations
+        x = x.copy()  # the one working copy; the caller's array is never touched
         xf = x.reshape(-1)
         step = default_step(xf, self.order) if h is None else h
         xp = (xf + step).astype(x.dtype)
