@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import make_data
+from netdata import make_data
 
 import gradlab
 from gradlab.check import TOLERANCES

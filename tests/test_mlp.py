@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import make_data
+from netdata import make_data
 from hypothesis import assume, given
 from hypothesis import strategies as st
 

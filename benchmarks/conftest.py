@@ -1,0 +1,11 @@
+"""Benchmarks run with one BLAS thread: two-thread BLAS on this 2-core machine is noisier
+and collapses under contention (see shared/notes/benchmarking.md)."""
+
+import pytest
+from threadpoolctl import threadpool_limits
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_blas_thread():
+    with threadpool_limits(limits=1):
+        yield

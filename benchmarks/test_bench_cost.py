@@ -1,0 +1,114 @@
+"""Cost against size: every backend over a ladder of networks ``[w, w, w, 10]``, batch 64.
+
+One question per group: how does this backend's time grow with N?  Each benchmark
+records in ``extra_info`` what it measured (``backend``, ``n_params``, ``evaluations``,
+``backward_passes``, the network, ``batch``, ``dtype``, BLAS and threads) and the peak
+extra memory of one call (``peak_bytes``, by tracemalloc, taken outside the timing).
+Run: ``pytest --benchmark-only`` (add ``--benchmark-json=FILE`` for ``gradlab report``).
+"""
+
+import tracemalloc
+
+import pytest
+
+import gradlab
+from gradlab.sweeps import blas_info, ladder_problem
+
+BATCH = 64
+WIDTHS = [2, 4, 8, 16, 32, 47, 64, 128, 256, 512, 700]  # N = 42 ... 988,410
+FD_WIDTHS = [2, 4, 8, 16, 32, 47, 64]  # N = 42 ... 8,970: up to about a second per gradient
+PROBLEMS: dict = {}
+
+
+def problem(width):
+    if width not in PROBLEMS:
+        PROBLEMS[width] = ladder_problem(width, batch=BATCH)
+    return PROBLEMS[width]
+
+
+def peak_bytes(call) -> int:
+    """Peak memory allocated during one ``call()`` beyond what was held before it."""
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        call()
+        return int(tracemalloc.get_traced_memory()[1] - base)
+    finally:
+        tracemalloc.stop()
+
+
+def record(benchmark, backend, obj, evaluations, backward_passes, call):
+    benchmark.extra_info.update(
+        backend=backend,
+        n_params=int(obj.n_params),
+        evaluations=int(evaluations),
+        backward_passes=int(backward_passes),
+        sizes=[int(s) for s in obj.net.sizes],
+        batch=BATCH,
+        dtype=obj.net.dtype.name,
+        peak_bytes=peak_bytes(call),
+        **blas_info(),
+    )
+
+
+def run(benchmark, call, slow: bool):
+    if slow:  # seconds per call: fixed rounds instead of minutes of calibration
+        return benchmark.pedantic(call, rounds=3, warmup_rounds=0, iterations=1)
+    return benchmark(call)
+
+
+@pytest.mark.parametrize("width", WIDTHS, ids=lambda w: f"w{w}")
+def test_objective(benchmark, width):
+    """One evaluation of J: the unit in which finite-difference cost is counted."""
+    obj, theta = problem(width)
+    benchmark.group = "cost vs N: objective (one evaluation of J)"
+    record(benchmark, "objective", obj, 1, 0, lambda: obj(theta))
+    run(benchmark, lambda: obj(theta), slow=False)
+
+
+@pytest.mark.parametrize("width", WIDTHS, ids=lambda w: f"w{w}")
+def test_backprop(benchmark, width):
+    obj, theta = problem(width)
+    benchmark.group = "cost vs N: backprop"
+    call = lambda: gradlab.differentiate(obj, theta, backend="backprop")  # noqa: E731
+    r = call()
+    record(benchmark, "backprop", obj, r.evaluations, r.backward_passes, call)
+    run(benchmark, call, slow=False)
+
+
+@pytest.mark.parametrize("backend", ["forward", "central"])
+@pytest.mark.parametrize("width", FD_WIDTHS, ids=lambda w: f"w{w}")
+def test_finite_difference(benchmark, backend, width):
+    obj, theta = problem(width)
+    benchmark.group = f"cost vs N: {backend} differences"
+    call = lambda: gradlab.differentiate(obj, theta, backend=backend)  # noqa: E731
+    r = call()
+    assert r.evaluations == {"forward": obj.n_params + 1, "central": 2 * obj.n_params}[backend]
+    record(benchmark, backend, obj, r.evaluations, 0, call)
+    run(benchmark, call, slow=width >= 16)
+
+
+@pytest.mark.parametrize("width", WIDTHS, ids=lambda w: f"w{w}")
+def test_torch_autograd(benchmark, width):
+    """The same network and loss under torch autograd (float64), as a peer; skipped without torch."""
+    torch = pytest.importorskip("torch")
+    obj, theta = problem(width)
+    net = obj.net
+    torch.set_num_threads(1)
+    params = [torch.tensor(p.copy(), requires_grad=True) for p in net.params(theta).values()]
+    X = torch.from_numpy(obj.X.copy())
+    labels = torch.from_numpy(obj.Y.argmax(axis=1).copy())
+
+    def call():
+        for p in params:
+            p.grad = None
+        a = X
+        for i in range(0, len(params) - 2, 2):
+            a = torch.tanh(torch.nn.functional.linear(a, params[i], params[i + 1]))
+        z = torch.nn.functional.linear(a, params[-2], params[-1])
+        torch.nn.functional.cross_entropy(z, labels).backward()
+
+    benchmark.group = "cost vs N: torch autograd (peer)"
+    record(benchmark, "torch", obj, 1, 1, call)
+    run(benchmark, call, slow=False)

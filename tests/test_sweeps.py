@@ -1,0 +1,148 @@
+"""Sweeps and the error model: the numerical-analysis properties they must show."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from netdata import make_data
+
+import gradlab
+from gradlab import sweeps, theory
+
+
+def expsin(x):
+    """exp(sin(x)) summed, computed in x's own precision."""
+    return np.sum(np.exp(np.sin(x)))
+
+
+def expsin_grad(x):
+    return np.cos(x) * np.exp(np.sin(x))
+
+
+@pytest.fixture(scope="module")
+def scalar_summary():
+    # 16 coordinates: the error norm averages the luck of single rounding errors
+    df = sweeps.accuracy_sweep(expsin, np.linspace(0.1, 2.9, 16), grad=expsin_grad, label="expsin")
+    return df, sweeps.accuracy_summary(df).set_index(["backend", "dtype"])
+
+
+@pytest.fixture(scope="module")
+def mlp_summary():
+    net = gradlab.MLP([3, 5, 2], activation="tanh", output="softmax")
+    X, Y = make_data(net, 16)
+    df = sweeps.accuracy_sweep(net.objective(X, Y), net.init(seed=0), label="mlp")
+    return df, sweeps.accuracy_summary(df).set_index(["backend", "dtype"])
+
+
+def test_sweep_is_tidy(scalar_summary):
+    df, _ = scalar_summary
+    assert {"backend", "dtype", "h", "abs_error", "rel_error", "predicted_rel_error", "evaluations",
+            "underflow"} <= set(df.columns)
+    assert len(df) == 2 * 2 * len(sweeps.DEFAULT_STEPS)
+    assert df["h"].max() == pytest.approx(0.1) and df["h"].min() == pytest.approx(1e-16)
+    # at least 4 steps per decade
+    assert len(sweeps.DEFAULT_STEPS) >= 4 * 15
+
+
+@pytest.mark.parametrize("backend, order", [("forward", 1), ("central", 2)])
+def test_truncation_slope_is_the_order_and_rounding_slope_is_minus_one(scalar_summary, mlp_summary, backend, order):
+    for _, s in (scalar_summary, mlp_summary):
+        row = s.loc[(backend, "float64")]
+        assert row["truncation_slope"] == pytest.approx(order, abs=0.15)
+        assert row["rounding_slope"] == pytest.approx(-1, abs=0.2)
+        row32 = s.loc[(backend, "float32")]
+        assert row32["rounding_slope"] == pytest.approx(-1, abs=0.3)
+    assert mlp_summary[1].loc[("forward", "float32"), "truncation_slope"] == pytest.approx(1, abs=0.2)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("backend", ["forward", "central"])
+def test_predicted_optimal_step_is_within_a_factor_10_of_the_measured_one(scalar_summary, mlp_summary, backend, dtype):
+    for _, s in (scalar_summary, mlp_summary):
+        row = s.loc[(backend, dtype)]
+        assert 0.1 < row["best_h"] / row["predicted_h"] < 10
+        assert 0.01 < row["best_rel_error"] / row["predicted_rel_error"] < 10
+
+
+def test_float32_is_far_worse_than_float64_as_theory_says(mlp_summary):
+    _, s = mlp_summary
+    for backend in ("forward", "central"):
+        ratio = s.loc[(backend, "float32"), "best_rel_error"] / s.loc[(backend, "float64"), "best_rel_error"]
+        eps_ratio = np.finfo(np.float32).eps / np.finfo(np.float64).eps  # 2^29
+        expected = eps_ratio ** (1 / 2 if backend == "forward" else 2 / 3)
+        assert ratio > 1e3 and 0.05 < ratio / expected < 20
+
+
+def test_central_beats_forward_at_its_best(scalar_summary):
+    _, s = scalar_summary
+    assert s.loc[("central", "float64"), "best_rel_error"] < 1e-2 * s.loc[("forward", "float64"), "best_rel_error"]
+
+
+def test_float32_steps_below_the_spacing_are_marked_not_faked(mlp_summary):
+    df, _ = mlp_summary
+    f32 = df[df["dtype"] == "float32"]
+    tiny = f32[f32["h"] < 1e-9]
+    assert tiny["underflow"].all() and tiny["rel_error"].isna().all()
+    f64 = df[df["dtype"] == "float64"]
+    assert not f64[f64["h"] >= 1e-15]["underflow"].any()
+
+
+def test_error_model_closed_forms():
+    eps = np.finfo(float).eps
+    fwd = theory.error_model("forward", f0=2.0, derivative=3.0)
+    assert fwd.h_opt == pytest.approx(2 * math.sqrt(eps * 2.0 / 3.0))
+    assert fwd.min_error == pytest.approx(2 * math.sqrt(eps * 2.0 * 3.0))
+    cen = theory.error_model("central", f0=2.0, derivative=3.0, dtype="float32")
+    eps32 = float(np.finfo(np.float32).eps)
+    assert cen.h_opt == pytest.approx((3 * eps32 * 2.0 / 3.0) ** (1 / 3))
+    grid = np.logspace(-8, 0, 20001)
+    for m in (fwd, cen):
+        assert m.min_error == pytest.approx(m.error(m.h_opt))
+        assert m.min_error == pytest.approx(m.error(grid).min(), rel=1e-4)
+
+
+def test_higher_derivatives_of_a_known_function():
+    d2, d3 = theory.higher_derivatives(np.sin, 0.4)
+    assert d2 == pytest.approx(-math.sin(0.4), rel=1e-4)
+    assert d3 == pytest.approx(-math.cos(0.4), rel=1e-4)
+
+
+def test_exponent_fit_recovers_a_known_exponent():
+    rng = np.random.default_rng(0)
+    n = np.logspace(2, 6, 12)
+    y = 3e-7 * n**1.7 * np.exp(rng.normal(scale=0.05, size=n.size))
+    fit = sweeps.fit_exponent(n, y)
+    assert fit.exponent == pytest.approx(1.7, abs=0.05)
+    assert 0 < fit.stderr < 0.05 and fit.n_points == 12
+    tail = sweeps.fit_exponent(n, y, last=4)
+    assert tail.n_points == 4 and tail.exponent == pytest.approx(1.7, abs=0.15)
+    with pytest.raises(ValueError, match="at least 2 points"):
+        sweeps.fit_exponent([1.0], [1.0])
+
+
+def test_cost_sweep_counts_are_exact_and_fd_stops_at_the_cap():
+    df = sweeps.cost_sweep(widths=(2, 3, 6), repeats=1, fd_max_params=100, progress=False)
+    assert set(df.columns) >= {"backend", "n_params", "seconds", "evaluations", "backward_passes", "threads", "blas"}
+    for r in df.itertuples():
+        expected = {"objective": 1, "backprop": 1, "forward": r.n_params + 1, "central": 2 * r.n_params}[r.backend]
+        assert r.evaluations == expected
+        assert r.backward_passes == (r.backend == "backprop")
+    n = sorted(df["n_params"].unique())
+    assert n == [sweeps.ladder_network(w).n_params for w in (2, 3, 6)] == [42, 64, 154]
+    assert set(df[df["n_params"] == 154]["backend"]) == {"objective", "backprop"}
+    assert (df["seconds"] > 0).all() and (df["threads"] == 1).all()
+
+
+def test_scaling_summary_on_synthetic_costs():
+    n = np.array([100, 1_000, 10_000, 100_000])
+    rows = []
+    for backend, t in {"objective": 1e-8 * n**0.5, "backprop": 2e-8 * n**0.5,
+                       "central": 2 * n * 1e-8 * n**0.5}.items():
+        rows += [{"backend": backend, "n_params": k, "seconds": s} for k, s in zip(n, t)]
+    s = sweeps.scaling_summary(pd.DataFrame(rows)).set_index("backend")
+    assert s.loc["objective", "exponent"] == pytest.approx(0.5)
+    assert s.loc["central", "exponent"] == pytest.approx(1.5)
+    assert s.loc["central", "ratio_to_backprop_exponent"] == pytest.approx(1.0)
+    assert s.loc["central", "in_objective_units"] == pytest.approx(2e5)
+    assert s.loc["backprop", "in_objective_units"] == pytest.approx(2.0)
