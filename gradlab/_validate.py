@@ -89,7 +89,5 @@ def real_array(name: str, value: object, dtype: np.dtype | None = None, *, copy:
     if not np.isfinite(out).all():
         bad = np.argwhere(~np.isfinite(out))[0]
         where = tuple(int(i) for i in bad)
-        raise ValueError(
-            f"`{name}` must be finite; got {out[where]} at index {where if out.ndim > 1 else where[0]}"
-        )
+        raise ValueError(f"`{name}` must be finite; got {out[where]} at index {where if out.ndim > 1 else where[0]}")
     return out

@@ -93,8 +93,7 @@ class GradcheckResult:
                 f"rel error {worst['max_rel_error']:.3g} > rtol {self.rtol:g})"
             )
             lines.append(
-                "failing blocks: "
-                + ", ".join(f"{r.block} ({r.n_failed}/{r.size} entries)" for r in bad.itertuples())
+                "failing blocks: " + ", ".join(f"{r.block} ({r.n_failed}/{r.size} entries)" for r in bad.itertuples())
             )
             lines.extend(self._hints(bad))
         lines.append(self.table.to_string(index=False, float_format=lambda x: f"{x:.3g}"))

@@ -63,19 +63,35 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gradlab", description="Finite differences and backpropagation side by side.")
     sub = p.add_subparsers(dest="command", required=True, metavar="{report,check}")
 
-    r = sub.add_parser("report", help="run the sweeps and write charts, CSVs and index.md",
-                       description="Run the accuracy sweep, the gradcheck zoo and the cost sweep, and write "
-                                   "accuracy.png, cost.png, gradcheck.png, their CSVs and index.md.")
+    r = sub.add_parser(
+        "report",
+        help="run the sweeps and write charts, CSVs and index.md",
+        description="Run the accuracy sweep, the gradcheck zoo and the cost sweep, and write "
+        "accuracy.png, cost.png, gradcheck.png, their CSVs and index.md.",
+    )
     r.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports/)")
     r.add_argument("--full", action="store_true", help="the larger size ladder (N up to 10^6; a few minutes)")
     r.add_argument("--seed", type=int, default=0, help="seed of networks and data (default: 0)")
-    r.add_argument("--benchmark-json", type=_existing_file, metavar="FILE",
-                   help="take the cost chart and table from `pytest --benchmark-only --benchmark-json FILE`")
+    r.add_argument(
+        "--benchmark-json",
+        type=_existing_file,
+        metavar="FILE",
+        help="take the cost chart and table from `pytest --benchmark-only --benchmark-json FILE`",
+    )
+    r.add_argument(
+        "--widths",
+        type=_sizes,
+        metavar="W,W,...",
+        help="hidden widths of the cost ladder (default: 2..256 quick, 2..700 with --full)",
+    )
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-    c = sub.add_parser("check", help="gradcheck backprop of a network given on the command line",
-                       description="Compare backprop with finite differences on a random network and batch; "
-                                   "print the per-block table; exit 1 if the check fails.")
+    c = sub.add_parser(
+        "check",
+        help="gradcheck backprop of a network given on the command line",
+        description="Compare backprop with finite differences on a random network and batch; "
+        "print the per-block table; exit 1 if the check fails.",
+    )
     c.add_argument("--sizes", type=_sizes, default=[4, 16, 3], help="layer widths, e.g. 4,16,16,3")
     c.add_argument("--activation", choices=sorted(ACTIVATIONS), default="tanh")
     c.add_argument("--output", choices=sorted([*ACTIVATIONS, *OUTPUT_ONLY]), default="softmax")
@@ -93,13 +109,19 @@ def _report(args, p) -> int:
     from .report import Config, build
 
     try:
-        from .report.build import check_writable
+        from .report.writer import check_writable
 
         check_writable(args.out)
     except PermissionError as exc:
         p.error(f"argument --out: {exc}")
-    config = Config.make(full=args.full, seed=args.seed, benchmark_json=args.benchmark_json,
-                         progress=False if args.no_progress else None)
+    extra = {"widths": tuple(args.widths)} if args.widths else {}
+    config = Config.make(
+        full=args.full,
+        seed=args.seed,
+        benchmark_json=args.benchmark_json,
+        progress=False if args.no_progress else None,
+        **extra,
+    )
     try:
         files = build(args.out, config)
     except ValueError as exc:
@@ -115,8 +137,9 @@ def _check(args, p) -> int:
     from .nn.mlp import MLP
 
     try:
-        net = MLP(args.sizes, activation=args.activation, output=args.output, loss=args.loss, l2=args.l2,
-                  dtype=args.dtype)
+        net = MLP(
+            args.sizes, activation=args.activation, output=args.output, loss=args.loss, l2=args.l2, dtype=args.dtype
+        )
     except ValueError as exc:
         p.error(str(exc))
     rng = np.random.default_rng(args.seed)

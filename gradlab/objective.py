@@ -59,8 +59,7 @@ class Objective:
             y = self._scalar(y, where)
         if not math.isfinite(y):
             raise ValueError(
-                f"`f` must return a finite scalar; got {y} at evaluation {self.evaluations} "
-                f"({_describe(where)})"
+                f"`f` must return a finite scalar; got {y} at evaluation {self.evaluations} ({_describe(where)})"
             )
         return y
 
@@ -71,8 +70,7 @@ class Objective:
             return float(y)
         what = f"array of shape {y.shape}" if isinstance(y, np.ndarray) else repr(y)
         raise TypeError(
-            f"`f` must return a real scalar; got {what} at evaluation {self.evaluations} "
-            f"({_describe(where)})"
+            f"`f` must return a real scalar; got {what} at evaluation {self.evaluations} ({_describe(where)})"
         )
 
 

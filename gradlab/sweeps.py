@@ -26,8 +26,8 @@ from .nn.mlp import MLP, MLPObjective
 from .objective import Objective
 from .theory import SCHEMES, higher_derivatives
 
-#: 10^-1 ... 10^-16, four points per decade.
-DEFAULT_STEPS = tuple(float(h) for h in np.logspace(-1, -16, 61))
+#: 10^0 ... 10^-16, four points per decade (the top decade shows float32's truncation side).
+DEFAULT_STEPS = tuple(float(h) for h in np.logspace(0, -16, 65))
 FD_BACKENDS = ("forward", "central")
 
 
@@ -137,17 +137,25 @@ def accuracy_sweep(
         for backend in backends:
             predicted = predicted_error(backend, steps, f0=f0, d2=d2, d3=d3, dtype=dtype) / ref_norm
             for h, pred in zip(steps, predicted):
-                row = {"function": label, "backend": backend, "dtype": dtype.name, "h": float(h),
-                       "predicted_rel_error": float(pred)}
+                row = {
+                    "function": label,
+                    "backend": backend,
+                    "dtype": dtype.name,
+                    "h": float(h),
+                    "predicted_rel_error": float(pred),
+                }
                 try:
                     r = differentiate(fd, xd, backend=backend, h=float(h))
                 except StepTooSmallError:
                     row |= {"abs_error": math.nan, "rel_error": math.nan, "evaluations": 0, "underflow": True}
                 else:
                     err = r.gradient.astype(np.float64) - ref
-                    row |= {"abs_error": float(np.max(np.abs(err))),
-                            "rel_error": float(np.linalg.norm(err) / ref_norm),
-                            "evaluations": r.evaluations, "underflow": False}
+                    row |= {
+                        "abs_error": float(np.max(np.abs(err))),
+                        "rel_error": float(np.linalg.norm(err) / ref_norm),
+                        "evaluations": r.evaluations,
+                        "underflow": False,
+                    }
                 rows.append(row)
     return pd.DataFrame(rows)
 
@@ -162,8 +170,8 @@ def _slope(h: np.ndarray, e: np.ndarray) -> float:
 def accuracy_summary(sweep: pd.DataFrame) -> pd.DataFrame:
     """Per (function, backend, dtype): measured and predicted best step and error, and slopes.
 
-    The truncation slope is fitted where the model says truncation dominates by 10x
-    (expected ``+p``), the rounding slope where rounding dominates by 10x and the
+    The truncation slope is fitted on steps 3x to 300x above the model's optimum
+    (expected ``+p``), the rounding slope on steps 10x or more below it, where the
     quotient is still meaningful (relative error below 0.5; expected ``-1``).
     """
     rows = []
@@ -175,13 +183,17 @@ def accuracy_summary(sweep: pd.DataFrame) -> pd.DataFrame:
         fine = np.logspace(np.log10(h.min()), np.log10(h.max()), 2000)
         pred_fine = np.interp(np.log10(fine), np.log10(h), np.log10(pred))
         h_star = float(fine[np.argmin(pred_fine)])
-        trunc = h > 10 * h_star
+        trunc = (h > 3 * h_star) & (h < 300 * h_star)
         rnd = (h < h_star / 10) & (e < 0.5)
         rows.append(
             {
-                "function": function, "backend": backend, "dtype": dtype,
-                "best_h": float(h[best]), "best_rel_error": float(e[best]),
-                "predicted_h": h_star, "predicted_rel_error": float(10 ** pred_fine.min()),
+                "function": function,
+                "backend": backend,
+                "dtype": dtype,
+                "best_h": float(h[best]),
+                "best_rel_error": float(e[best]),
+                "predicted_h": h_star,
+                "predicted_rel_error": float(10 ** pred_fine.min()),
                 "truncation_slope": _slope(h[trunc], e[trunc]),
                 "rounding_slope": _slope(h[rnd], e[rnd]),
                 "order": SCHEMES[backend][0],
@@ -194,8 +206,15 @@ def accuracy_summary(sweep: pd.DataFrame) -> pd.DataFrame:
 # -- cost -----------------------------------------------------------------------------------
 
 
-def ladder_network(width: int, *, depth: int = 2, n_in: int | None = None, n_out: int = 10,
-                   activation: str = "tanh", dtype: object = np.float64) -> MLP:
+def ladder_network(
+    width: int,
+    *,
+    depth: int = 2,
+    n_in: int | None = None,
+    n_out: int = 10,
+    activation: str = "tanh",
+    dtype: object = np.float64,
+) -> MLP:
     """The benchmark network ``[width] * (depth + 1) + [n_out]``: ``width`` inputs (unless
     ``n_in`` is given), ``depth`` tanh layers of ``width`` units, a softmax classifier.
 
@@ -203,8 +222,9 @@ def ladder_network(width: int, *, depth: int = 2, n_in: int | None = None, n_out
     4,992 at 47, about 10^6 at 700 (depth 2).
     """
     n_in = width if n_in is None else n_in
-    return MLP([n_in, *([width] * depth), n_out], activation=activation, output="softmax",
-               loss="cross_entropy", dtype=dtype)
+    return MLP(
+        [n_in, *([width] * depth), n_out], activation=activation, output="softmax", loss="cross_entropy", dtype=dtype
+    )
 
 
 def ladder_problem(width: int, *, batch: int = 64, seed: int = 0, **net_kw) -> tuple[MLPObjective, np.ndarray]:
@@ -222,8 +242,10 @@ def blas_info() -> dict[str, object]:
 
     for pool in threadpool_info():
         if pool.get("user_api") == "blas":
-            return {"blas": f"{pool.get('internal_api')} {pool.get('version')} ({pool.get('architecture')})",
-                    "threads": int(pool.get("num_threads", 0))}
+            return {
+                "blas": f"{pool.get('internal_api')} {pool.get('version')} ({pool.get('architecture')})",
+                "threads": int(pool.get("num_threads", 0)),
+            }
     return {"blas": "unknown", "threads": 0}
 
 
@@ -293,10 +315,21 @@ def cost_sweep(
                 for name, timed in timers.items():
                     samples[name].append(timed())
             for name, ts in samples.items():
-                rows.append({"backend": name, "width": width, "n_params": n,
-                             "seconds": float(np.median(ts)), "evaluations": counts[name][0],
-                             "backward_passes": counts[name][1], "batch": batch, "depth": depth,
-                             "dtype": "float64", "repeats": repeats, **info})
+                rows.append(
+                    {
+                        "backend": name,
+                        "width": width,
+                        "n_params": n,
+                        "seconds": float(np.median(ts)),
+                        "evaluations": counts[name][0],
+                        "backward_passes": counts[name][1],
+                        "batch": batch,
+                        "depth": depth,
+                        "dtype": "float64",
+                        "repeats": repeats,
+                        **info,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -333,7 +366,8 @@ def fit_exponent(n: Sequence[float], y: Sequence[float], *, last: int | None = N
 
 
 def scaling_summary(cost: pd.DataFrame, *, last: int = 4) -> pd.DataFrame:
-    """Exponents of time against N per backend (over the ``last`` largest sizes), the cost in
+    """Exponents of time against N per backend (over the ``last`` largest sizes; beside it the
+    exponent of one objective evaluation over the same sizes), the cost in
     units of one objective evaluation at the largest N, and for each finite-difference
     backend the exponent of its time divided by backprop's over their shared sizes."""
     t = cost.pivot_table(index="n_params", columns="backend", values="seconds")
@@ -342,15 +376,26 @@ def scaling_summary(cost: pd.DataFrame, *, last: int = 4) -> pd.DataFrame:
         s = t[backend].dropna()
         fit = fit_exponent(s.index, s.to_numpy(), last=last)
         largest = s.index.max()
-        row = {"backend": backend, "exponent": fit.exponent, "stderr": fit.stderr,
-               "sizes": f"{s.index[-min(last, len(s))]:,}–{largest:,}", "largest_n": int(largest),
-               "seconds_at_largest": float(s.loc[largest]),
-               "in_objective_units": float(s.loc[largest] / t.loc[largest, "objective"])}
+        obj = t["objective"].reindex(s.index[-fit.n_points :]).dropna() if "objective" in t.columns else s[:0]
+        obj_exp = fit_exponent(obj.index, obj.to_numpy()).exponent if len(obj) >= 2 else math.nan
+        row = {
+            "backend": backend,
+            "exponent": fit.exponent,
+            "stderr": fit.stderr,
+            "objective_exponent": obj_exp,
+            "sizes": f"{s.index[-min(last, len(s))]:,}–{largest:,}",
+            "largest_n": int(largest),
+            "seconds_at_largest": float(s.loc[largest]),
+            "in_objective_units": float(s.loc[largest] / t.loc[largest, "objective"]),
+        }
         if backend in FD_BACKENDS and "backprop" in t.columns:
             both = t[[backend, "backprop"]].dropna()
             ratio = both[backend] / both["backprop"]
             rfit = fit_exponent(both.index, ratio.to_numpy(), last=last)
-            row |= {"ratio_to_backprop_exponent": rfit.exponent, "ratio_to_backprop_stderr": rfit.stderr,
-                    "ratio_to_backprop_at_largest": float(ratio.iloc[-1])}
+            row |= {
+                "ratio_to_backprop_exponent": rfit.exponent,
+                "ratio_to_backprop_stderr": rfit.stderr,
+                "ratio_to_backprop_at_largest": float(ratio.iloc[-1]),
+            }
         rows.append(row)
     return pd.DataFrame(rows)

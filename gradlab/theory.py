@@ -93,7 +93,9 @@ def error_model(scheme: str, *, f0: float, derivative: float, dtype: object = np
     """
     order, round_c, trunc_c = SCHEMES[v.choice("scheme", scheme, SCHEMES)]
     eps = float(np.finfo(v.float_dtype("dtype", dtype)).eps)
-    return ErrorModel(scheme, order, trunc_c * abs(float(derivative)), round_c * max(abs(float(f0)), np.finfo(float).tiny), eps)
+    return ErrorModel(
+        scheme, order, trunc_c * abs(float(derivative)), round_c * max(abs(float(f0)), np.finfo(float).tiny), eps
+    )
 
 
 def higher_derivatives(f: Callable[[float], float], x: float, *, h: float = 1e-2) -> tuple[float, float]:
@@ -109,9 +111,7 @@ def higher_derivatives(f: Callable[[float], float], x: float, *, h: float = 1e-2
     return d2, d3
 
 
-def model_for_function(
-    f: Callable[[float], float], x: float, scheme: str, *, dtype: object = np.float64
-) -> ErrorModel:
+def model_for_function(f: Callable[[float], float], x: float, scheme: str, *, dtype: object = np.float64) -> ErrorModel:
     """The error model of ``scheme`` for a scalar function at ``x``, constants estimated numerically."""
     d2, d3 = higher_derivatives(f, x)
     return error_model(scheme, f0=float(f(x)), derivative=d2 if scheme == "forward" else d3, dtype=dtype)

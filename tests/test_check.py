@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from netdata import make_data
 
 import gradlab
 from gradlab.check import TOLERANCES
+from tests.netdata import make_data
 
 
 @pytest.fixture

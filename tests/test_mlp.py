@@ -4,12 +4,12 @@ import math
 
 import numpy as np
 import pytest
-from netdata import make_data
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import gradlab
 from gradlab.nn.activations import ACTIVATIONS
+from tests.netdata import make_data
 
 SMOOTH = ["sigmoid", "tanh", "elu", "softplus", "identity"]
 KINKED = ["relu", "leaky_relu", "hard_sigmoid", "hard_tanh"]

@@ -77,9 +77,7 @@ class ForwardDifference:
             fp[i] = objective(x, (i, 1))
             xf[i] = xi
         g = (fp - f0) / dx
-        return GradientResult(
-            g.astype(x.dtype).reshape(x.shape), self.name, h, objective.evaluations - start
-        )
+        return GradientResult(g.astype(x.dtype).reshape(x.shape), self.name, h, objective.evaluations - start)
 
 
 class CentralDifference:
@@ -105,9 +103,7 @@ class CentralDifference:
             fm[i] = objective(x, (i, -1))
             xf[i] = xi
         g = (fp - fm) / dx
-        return GradientResult(
-            g.astype(x.dtype).reshape(x.shape), self.name, h, objective.evaluations - start
-        )
+        return GradientResult(g.astype(x.dtype).reshape(x.shape), self.name, h, objective.evaluations - start)
 
 
 register(ForwardDifference())

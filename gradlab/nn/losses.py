@@ -54,9 +54,7 @@ def _cross_entropy(output: str) -> Head:
             lambda z, y: -np.sum(y * log_softmax(z)),
             lambda z, a, y: a * y.sum(axis=1, keepdims=True) - y,
         )
-    raise ValueError(
-        f"`loss` 'cross_entropy' needs output 'sigmoid' or 'softmax'; got output {output!r}"
-    )
+    raise ValueError(f"`loss` 'cross_entropy' needs output 'sigmoid' or 'softmax'; got output {output!r}")
 
 
 def _mse(output: str) -> Head:

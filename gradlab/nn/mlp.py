@@ -194,10 +194,7 @@ class MLP:
     def _layers(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(W1, b1), ...]`` as views into ``theta``; no checks (hot path)."""
         b = self.blocks
-        return [
-            (theta[b[i].slice].reshape(b[i].shape), theta[b[i + 1].slice])
-            for i in range(0, len(b), 2)
-        ]
+        return [(theta[b[i].slice].reshape(b[i].shape), theta[b[i + 1].slice]) for i in range(0, len(b), 2)]
 
     def _check_theta(self, theta: object, *, copy: bool) -> np.ndarray:
         if isinstance(theta, np.ndarray) and theta.dtype == self.dtype and not copy:

@@ -1,5 +1,5 @@
 """Charts, tables and the report page, from the sweeps' DataFrames."""
 
-from .build import Config, build, cost_from_benchmark_json
+from .writer import Config, build, cost_from_benchmark_json
 
 __all__ = ["Config", "build", "cost_from_benchmark_json"]

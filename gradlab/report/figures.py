@@ -13,8 +13,7 @@ from matplotlib.figure import Figure
 
 from ..sweeps import fit_exponent
 
-COLORS = {"forward": "#d95f02", "central": "#1b9e77", "backprop": "#7570b3",
-          "objective": "#666666", "torch": "#e7298a"}
+COLORS = {"forward": "#d95f02", "central": "#1b9e77", "backprop": "#7570b3", "objective": "#666666", "torch": "#e7298a"}
 MARKERS = {"forward": "o", "central": "s", "backprop": "D", "objective": "x", "torch": "^"}
 
 #: Default steps of well-known gradient checkers: (label, scheme, h).
@@ -28,77 +27,170 @@ TOOL_STEPS = (
 )
 
 
+TOOL_MARKERS = ("v", "^", "<", ">", "P", "X")
+
+
 def accuracy_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> Figure:
     """Relative error against h, one panel per precision: measured points, the error
     model over them, the optimal step marked, and other tools' default steps."""
     dtypes = list(dict.fromkeys(sweep["dtype"]))
-    fig = Figure(figsize=(6.2 * len(dtypes), 5.2), layout="constrained")
+    fig = Figure(figsize=(6.4 * len(dtypes), 6.4), layout="constrained")
     axes = fig.subplots(1, len(dtypes), sharey=True, squeeze=False)[0]
     for ax, dtype in zip(axes, dtypes):
         part = sweep[sweep["dtype"] == dtype]
-        grid = part[~part["h"].isin([h for _, _, h in TOOL_STEPS])]
-        for backend, g in grid.groupby("backend", sort=False):
+        for backend, g in part.groupby("backend", sort=False):
             g = g.sort_values("h")
             c = COLORS[backend]
-            ax.loglog(g["h"], g["rel_error"], MARKERS[backend], color=c, ms=4, label=f"{backend}: measured",
-                      gid=f"measured-{backend}-{dtype}")
-            ax.loglog(g["h"], g["predicted_rel_error"], "--", color=c, lw=1.2,
-                      label=f"{backend}: theory  C_t h^{1 if backend == 'forward' else 2} + C_r eps / h",
-                      gid=f"theory-{backend}-{dtype}")
+            p = 1 if backend == "forward" else 2
+            ax.loglog(
+                g["h"],
+                g["rel_error"],
+                MARKERS[backend],
+                color=c,
+                ms=4,
+                label=f"{backend} differences: measured",
+                gid=f"measured-{backend}-{dtype}",
+            )
+            ax.loglog(
+                g["h"],
+                g["predicted_rel_error"],
+                "--",
+                color=c,
+                lw=1.2,
+                label=f"{backend}: theory C_t·h^{p} + C_r·ε/h",
+                gid=f"theory-{backend}-{dtype}",
+            )
             s = summary[(summary["backend"] == backend) & (summary["dtype"] == dtype)].iloc[0]
-            ax.axvline(s["predicted_h"], color=c, lw=0.8, alpha=0.6)
-            ax.plot([s["best_h"]], [s["best_rel_error"]], "*", color=c, ms=14, mec="k",
-                    label=f"{backend}: best h = {s['best_h']:.0e} (theory h* = {s['predicted_h']:.0e})")
+            ax.axvline(s["predicted_h"], color=c, lw=0.8, ls=":")
+            ax.plot(
+                [s["best_h"]],
+                [s["best_rel_error"]],
+                "*",
+                color=c,
+                ms=15,
+                mec="k",
+                zorder=5,
+                label=f"{backend}: best h {s['best_h']:.0e} → error {s['best_rel_error']:.0e} "
+                f"(theory h* {s['predicted_h']:.0e}, dotted)",
+            )
             under = g[g["underflow"]]
             if len(under):
-                ax.axvspan(g["h"].min() / 1.5, under["h"].max() * 1.2, color="#bbbbbb", alpha=0.25, lw=0)
+                ax.axvspan(
+                    g["h"].min() / 1.5,
+                    under["h"].max() * 1.2,
+                    color="#bbbbbb",
+                    alpha=0.3,
+                    lw=0,
+                    label="x + h == x in this precision: no quotient" if backend == "forward" else None,
+                )
         central = summary[(summary["backend"] == "central") & (summary["dtype"] == dtype)]
         if len(central):
             h_star = float(central["predicted_h"].iloc[0])
-            ax.text(h_star / 30, 0.02, "← rounding\n(slope −1)", ha="right", va="bottom", fontsize=9, color="0.3",
-                    transform=ax.get_xaxis_transform())
-            ax.text(h_star * 30, 0.02, "truncation →\n(slope +p)", ha="left", va="bottom", fontsize=9, color="0.3",
-                    transform=ax.get_xaxis_transform())
-        for label, backend, h in TOOL_STEPS:
+            kw = dict(va="bottom", fontsize=9, color="0.25", transform=ax.get_xaxis_transform())
+            ax.text(h_star / 4, 0.015, "← rounding error dominates\n    (slope −1)", ha="right", **kw)
+            ax.text(h_star * 4, 0.015, "truncation\ndominates →\n(slope +p)", ha="left", **kw)
+        for (label, backend, h), marker in zip(TOOL_STEPS, TOOL_MARKERS):
             hit = part[(part["backend"] == backend) & np.isclose(part["h"], h)]
             if len(hit) and np.isfinite(hit["rel_error"].iloc[0]):
-                e = float(hit["rel_error"].iloc[0])
-                ax.plot([h], [e], "v", color="k", ms=6, gid=f"tool-{label}-{dtype}")
-                ax.annotate(label, (h, e), textcoords="offset points", xytext=(4, -12), fontsize=7, rotation=-30)
-        ax.set_xlabel("step h")
-        ax.set_title(f"{dtype}: error of a finite-difference gradient")
-        ax.invert_xaxis()
+                ax.plot(
+                    [h],
+                    [float(hit["rel_error"].iloc[0])],
+                    marker,
+                    color="k",
+                    mfc="w",
+                    ms=8,
+                    mew=1.3,
+                    zorder=6,
+                    label=f"{label}: {backend}, h = {h:g}",
+                    gid=f"tool-{label}-{dtype}",
+                )
+        ax.set_xlabel("step h  (log scale)")
+        ax.set_ylim(1e-13, 30)
+        ax.set_title(f"{dtype}")
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper center")
-    axes[0].set_ylabel("relative error  ‖g − g_backprop‖ / ‖g_backprop‖")
-    fig.suptitle("Shrinking h helps until rounding takes over: the V-curve "
-                 "(grey: x + h == x, no quotient; ▼ other tools' default steps)", fontsize=10)
+        handles, labels = ax.get_legend_handles_labels()
+        mine = [(hd, lb) for hd, lb in zip(handles, labels) if not any(lb.startswith(t[0]) for t in TOOL_STEPS)]
+        ax.legend(*zip(*mine), fontsize=7.5, loc="lower left", framealpha=0.9)
+    tools = {
+        lb: hd
+        for ax in axes
+        for hd, lb in zip(*ax.get_legend_handles_labels())
+        if any(lb.startswith(t[0]) for t in TOOL_STEPS)
+    }
+    fig.legend(
+        tools.values(),
+        tools.keys(),
+        loc="outside lower center",
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+        title="default steps of other gradient checkers (measured on these curves)",
+        title_fontsize=8,
+    )
+    axes[0].set_ylabel("relative error of the gradient  ‖g − g_backprop‖ / ‖g_backprop‖")
+    fig.suptitle(
+        "Finite-difference error against the step h: too large truncates, too small rounds off "
+        "(the V); white markers: other tools' default steps",
+        fontsize=11,
+    )
     return fig
 
 
 def cost_figure(cost: pd.DataFrame, *, last: int = 4) -> Figure:
     """Seconds per gradient against N for every backend (fitted exponents in the legend),
     and objective evaluations per gradient against N beside it."""
-    fig = Figure(figsize=(12.5, 5.2), layout="constrained")
-    ax_t, ax_n = fig.subplots(1, 2)
+    fig = Figure(figsize=(17, 5.4), layout="constrained")
+    ax_t, ax_r, ax_n = fig.subplots(1, 3)
     for backend, g in cost.groupby("backend", sort=False):
         g = g.sort_values("n_params")
         c, m = COLORS.get(backend, "k"), MARKERS.get(backend, ".")
         fit = fit_exponent(g["n_params"], g["seconds"], last=min(last, len(g))) if len(g) >= 2 else None
         what = "one evaluation of J" if backend == "objective" else f"{backend} gradient"
-        label = f"{what}: time ∝ N^{fit.exponent:.2f}" if fit else what
+        label = f"{what}: ∝ N^{fit.exponent:.2f} (largest {fit.n_points} sizes)" if fit else what
         ax_t.loglog(g["n_params"], g["seconds"], m + "-", color=c, label=label, gid=f"time-{backend}")
         if backend != "objective":
-            ax_n.loglog(g["n_params"], g["evaluations"], m + "-", color=c, gid=f"evals-{backend}",
-                        label={"forward": "forward: n + 1", "central": "central: 2n",
-                               "backprop": "backprop: 1 forward + 1 backward"}.get(backend, backend))
+            ax_n.loglog(
+                g["n_params"],
+                g["evaluations"],
+                m + "-",
+                color=c,
+                gid=f"evals-{backend}",
+                label={
+                    "forward": "forward: n + 1",
+                    "central": "central: 2n",
+                    "backprop": "backprop: 1 forward + 1 backward",
+                }.get(backend, backend),
+            )
+    times = cost.pivot_table(index="n_params", columns="backend", values="seconds")
+    if "backprop" in times.columns:
+        for backend in ("forward", "central"):
+            if backend not in times.columns:
+                continue
+            ratio = (times[backend] / times["backprop"]).dropna()
+            if len(ratio) < 2:
+                continue
+            fit = fit_exponent(ratio.index, ratio.to_numpy())
+            ax_r.loglog(
+                ratio.index,
+                ratio.to_numpy(),
+                MARKERS[backend] + "-",
+                color=COLORS[backend],
+                gid=f"ratio-{backend}",
+                label=f"{backend} ÷ backprop ∝ N^{fit.exponent:.2f}",
+            )
+        shared = times.drop(columns=["objective"], errors="ignore").dropna().index
+        if len(shared) >= 2:
+            ax_r.loglog(shared, 10 * shared / shared.min(), ":", color="0.5", label="slope 1 (O(N²) ÷ O(N))")
+    ax_r.set_xlabel("number of parameters N")
+    ax_r.set_ylabel("time of a finite-difference gradient ÷ time of backprop")
+    ax_r.set_title("How many times faster backprop is: grows linearly in N")
     ax_t.set_xlabel("number of parameters N")
     ax_t.set_ylabel("seconds per gradient (median)")
     ax_t.set_title("Time: finite differences grow a power of N faster than backprop")
     ax_n.set_xlabel("number of parameters N")
     ax_n.set_ylabel("objective evaluations per gradient")
     ax_n.set_title("Cost counted in evaluations of J (exact)")
-    for ax in (ax_t, ax_n):
+    for ax in (ax_t, ax_r, ax_n):
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8)
     return fig
@@ -111,8 +203,15 @@ def gradcheck_figure(zoo: pd.DataFrame, rtol: float) -> Figure:
     ax = fig.subplots()
     x = {name: i for i, name in enumerate(nets)}
     for block, g in zoo.groupby("block_kind", sort=False):
-        ax.semilogy([x[n] for n in g["network"]], g["max_rel_error"].clip(lower=1e-17), "o", ms=4,
-                    alpha=0.75, label=block, gid=f"zoo-{block}")
+        ax.semilogy(
+            [x[n] for n in g["network"]],
+            g["max_rel_error"].clip(lower=1e-17),
+            "o",
+            ms=4,
+            alpha=0.75,
+            label=block,
+            gid=f"zoo-{block}",
+        )
     ax.axhline(rtol, color="crimson", lw=1, label=f"rtol = {rtol:g} (fail above)")
     ax.set_xticks(range(len(nets)), nets, rotation=90, fontsize=7)
     ax.set_ylabel("max relative error in the block")
