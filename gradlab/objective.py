@@ -63,6 +63,36 @@ class Objective:
             )
         return y
 
+    def complex(self, x: np.ndarray, where: tuple[int, int] | None = None) -> complex:
+        """``f(x)`` at a complex ``x`` (for the complex step), as a finite Python complex."""
+        self.evaluations += 1
+        try:
+            y = self._fn(x)
+        except TypeError as exc:  # e.g. float() of a complex number inside f
+            raise TypeError(
+                f"`f` cannot take complex input, which backend 'complex_step' needs ({exc}); "
+                f"use 'central' or 'richardson', or write f with numpy functions that accept complex x"
+            ) from exc
+        if isinstance(y, np.ndarray) and y.ndim == 0:
+            y = y[()]
+        if isinstance(y, numbers.Real) or isinstance(y, np.ndarray) and y.dtype.kind == "f":
+            raise TypeError(
+                "`f` returned a real value for complex input, so it drops the imaginary part "
+                "(abs(), float(), .real, np.maximum?) and the complex step would give 0; "
+                "use 'central' or 'richardson'"
+            )
+        if not isinstance(y, numbers.Complex):
+            what = f"array of shape {y.shape}" if isinstance(y, np.ndarray) else repr(y)
+            raise TypeError(
+                f"`f` must return a scalar; got {what} at evaluation {self.evaluations} ({_describe(where)})"
+            )
+        y = complex(y)
+        if not (math.isfinite(y.real) and math.isfinite(y.imag)):
+            raise ValueError(
+                f"`f` must return a finite scalar; got {y} at evaluation {self.evaluations} ({_describe(where)})"
+            )
+        return y
+
     def _scalar(self, y: object, where) -> float:
         if isinstance(y, np.ndarray) and y.ndim == 0:
             y = y[()]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,14 +22,18 @@ import pandas as pd
 
 from . import _validate as v
 from .methods.base import differentiate
-from .methods.finite import StepTooSmallError
+from .methods.finite import StepTooSmallError, StepWarning
 from .nn.mlp import MLP, MLPObjective
 from .objective import Objective
-from .theory import SCHEMES, higher_derivatives
+from .theory import error_terms, higher_derivatives
 
 #: 10^0 ... 10^-16, four points per decade (the top decade shows float32's truncation side).
 DEFAULT_STEPS = tuple(float(h) for h in np.logspace(0, -16, 65))
 FD_BACKENDS = ("forward", "central")
+#: Every step-based backend, for the accuracy sweep.
+STEP_BACKENDS = ("forward", "central", "richardson", "complex_step")
+#: Expected log-log slopes of error against h: (truncation side, rounding side).
+EXPECTED_SLOPES = {"forward": (1, -1), "central": (2, -1), "richardson": (4, -1), "complex_step": (2, 0)}
 
 
 # -- accuracy -----------------------------------------------------------------------------
@@ -58,12 +63,12 @@ def _reference(f: object, x: np.ndarray, grad: object) -> np.ndarray:
     raise TypeError("accuracy_sweep needs a reference gradient: pass `grad=` or an MLP objective")
 
 
-def _coordinate_constants(f: object, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """``|f(x)|`` and per-coordinate ``f''_ii``, ``f'''_iii`` (float64), for the error model."""
+def _coordinate_constants(f: object, x: np.ndarray) -> tuple[float, dict[int, np.ndarray]]:
+    """``|f(x)|`` and per-coordinate 2nd, 3rd and 5th derivatives (float64), for the error model."""
     obj = Objective(in_precision(f, np.float64))
     x64 = obj.point(x.astype(np.float64))
     flat = x64.reshape(-1)
-    d2, d3 = np.empty(flat.size), np.empty(flat.size)
+    derivs = {k: np.empty(flat.size) for k in (2, 3, 5)}
     for i in range(flat.size):
         xi = flat[i]
 
@@ -74,20 +79,18 @@ def _coordinate_constants(f: object, x: np.ndarray) -> tuple[float, np.ndarray, 
             finally:
                 flat[i] = xi
 
-        d2[i], d3[i] = higher_derivatives(along, 0.0)
-    return abs(obj(x64)), d2, d3
+        for k, d in higher_derivatives(along, 0.0).items():
+            derivs[k][i] = d
+    return abs(obj(x64)), derivs
 
 
 def predicted_error(
-    scheme: str, h: np.ndarray, *, f0: float, d2: np.ndarray, d3: np.ndarray, dtype: object
-) -> np.ndarray:
-    """2-norm over coordinates of the per-coordinate error model, for each step in ``h``."""
-    order, round_c, trunc_c = SCHEMES[scheme]
+    scheme: str, h: np.ndarray, *, f0: float, grad: np.ndarray, derivs: dict[int, np.ndarray], dtype: object
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """2-norms over coordinates of the model's total, truncation and rounding errors, per step."""
     eps = float(np.finfo(v.float_dtype("dtype", dtype)).eps)
-    deriv = np.abs(d2 if order == 1 else d3)
-    h = np.asarray(h, dtype=np.float64)[:, None]
-    per_coordinate = trunc_c * deriv[None, :] * h**order + round_c * f0 * eps / h
-    return np.linalg.norm(per_coordinate, axis=1)
+    trunc, rnd = error_terms(scheme, h, f0=f0, grad=grad.reshape(-1), derivs=derivs, eps=eps)
+    return tuple(np.linalg.norm(e, axis=1) for e in (trunc + rnd, trunc, rnd))
 
 
 def accuracy_sweep(
@@ -95,7 +98,7 @@ def accuracy_sweep(
     x: object,
     *,
     grad: object = None,
-    backends: Sequence[str] = FD_BACKENDS,
+    backends: Sequence[str] = STEP_BACKENDS,
     dtypes: Sequence[object] = ("float64", "float32"),
     steps: Sequence[float] = DEFAULT_STEPS,
     label: str = "",
@@ -127,7 +130,7 @@ def accuracy_sweep(
     x64 = v.real_array("x", x, np.float64)
     ref = _reference(f, x64, grad)
     ref_norm = float(np.linalg.norm(ref)) or 1.0
-    f0, d2, d3 = _coordinate_constants(f, x64)
+    f0, derivs = _coordinate_constants(f, x64)
     steps = np.array([v.positive_float("steps", h) for h in steps])
     rows = []
     for dtype in dtypes:
@@ -135,17 +138,21 @@ def accuracy_sweep(
         fd = in_precision(f, dtype)
         xd = x64.astype(dtype)
         for backend in backends:
-            predicted = predicted_error(backend, steps, f0=f0, d2=d2, d3=d3, dtype=dtype) / ref_norm
-            for h, pred in zip(steps, predicted):
+            model = predicted_error(backend, steps, f0=f0, grad=ref, derivs=derivs, dtype=dtype)
+            for h, pred, pt, pr in zip(steps, *(e / ref_norm for e in model)):
                 row = {
                     "function": label,
                     "backend": backend,
                     "dtype": dtype.name,
                     "h": float(h),
                     "predicted_rel_error": float(pred),
+                    "predicted_truncation": float(pt),
+                    "predicted_rounding": float(pr),
                 }
                 try:
-                    r = differentiate(fd, xd, backend=backend, h=float(h))
+                    with warnings.catch_warnings():  # steps at the spacing of x are the point here
+                        warnings.simplefilter("ignore", StepWarning)
+                        r = differentiate(fd, xd, backend=backend, h=float(h))
                 except StepTooSmallError:
                     row |= {"abs_error": math.nan, "rel_error": math.nan, "evaluations": 0, "underflow": True}
                 else:
@@ -170,21 +177,24 @@ def _slope(h: np.ndarray, e: np.ndarray) -> float:
 def accuracy_summary(sweep: pd.DataFrame) -> pd.DataFrame:
     """Per (function, backend, dtype): measured and predicted best step and error, and slopes.
 
-    The truncation slope is fitted on steps 3x to 300x above the model's optimum
-    (expected ``+p``), the rounding slope on steps 10x or more below it, where the
-    quotient is still meaningful (relative error below 0.5; expected ``-1``).
+    The truncation slope is fitted where the model's truncation term exceeds its
+    rounding term tenfold (expected ``+p``), the rounding slope where rounding
+    exceeds truncation tenfold (expected -1; 0 for the complex step, whose rounding
+    error does not depend on h).  Points whose relative error exceeds 0.5 (the
+    quotient has lost all meaning) are left out of both fits.
     """
     rows = []
     for (function, backend, dtype), g in sweep.groupby(["function", "backend", "dtype"], sort=False):
         g = g.sort_values("h")
-        h, e, pred = g["h"].to_numpy(), g["rel_error"].to_numpy(), g["predicted_rel_error"].to_numpy()
+        h, e = g["h"].to_numpy(), g["rel_error"].to_numpy()
+        pt, pr, pred = (g[c].to_numpy() for c in ("predicted_truncation", "predicted_rounding", "predicted_rel_error"))
         valid = np.isfinite(e)
         best = int(np.nanargmin(e)) if valid.any() else 0
         fine = np.logspace(np.log10(h.min()), np.log10(h.max()), 2000)
         pred_fine = np.interp(np.log10(fine), np.log10(h), np.log10(pred))
-        h_star = float(fine[np.argmin(pred_fine)])
-        trunc = (h > 3 * h_star) & (h < 300 * h_star)
-        rnd = (h < h_star / 10) & (e < 0.5)
+        sane = e < 0.5
+        trunc, rnd = (pt > 10 * pr) & sane, (pr > 10 * pt) & sane
+        expected = EXPECTED_SLOPES.get(backend, (math.nan, math.nan))
         rows.append(
             {
                 "function": function,
@@ -192,11 +202,12 @@ def accuracy_summary(sweep: pd.DataFrame) -> pd.DataFrame:
                 "dtype": dtype,
                 "best_h": float(h[best]),
                 "best_rel_error": float(e[best]),
-                "predicted_h": h_star,
+                "predicted_h": float(fine[np.argmin(pred_fine)]),
                 "predicted_rel_error": float(10 ** pred_fine.min()),
                 "truncation_slope": _slope(h[trunc], e[trunc]),
+                "expected_truncation_slope": expected[0],
                 "rounding_slope": _slope(h[rnd], e[rnd]),
-                "order": SCHEMES[backend][0],
+                "expected_rounding_slope": expected[1],
                 "smallest_step": float(h[valid].min()) if valid.any() else math.nan,
             }
         )

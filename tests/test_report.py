@@ -32,7 +32,7 @@ def test_report_writes_every_file_and_nothing_else(report_dir):
     cost = pd.read_csv(report_dir / "cost.csv")
     assert {"backend", "n_params", "seconds", "evaluations"} <= set(cost.columns)
     zoo = pd.read_csv(report_dir / "gradcheck.csv")
-    assert len(zoo.groupby("network")) == 9 * 5  # every activation x every head
+    assert len(zoo.groupby("network")) == 9 * 6  # every activation x every head
     page = (report_dir / "index.md").read_text()
     for needle in ("![accuracy](accuracy.png)", "![cost](cost.png)", "## Findings", "backprop is **",
                    "## Machine", "torch gradcheck"):

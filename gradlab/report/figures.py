@@ -13,8 +13,31 @@ from matplotlib.figure import Figure
 
 from ..sweeps import fit_exponent
 
-COLORS = {"forward": "#d95f02", "central": "#1b9e77", "backprop": "#7570b3", "objective": "#666666", "torch": "#e7298a"}
-MARKERS = {"forward": "o", "central": "s", "backprop": "D", "objective": "x", "torch": "^"}
+COLORS = {
+    "forward": "#d95f02",
+    "central": "#1b9e77",
+    "richardson": "#1f78b4",
+    "complex_step": "#b8860b",
+    "backprop": "#7570b3",
+    "objective": "#666666",
+    "torch": "#e7298a",
+}
+MARKERS = {
+    "forward": "o",
+    "central": "s",
+    "richardson": "p",
+    "complex_step": "h",
+    "backprop": "D",
+    "objective": "x",
+    "torch": "^",
+}
+#: The error model of each scheme, as printed in the legend.
+MODELS = {
+    "forward": "C_t·h + C_r·ε/h",
+    "central": "C_t·h² + C_r·ε/h",
+    "richardson": "C_t·h⁴ + C_r·ε/h",
+    "complex_step": "C_t·h² + ε·|g|",
+}
 
 #: Default steps of well-known gradient checkers: (label, scheme, h).
 TOOL_STEPS = (
@@ -41,7 +64,6 @@ def accuracy_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> Figure:
         for backend, g in part.groupby("backend", sort=False):
             g = g.sort_values("h")
             c = COLORS[backend]
-            p = 1 if backend == "forward" else 2
             ax.loglog(
                 g["h"],
                 g["rel_error"],
@@ -57,7 +79,7 @@ def accuracy_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> Figure:
                 "--",
                 color=c,
                 lw=1.2,
-                label=f"{backend}: theory C_t·h^{p} + C_r·ε/h",
+                label=f"{backend}: theory {MODELS.get(backend, '')}",
                 gid=f"theory-{backend}-{dtype}",
             )
             s = summary[(summary["backend"] == backend) & (summary["dtype"] == dtype)].iloc[0]

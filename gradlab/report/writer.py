@@ -29,6 +29,7 @@ HEADS = (
     ("softmax", "cross_entropy"),
     ("identity", "mse"),
     ("sigmoid", "mse"),
+    ("softmax", "mse"),
     ("tanh", "mse"),
 )
 
@@ -260,8 +261,8 @@ def findings(acc_summary: pd.DataFrame, cost: pd.DataFrame, scaling: pd.DataFram
         out.append(
             f"**{r.backend}, {r.dtype}**: best relative error {_fmt(r.best_rel_error)} at h = {_fmt(r.best_h)} "
             f"(theory: {_fmt(r.predicted_rel_error)} at h* = {_fmt(r.predicted_h)}); slopes "
-            f"{_fmt(r.truncation_slope, 3)} on the truncation side (order {r.order}) and "
-            f"{_fmt(r.rounding_slope, 3)} on the rounding side (theory −1)."
+            f"{_fmt(r.truncation_slope, 3)} on the truncation side (theory {r.expected_truncation_slope:+d}) and "
+            f"{_fmt(r.rounding_slope, 3)} on the rounding side (theory {r.expected_rounding_slope:+d})."
         )
     s = scaling.set_index("backend")
     if "backprop" in s.index:
