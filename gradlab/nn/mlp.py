@@ -235,6 +235,23 @@ class MLP:
         acts.append(self.head.output(z))
         return zs, acts
 
+    @property
+    def kinked(self) -> bool:
+        """Whether some layer's nonlinearity has kinks (relu, leaky_relu, hard_*)."""
+        return any(ACTIVATIONS[name].kinks for name in (*self.activations, self.output) if name in ACTIVATIONS)
+
+    def pieces(self, theta: np.ndarray, X: np.ndarray) -> list[np.ndarray]:
+        """For every layer with a kinked nonlinearity, which smooth piece each
+        pre-activation lies on (the number of kinks below it): two parameter
+        vectors give the same pieces exactly when no ``z`` crossed a kink between them."""
+        zs, _ = self.forward_cache(theta, X)
+        out = []
+        for z, name in zip(zs, (*self.activations, self.output)):
+            kinks = ACTIVATIONS[name].kinks if name in ACTIVATIONS else ()
+            if kinks:
+                out.append(np.searchsorted(np.asarray(kinks), z, side="left").astype(np.int8))
+        return out
+
     def cost(self, theta: np.ndarray, X: np.ndarray, Y: np.ndarray):
         """J(theta) on a batch, as a numpy scalar (complex if theta is); no checks (hot path)."""
         a = X
