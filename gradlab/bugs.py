@@ -1,0 +1,291 @@
+"""A zoo of realistic backprop bugs, and which gradient checker catches which.
+
+Each bug is the backprop of :mod:`gradlab.methods.backprop` with one rule written
+the way people get it wrong (the seeds' derivations show where: BP1-BP4, the batch
+mean, the L2 term).  :func:`bug_zoo` runs every checker on every bug over a few
+random networks, and on the correct gradient for the false-alarm rate.
+
+The backprop here is organised around replaceable *rules* so that each bug is one
+small override; :func:`buggy_gradient` with no bug equals the production backprop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .check import GradcheckResult, gradcheck
+from .nn.activations import ACTIVATIONS, softmax
+from .nn.mlp import MLP, MLPObjective
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The local rules of backprop (samples as rows; ``l`` counts layers from 1)."""
+
+    #: BP1: dL/dz[L] per sample
+    bp1: Callable = lambda net, z, a, Y: net.head.delta(z, a, Y)
+    #: the batch mean: J averages over the m samples
+    mean: Callable = lambda delta, m: delta / m
+    #: BP2: delta[l] from delta[l+1], W[l+1] and f'(z[l])
+    bp2: Callable = lambda delta, W, fprime: (delta @ W) * fprime
+    #: which layer's f' BP2 uses for layer l (l itself)
+    fprime_layer: Callable = lambda l: l
+    #: f'(z, a) of a hidden activation
+    fprime: Callable = lambda name, z, a: ACTIVATIONS[name].df(z, a)
+    #: BP3: dJ/db[l]
+    bp3: Callable = lambda delta: delta.sum(axis=0)
+    #: BP4: dJ/dW[l] from delta[l] and the activations a[l-1] (index l-1 of the cache)
+    bp4: Callable = lambda delta, acts, l: delta.T @ acts[l - 1]
+    #: the L2 term of dJ/dW[l] and of dJ/db[l]
+    l2_w: Callable = lambda lam, W: lam * W
+    l2_b: Callable = lambda lam, b: 0.0
+    #: a last touch on the flat gradient (identity)
+    finish: Callable = lambda net, grad: grad
+
+
+def buggy_gradient(objective: MLPObjective, theta: np.ndarray, rules: Rules = Rules()) -> np.ndarray:
+    """Backprop with the given rules (the default rules give the correct gradient)."""
+    net, X, Y = objective.net, objective.X, objective.Y
+    zs, acts = net.forward_cache(theta, X)
+    layers = net._layers(theta)
+    grad = np.zeros_like(theta)
+    grads = net._layers(grad)
+    delta = rules.mean(rules.bp1(net, zs[-1], acts[-1], Y), X.shape[0])
+    for l in range(net.n_layers, 0, -1):
+        W, b = layers[l - 1]
+        gW, gb = grads[l - 1]
+        gW[...] = rules.bp4(delta, acts, l) + rules.l2_w(net.l2, W)
+        gb[...] = rules.bp3(delta) + rules.l2_b(net.l2, b)
+        if l > 1:
+            k = min(rules.fprime_layer(l - 1), net.n_layers - 1)  # hidden layer whose f' is used
+            fp = rules.fprime(net.activations[k - 1], zs[k - 1], acts[k])
+            delta = rules.bp2(delta, W, fp)
+    return rules.finish(net, grad)
+
+
+def _bp4_off_by_one(delta, acts, l):
+    # a[l] instead of a[l-1]: only shape-compatible where the layer is square
+    return delta.T @ (acts[l] if acts[l].shape[1] == acts[l - 1].shape[1] else acts[l - 1])
+
+
+def _softmax_wrong_axis(net, z, a, Y):
+    p = softmax(z.T).T if net.output == "softmax" else a  # normalised over the batch, not the classes
+    return p * Y.sum(axis=1, keepdims=True) - Y
+
+
+def _scale_last(factor):
+    def finish(net, grad):
+        net.params(grad)[f"W{net.n_layers}"][...] *= factor
+        return grad
+
+    return finish
+
+
+def _one_entry_slip(net, grad):
+    net.params(grad)["W2"][0, 0] = 0.0  # one index written to the wrong place, the entry left at 0
+    return grad
+
+
+@dataclass(frozen=True)
+class Bug:
+    """One realistic mistake: a name, what it is, and the rules that make it."""
+
+    name: str
+    description: str
+    rules: Rules
+    applies: Callable[[MLP], bool] = field(default=lambda net: True)
+    #: a resolution probe (an error too small to be a real bug), not part of the zoo's goal
+    probe: bool = False
+
+
+BUGS: dict[str, Bug] = {
+    b.name: b
+    for b in [
+        Bug("bp2_missing_fprime", "BP2 without f'(z): delta[l] = W^T delta[l+1]", Rules(bp2=lambda d, W, fp: d @ W)),
+        Bug(
+            "bp2_w_not_transposed",
+            "W where W^T belongs in BP2 (shape-valid for square layers)",
+            Rules(bp2=lambda d, W, fp: (d @ W.T) * fp if W.shape[0] == W.shape[1] else (d @ W) * fp),
+            lambda net: net.n_layers >= 3 and len(set(net.sizes[1:-1])) == 1 and net.sizes[1] == net.sizes[2],
+        ),
+        Bug("missing_batch_mean", "the 1/m of the batch mean forgotten", Rules(mean=lambda d, m: d)),
+        Bug("l2_missing", "the L2 term missing from dW", Rules(l2_w=lambda lam, W: 0.0), lambda net: net.l2 > 0),
+        Bug(
+            "l2_on_biases",
+            "the biases regularized too (the seeds regularize weights only)",
+            Rules(l2_b=lambda lam, b: lam * b),
+            lambda net: net.l2 > 0,
+        ),
+        Bug(
+            "bias_first_sample",
+            "db[l] from the first sample only, not summed over the batch",
+            Rules(bp3=lambda d: d[0] * 1.0),
+        ),
+        Bug(
+            "wrong_sign_bp1",
+            "BP1 with the sign flipped: y - a instead of a - y",
+            Rules(bp1=lambda net, z, a, Y: -net.head.delta(z, a, Y)),
+        ),
+        Bug(
+            "softmax_wrong_axis",
+            "softmax normalised over the batch axis in BP1",
+            Rules(bp1=_softmax_wrong_axis),
+            lambda net: net.output == "softmax",
+        ),
+        Bug(
+            "fprime_next_layer",
+            "BP2 uses f'(z[l+1]) instead of f'(z[l]) (off by one layer)",
+            Rules(fprime_layer=lambda l: l + 1),
+            lambda net: net.n_layers >= 3 and len(set(net.sizes[1:-1])) == 1,
+        ),
+        Bug(
+            "bp4_off_by_one",
+            "BP4 with a[l] instead of a[l-1] (off by one in the cache)",
+            Rules(bp4=_bp4_off_by_one),
+            lambda net: len(set(net.sizes[:-1])) == 1,
+        ),
+        Bug(
+            "tanh_prime_unsquared",
+            "tanh' written as 1 - a instead of 1 - a^2",
+            Rules(fprime=lambda name, z, a: 1 - a if name == "tanh" else ACTIVATIONS[name].df(z, a)),
+            lambda net: "tanh" in net.activations,
+        ),
+        Bug(
+            "relu_prime_one",
+            "relu' taken as 1 everywhere (the unit treated as linear)",
+            Rules(fprime=lambda name, z, a: np.ones_like(z) if name == "relu" else ACTIVATIONS[name].df(z, a)),
+            lambda net: "relu" in net.activations,
+        ),
+        Bug("last_layer_0.1pct", "dW[L] off by 0.1% (a wrong constant)", Rules(finish=_scale_last(1.001))),
+        Bug(
+            "one_entry_slip",
+            "one entry of dW2 lost to an indexing slip",
+            Rules(finish=_one_entry_slip),
+            lambda net: net.n_layers >= 2,
+        ),
+        Bug(
+            "probe: dW[L] x (1 + 1e-5)",
+            "resolution probe: an error of 1e-5",
+            Rules(finish=_scale_last(1 + 1e-5)),
+            probe=True,
+        ),
+        Bug(
+            "probe: dW[L] x (1 + 1e-7)",
+            "resolution probe: an error of 1e-7",
+            Rules(finish=_scale_last(1 + 1e-7)),
+            probe=True,
+        ),
+    ]
+}
+
+#: checker name -> (keyword arguments of gradcheck); the first is the default check.
+CHECKERS: dict[str, dict] = {
+    "default (central)": {},
+    "central h=1e-3": {"h": 1e-3},
+    "central h=1e-8": {"h": 1e-8},
+    "forward (default h)": {"reference": "forward"},
+    "forward h=1e-5": {"reference": "forward", "h": 1e-5},
+    "complex step": {"reference": "complex_step"},
+    "richardson": {"reference": "richardson"},
+    "fast, 1 direction": {"fast": True, "directions": 1},
+    "fast, 2 directions": {"fast": True, "directions": 2},
+    "fast, 4 directions": {"fast": True, "directions": 4},
+}
+
+
+def zoo_network(activation: str, seed: int, *, width: int = 6, batch: int = 16) -> tuple[MLPObjective, np.ndarray]:
+    """The zoo's network: ``[w, w, w, 3]``, softmax + cross-entropy, l2 = 0.01, random data."""
+    net = MLP([width, width, width, 3], activation=activation, output="softmax", loss="cross_entropy", l2=0.01)
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(batch, width))
+    Y = np.eye(3)[rng.integers(0, 3, batch)]
+    theta = net.init(seed=seed) + 0.05 * rng.normal(size=net.n_params)  # nonzero biases too
+    return net.objective(X, Y), theta
+
+
+def _bound(objective: MLPObjective, bug: Bug) -> Callable[[np.ndarray], np.ndarray]:
+    """The buggy gradient of ``objective`` as a function of theta, named after the bug."""
+
+    def grad(theta: np.ndarray) -> np.ndarray:
+        return buggy_gradient(objective, theta, bug.rules)
+
+    grad.__name__ = bug.name
+    return grad
+
+
+def run_checker(objective: MLPObjective, theta: np.ndarray, grad: Callable | None, checker: str) -> GradcheckResult:
+    """One gradcheck of ``grad`` (backprop when None) with a checker of :data:`CHECKERS`."""
+    return gradcheck(objective, theta, grad=grad, **CHECKERS[checker])
+
+
+def bug_zoo(
+    *,
+    activations=("tanh", "relu"),
+    seeds=(0, 1, 2, 3),
+    clean_activations=("tanh", "sigmoid", "relu", "leaky_relu", "hard_tanh", "hard_sigmoid", "elu", "softplus"),
+    clean_seeds=tuple(range(10, 16)),
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Every checker against every bug (and the correct gradient), over seeded networks.
+
+    Returns one row per (network, bug, checker): ``detected`` (the check failed),
+    ``evaluations``, ``kinks`` (entries set apart), and ``bug == "none"`` rows for the
+    false-alarm rate (correct backprop on ``clean_activations`` x ``clean_seeds``).
+    """
+    from tqdm.auto import tqdm
+
+    cases = [(act, seed, name) for act in activations for seed in seeds for name in BUGS]
+    cases += [(act, seed, "none") for act in clean_activations for seed in clean_seeds]
+    rows = []
+    for act, seed, name in tqdm(cases, desc="bug zoo", unit="case", disable=None if progress is None else not progress):
+        objective, theta = zoo_network(act, seed)
+        if name == "none":
+            grad = None
+        else:
+            bug = BUGS[name]
+            if not bug.applies(objective.net):
+                continue
+            grad = _bound(objective, bug)
+        for checker in CHECKERS:
+            r = run_checker(objective, theta, grad, checker)
+            rows.append(
+                {
+                    "activation": act,
+                    "seed": seed,
+                    "bug": name,
+                    "checker": checker,
+                    "detected": not r.passed,
+                    "evaluations": r.evaluations - r.taylor.evaluations,
+                    "kinks": r.n_kinks,
+                    "taylor_rate": r.taylor.rate,
+                    "n_params": objective.n_params,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def zoo_summary(zoo: pd.DataFrame) -> pd.DataFrame:
+    """Detection rate per bug and checker, then the rate over all real bugs, the false-alarm
+    rate on correct gradients, and each checker's cost on a correct gradient (evaluations)."""
+    bugs = zoo[zoo["bug"] != "none"]
+    table = bugs.pivot_table(index="bug", columns="checker", values="detected", aggfunc="mean", sort=False)
+    real = bugs[~bugs["bug"].map(lambda b: BUGS[b].probe)]
+    clean = zoo[zoo["bug"] == "none"].groupby("checker", sort=False)
+    table.loc["ALL BUGS (probes aside)"] = real.groupby("checker", sort=False)["detected"].mean()
+    table.loc["FALSE ALARMS (correct gradient)"] = clean["detected"].mean()
+    table.loc["evaluations (correct gradient)"] = clean["evaluations"].median()
+    return table[list(CHECKERS)]
+
+
+def equals_backprop(objective: MLPObjective, theta: np.ndarray) -> bool:
+    """Whether the rule-based backprop with no bug reproduces the production one exactly."""
+    from .methods.backprop import backprop
+
+    return bool(np.allclose(buggy_gradient(objective, theta), backprop(objective, theta), rtol=1e-14, atol=0))
+
+
+__all__ = ["BUGS", "CHECKERS", "Bug", "Rules", "bug_zoo", "buggy_gradient", "zoo_summary"]

@@ -1,0 +1,62 @@
+"""The bug zoo: every bug is a real change, and the default gradcheck catches all of them."""
+
+import numpy as np
+import pytest
+
+import gradlab
+from gradlab import bugs
+from gradlab.nn.activations import ACTIVATIONS
+
+
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_rule_based_backprop_without_a_bug_is_the_production_one(act):
+    objective, theta = bugs.zoo_network(act, seed=5)
+    assert bugs.equals_backprop(objective, theta)
+
+
+CASES = [(name, act, seed) for name in bugs.BUGS for act in ("tanh", "relu") for seed in (0, 1)]
+
+
+@pytest.mark.parametrize("name, act, seed", CASES)
+def test_the_default_check_catches_every_bug_and_names_a_block(name, act, seed):
+    objective, theta = bugs.zoo_network(act, seed)
+    bug = bugs.BUGS[name]
+    if not bug.applies(objective.net):
+        pytest.skip(f"{name} does not apply to a {act} network")
+    wrong = bugs.buggy_gradient(objective, theta, bug.rules)
+    right = gradlab.gradient(objective, theta, backend="backprop")
+    assert not np.array_equal(wrong, right)  # the bug changes the gradient
+    r = gradlab.gradcheck(objective, theta, grad=lambda th: bugs.buggy_gradient(objective, th, bug.rules))
+    if name.endswith("1e-7)"):
+        # below central differences' resolution: only the exact reference sees it
+        assert r.passed
+        assert not gradlab.gradcheck(objective, theta, grad=lambda th: wrong, reference="complex_step").passed
+        return
+    assert not r.passed and (~r.table["passed"]).any()
+    if name == "last_layer_0.1pct":
+        assert list(r.table.loc[~r.table["passed"], "block"]) == ["W3"]
+    if name == "one_entry_slip":
+        row = r.table.set_index("block").loc["W2"]
+        assert row["n_failed"] == 1 and row["worst_index"] == "[0, 0]"
+
+
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_no_false_alarm_of_the_default_check_on_correct_gradients(act):
+    for seed in (10, 11, 12):
+        objective, theta = bugs.zoo_network(act, seed)
+        assert gradlab.gradcheck(objective, theta).passed
+
+
+def test_zoo_table_reports_rates_and_costs():
+    zoo = bugs.bug_zoo(activations=("tanh",), seeds=(0,), clean_activations=("relu",), clean_seeds=(1,),
+                       progress=False)
+    s = bugs.zoo_summary(zoo)
+    assert list(s.columns) == list(bugs.CHECKERS)
+    assert s.loc["ALL BUGS (probes aside)", "default (central)"] == 1.0
+    assert s.loc["FALSE ALARMS (correct gradient)", "default (central)"] == 0.0
+    n = bugs.zoo_network("relu", 1)[0].n_params
+    cost = s.loc["evaluations (correct gradient)"]
+    assert cost["default (central)"] == 2 * n and cost["forward (default h)"] == n + 1
+    assert cost["complex step"] == n and cost["richardson"] == 4 * n
+    assert cost["fast, 1 direction"] == 2 * 6 and cost["fast, 4 directions"] == 8 * 6  # O(1) in n
+    assert s.loc["probe: dW[L] x (1 + 1e-7)", "complex step"] == 1.0
