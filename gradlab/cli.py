@@ -70,7 +70,9 @@ def parser() -> argparse.ArgumentParser:
         "accuracy.png, cost.png, gradcheck.png, their CSVs and index.md.",
     )
     r.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports/)")
-    r.add_argument("--full", action="store_true", help="the larger size ladder (N up to 10^6; a few minutes)")
+    size = r.add_mutually_exclusive_group()
+    size.add_argument("--full", action="store_true", help="the larger ladders (N up to 10^6; a few minutes)")
+    size.add_argument("--smoke", action="store_true", help="tiny sweeps, every file in seconds (to try the pipeline)")
     r.add_argument("--seed", type=int, default=0, help="seed of networks and data (default: 0)")
     r.add_argument(
         "--benchmark-json",
@@ -116,7 +118,7 @@ def _report(args, p) -> int:
         p.error(f"argument --out: {exc}")
     extra = {"widths": tuple(args.widths)} if args.widths else {}
     config = Config.make(
-        full=args.full,
+        "full" if args.full else "smoke" if args.smoke else "quick",
         seed=args.seed,
         benchmark_json=args.benchmark_json,
         progress=False if args.no_progress else None,

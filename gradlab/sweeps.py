@@ -29,8 +29,7 @@ from .theory import error_terms, higher_derivatives
 
 #: 10^0 ... 10^-16, four points per decade (the top decade shows float32's truncation side).
 DEFAULT_STEPS = tuple(float(h) for h in np.logspace(0, -16, 65))
-FD_BACKENDS = ("forward", "central")
-#: Every step-based backend, for the accuracy sweep.
+#: Every step-based backend (one coordinate at a time, cost proportional to n).
 STEP_BACKENDS = ("forward", "central", "richardson", "complex_step")
 #: Expected log-log slopes of error against h: (truncation side, rounding side).
 EXPECTED_SLOPES = {"forward": (1, -1), "central": (2, -1), "richardson": (4, -1), "complex_step": (2, 0)}
@@ -279,7 +278,7 @@ def _timer(call: Callable[[], object], min_seconds: float = 2e-3) -> Callable[[]
 def cost_sweep(
     widths: Sequence[int] = (2, 4, 8, 16, 32, 48, 64, 128, 256),
     *,
-    backends: Sequence[str] = ("forward", "central", "backprop"),
+    backends: Sequence[str] = ("forward", "central", "richardson", "complex_step", "backprop"),
     fd_max_params: int = 5_000,
     repeats: int = 5,
     batch: int = 64,
@@ -315,7 +314,7 @@ def cost_sweep(
             plan: dict[str, Callable[[], object]] = {"objective": lambda obj=obj, theta=theta: obj(theta)}
             counts = {"objective": (1, 0)}
             for backend in backends:
-                if backend in FD_BACKENDS and n > fd_max_params:
+                if backend in STEP_BACKENDS and n > fd_max_params:
                     continue
                 r = differentiate(obj, theta, backend=backend)
                 counts[backend] = (r.evaluations, r.backward_passes)
@@ -399,7 +398,7 @@ def scaling_summary(cost: pd.DataFrame, *, last: int = 4) -> pd.DataFrame:
             "seconds_at_largest": float(s.loc[largest]),
             "in_objective_units": float(s.loc[largest] / t.loc[largest, "objective"]),
         }
-        if backend in FD_BACKENDS and "backprop" in t.columns:
+        if backend in STEP_BACKENDS and "backprop" in t.columns:
             both = t[[backend, "backprop"]].dropna()
             ratio = both[backend] / both["backprop"]
             rfit = fit_exponent(both.index, ratio.to_numpy(), last=last)

@@ -103,7 +103,7 @@ def compare_backends(
     m: int = 400,
     epochs: int = 60,
     batch_size: int = 64,
-    learning_rate: float = 0.5,
+    learning_rate: float = 0.2,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Train the same network from the same start with each backend; one history table."""

@@ -12,8 +12,9 @@ from gradlab import cli, sweeps
 from gradlab.report import writer as report_build
 from gradlab.report.figures import accuracy_figure, cost_figure, gradcheck_figure
 
-FILES = {"accuracy.png", "cost.png", "gradcheck.png", "accuracy.csv", "cost.csv", "gradcheck.csv", "index.md"}
-TINY = ["--widths", "2,3,4", "--no-progress"]
+FILES = {"accuracy.png", "cost.png", "gradcheck.png", "training.png", "accuracy.csv", "cost.csv", "gradcheck.csv",
+         "bugzoo.csv", "training.csv", "index.md"}
+TINY = ["--smoke", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +35,8 @@ def test_report_writes_every_file_and_nothing_else(report_dir):
     zoo = pd.read_csv(report_dir / "gradcheck.csv")
     assert len(zoo.groupby("network")) == 9 * 6  # every activation x every head
     page = (report_dir / "index.md").read_text()
-    for needle in ("![accuracy](accuracy.png)", "![cost](cost.png)", "## Findings", "backprop is **",
-                   "## Machine", "torch gradcheck"):
+    for needle in ("![accuracy](accuracy.png)", "![cost](cost.png)", "![training](training.png)", "## Findings",
+                   "backprop is **", "## Bug zoo", "FALSE ALARMS", "## Machine", "torch gradcheck"):
         assert needle in page
 
 
@@ -114,11 +115,11 @@ def test_benchmark_json_feeds_the_cost_chart(tmp_path):
     path = tmp_path / "bench.json"
     path.write_text(json.dumps({"benchmarks": benchmarks}))
     out = tmp_path / "rep"
-    assert cli.main(["report", "--out", str(out), "--benchmark-json", str(path), "--no-progress"]) == 0
+    assert cli.main(["report", "--out", str(out), "--benchmark-json", str(path), *TINY]) == 0
     cost = pd.read_csv(out / "cost.csv")
     assert sorted(cost["n_params"].unique()) == [100, 1000, 10000] and len(cost) == 9
     assert "pytest-benchmark JSON" in (out / "index.md").read_text()
-    assert "grows as N^1.00" in (out / "index.md").read_text()
+    assert "Its time ÷ backprop's ∝ N^1.00" in (out / "index.md").read_text()
 
 
 @pytest.mark.parametrize(
@@ -126,6 +127,7 @@ def test_benchmark_json_feeds_the_cost_chart(tmp_path):
     [
         (["report", "--widths", "a,b"], "must be comma-separated integers"),
         (["report", "--bogus"], "unrecognized arguments: --bogus"),
+        (["report", "--full", "--smoke"], "not allowed with argument"),
         (["report", "--benchmark-json", "/no/such/file.json"], "no such file"),
         (["check", "--activation", "swish"], "invalid choice: 'swish'"),
         (["check", "--sizes", "4"], "at least two positive widths"),
@@ -146,7 +148,7 @@ def test_bad_benchmark_json_is_a_usage_error(tmp_path, capsys):
     path = tmp_path / "x.json"
     path.write_text("{not json")
     with pytest.raises(SystemExit) as info:
-        cli.main(["report", "--out", str(tmp_path / "r"), "--benchmark-json", str(path), "--no-progress"])
+        cli.main(["report", "--out", str(tmp_path / "r"), "--benchmark-json", str(path), *TINY])
     assert info.value.code == 2 and "readable pytest-benchmark JSON" in capsys.readouterr().err
 
 
@@ -160,15 +162,17 @@ def test_unwritable_output_folder_fails_cleanly(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
-def test_a_failure_while_writing_leaves_no_partial_file(tmp_path, monkeypatch):
+def test_a_failure_while_writing_leaves_no_partial_file(tmp_path, monkeypatch, report_dir):
     (tmp_path / "cost.png").write_bytes(b"old")
+    measured = report_build.measure(report_build.Config.make("smoke", progress=False))
+    monkeypatch.setattr(report_build, "measure", lambda config: measured)
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(report_build, "cost_figure", lambda cost: type("F", (), {"savefig": boom})())
     with pytest.raises(RuntimeError, match="disk full"):
-        report_build.build(tmp_path, report_build.Config.make(widths=(2, 3), progress=False))
+        report_build.build(tmp_path, report_build.Config.make("smoke", progress=False))
     assert (tmp_path / "cost.png").read_bytes() == b"old"  # the old file survives whole
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
 

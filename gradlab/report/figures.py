@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..sweeps import fit_exponent
+from ..sweeps import STEP_BACKENDS, fit_exponent
 
 COLORS = {
     "forward": "#d95f02",
@@ -57,7 +57,7 @@ def accuracy_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> Figure:
     """Relative error against h, one panel per precision: measured points, the error
     model over them, the optimal step marked, and other tools' default steps."""
     dtypes = list(dict.fromkeys(sweep["dtype"]))
-    fig = Figure(figsize=(6.4 * len(dtypes), 6.4), layout="constrained")
+    fig = Figure(figsize=(7 * len(dtypes), 7.6), layout="constrained")
     axes = fig.subplots(1, len(dtypes), sharey=True, squeeze=False)[0]
     for ax, dtype in zip(axes, dtypes):
         part = sweep[sweep["dtype"] == dtype]
@@ -70,7 +70,7 @@ def accuracy_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> Figure:
                 MARKERS[backend],
                 color=c,
                 ms=4,
-                label=f"{backend} differences: measured",
+                label=f"{backend}: measured",
                 gid=f"measured-{backend}-{dtype}",
             )
             ax.loglog(
@@ -92,8 +92,6 @@ def accuracy_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> Figure:
                 ms=15,
                 mec="k",
                 zorder=5,
-                label=f"{backend}: best h {s['best_h']:.0e} → error {s['best_rel_error']:.0e} "
-                f"(theory h* {s['predicted_h']:.0e}, dotted)",
             )
             under = g[g["underflow"]]
             if len(under):
@@ -105,12 +103,6 @@ def accuracy_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> Figure:
                     lw=0,
                     label="x + h == x in this precision: no quotient" if backend == "forward" else None,
                 )
-        central = summary[(summary["backend"] == "central") & (summary["dtype"] == dtype)]
-        if len(central):
-            h_star = float(central["predicted_h"].iloc[0])
-            kw = dict(va="bottom", fontsize=9, color="0.25", transform=ax.get_xaxis_transform())
-            ax.text(h_star / 4, 0.015, "← rounding error dominates\n    (slope −1)", ha="right", **kw)
-            ax.text(h_star * 4, 0.015, "truncation\ndominates →\n(slope +p)", ha="left", **kw)
         for (label, backend, h), marker in zip(TOOL_STEPS, TOOL_MARKERS):
             hit = part[(part["backend"] == backend) & np.isclose(part["h"], h)]
             if len(hit) and np.isfinite(hit["rel_error"].iloc[0]):
@@ -127,33 +119,27 @@ def accuracy_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> Figure:
                     gid=f"tool-{label}-{dtype}",
                 )
         ax.set_xlabel("step h  (log scale)")
-        ax.set_ylim(1e-13, 30)
+        ax.set_ylim(1e-17, 30)
         ax.set_title(f"{dtype}")
         ax.grid(True, which="major", alpha=0.3)
-        handles, labels = ax.get_legend_handles_labels()
-        mine = [(hd, lb) for hd, lb in zip(handles, labels) if not any(lb.startswith(t[0]) for t in TOOL_STEPS)]
-        ax.legend(*zip(*mine), fontsize=7.5, loc="lower left", framealpha=0.9)
-    tools = {
-        lb: hd
-        for ax in axes
-        for hd, lb in zip(*ax.get_legend_handles_labels())
-        if any(lb.startswith(t[0]) for t in TOOL_STEPS)
-    }
+    # one legend for both panels: the same schemes, tools and shading appear in each
+    entries = {lb: hd for ax in axes for hd, lb in zip(*ax.get_legend_handles_labels())}
     fig.legend(
-        tools.values(),
-        tools.keys(),
+        entries.values(),
+        entries.keys(),
         loc="outside lower center",
-        ncol=3,
+        ncol=4,
         fontsize=8,
         frameon=False,
-        title="default steps of other gradient checkers (measured on these curves)",
-        title_fontsize=8,
+        title="★ measured best step of each scheme; white markers: other gradient checkers' default steps",
+        title_fontsize=8.5,
     )
     axes[0].set_ylabel("relative error of the gradient  ‖g − g_backprop‖ / ‖g_backprop‖")
     fig.suptitle(
-        "Finite-difference error against the step h: too large truncates, too small rounds off "
-        "(the V); white markers: other tools' default steps",
-        fontsize=11,
+        "Error of a finite-difference gradient against the step h: the V.  Right of each dotted line (the "
+        "predicted best h)\ntruncation dominates (slope +p: forward 1, central 2, Richardson 4); left of it "
+        "rounding (slope −1). The complex step has no rounding side.",
+        fontsize=10.5,
     )
     return fig
 
@@ -180,12 +166,14 @@ def cost_figure(cost: pd.DataFrame, *, last: int = 4) -> Figure:
                 label={
                     "forward": "forward: n + 1",
                     "central": "central: 2n",
+                    "richardson": "richardson: 4n",
+                    "complex_step": "complex step: n (complex arithmetic)",
                     "backprop": "backprop: 1 forward + 1 backward",
                 }.get(backend, backend),
             )
     times = cost.pivot_table(index="n_params", columns="backend", values="seconds")
     if "backprop" in times.columns:
-        for backend in ("forward", "central"):
+        for backend in STEP_BACKENDS:
             if backend not in times.columns:
                 continue
             ratio = (times[backend] / times["backprop"]).dropna()
@@ -240,4 +228,40 @@ def gradcheck_figure(zoo: pd.DataFrame, rtol: float) -> Figure:
     ax.set_title("gradcheck of backprop against central differences, every activation × every head")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8)
+    return fig
+
+
+def training_figure(history: pd.DataFrame) -> Figure:
+    """Training cost against epochs (one trajectory for all) and against wall time (not one cost)."""
+    fig = Figure(figsize=(12.5, 4.8), layout="constrained")
+    ax_e, ax_t = fig.subplots(1, 2, sharey=True)
+    for backend, g in history.groupby("backend", sort=False):
+        c, m = COLORS.get(backend, "k"), MARKERS.get(backend, ".")
+        ax_e.plot(
+            g["epoch"],
+            g["cost"],
+            "-",
+            color=c,
+            lw=2.5 if backend == "backprop" else 1.2,
+            label=backend,
+            gid=f"train-epoch-{backend}",
+        )
+        t = g[g["seconds"] > 0]
+        ax_t.semilogx(
+            t["seconds"],
+            t["cost"],
+            m + "-",
+            color=c,
+            ms=3,
+            gid=f"train-time-{backend}",
+            label=f"{backend}: {t['seconds'].iloc[-1]:.3g} s, {int(t['evaluations'].iloc[-1]):,} evaluations",
+        )
+    ax_e.set_xlabel("epoch")
+    ax_e.set_ylabel("training cost J (full batch)")
+    ax_e.set_title("Per epoch: every backend follows the same trajectory")
+    ax_t.set_xlabel("wall-clock seconds spent on gradients (log scale)")
+    ax_t.set_title("Per second: reverse mode gets there orders of magnitude sooner")
+    for ax in (ax_e, ax_t):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
     return fig
