@@ -129,7 +129,9 @@ def test_cost_sweep_counts_are_exact_and_fd_stops_at_the_cap():
     df = sweeps.cost_sweep(widths=(2, 3, 6), repeats=1, fd_max_params=100, progress=False)
     assert set(df.columns) >= {"backend", "n_params", "seconds", "evaluations", "backward_passes", "threads", "blas"}
     for r in df.itertuples():
-        expected = {"objective": 1, "backprop": 1, "forward": r.n_params + 1, "central": 2 * r.n_params}[r.backend]
+        n = r.n_params
+        expected = {"objective": 1, "backprop": 1, "forward": n + 1, "central": 2 * n, "richardson": 4 * n,
+                    "complex_step": n}[r.backend]
         assert r.evaluations == expected
         assert r.backward_passes == (r.backend == "backprop")
     n = sorted(df["n_params"].unique())
