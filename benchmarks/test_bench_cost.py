@@ -77,14 +77,15 @@ def test_backprop(benchmark, width):
     run(benchmark, call, slow=False)
 
 
-@pytest.mark.parametrize("backend", ["forward", "central"])
+@pytest.mark.parametrize("backend", ["forward", "central", "richardson", "complex_step"])
 @pytest.mark.parametrize("width", FD_WIDTHS, ids=lambda w: f"w{w}")
 def test_finite_difference(benchmark, backend, width):
     obj, theta = problem(width)
-    benchmark.group = f"cost vs N: {backend} differences"
+    benchmark.group = f"cost vs N: {backend}"
     call = lambda: gradlab.differentiate(obj, theta, backend=backend)  # noqa: E731
     r = call()
-    assert r.evaluations == {"forward": obj.n_params + 1, "central": 2 * obj.n_params}[backend]
+    n = obj.n_params
+    assert r.evaluations == {"forward": n + 1, "central": 2 * n, "richardson": 4 * n, "complex_step": n}[backend]
     record(benchmark, backend, obj, r.evaluations, 0, call)
     run(benchmark, call, slow=width >= 16)
 

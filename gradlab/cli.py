@@ -95,15 +95,26 @@ def parser() -> argparse.ArgumentParser:
         "print the per-block table; exit 1 if the check fails.",
     )
     c.add_argument("--sizes", type=_sizes, default=[4, 16, 3], help="layer widths, e.g. 4,16,16,3")
-    c.add_argument("--activation", choices=sorted(ACTIVATIONS), default="tanh")
-    c.add_argument("--output", choices=sorted([*ACTIVATIONS, *OUTPUT_ONLY]), default="softmax")
+    c.add_argument("--activation", choices=sorted(ACTIVATIONS), default="tanh", help="hidden nonlinearity")
+    c.add_argument(
+        "--output", choices=sorted([*ACTIVATIONS, *OUTPUT_ONLY]), default="softmax", help="output nonlinearity"
+    )
     c.add_argument("--loss", choices=sorted(LOSSES), default="cross_entropy")
-    c.add_argument("--l2", type=_nonneg_float, default=0.0)
-    c.add_argument("--batch", type=_positive_int, default=32)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--l2", type=_nonneg_float, default=0.0, help="L2 penalty on the weights")
+    c.add_argument("--batch", type=_positive_int, default=32, help="samples in the random batch")
+    c.add_argument("--seed", type=int, default=0, help="seed of weights, data and directions")
     c.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-    c.add_argument("--reference", choices=[n for n in names() if n in ("forward", "central")], default="central")
+    c.add_argument(
+        "--reference",
+        choices=[n for n in names() if n != "backprop"],
+        default="central",
+        help="finite-difference reference (default: central)",
+    )
     c.add_argument("--h", type=_positive_float, default=None, help="finite-difference step (default: scaled)")
+    c.add_argument(
+        "--fast", action="store_true", help="random directional derivatives per block first (a handful of evaluations)"
+    )
+    c.add_argument("--directions", type=_positive_int, default=2, help="random directions per block with --fast")
     return p
 
 
@@ -154,7 +165,15 @@ def _check(args, p) -> int:
     else:
         Y = rng.integers(0, 2, size=(args.batch, n_out)).astype(float)
     theta = net.init(seed=args.seed)
-    result = gradcheck(net.objective(X, Y), theta, reference=args.reference, h=args.h)
+    result = gradcheck(
+        net.objective(X, Y),
+        theta,
+        reference=args.reference,
+        h=args.h,
+        fast=args.fast,
+        directions=args.directions,
+        seed=args.seed,
+    )
     print(f"{net!r}, batch {args.batch}, seed {args.seed}, {net.n_params} parameters")
     print(result.message())
     return 0 if result.passed else 1
