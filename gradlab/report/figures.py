@@ -202,7 +202,7 @@ def cost_figure(cost: pd.DataFrame, *, last: int = 4) -> Figure:
     ax_n.set_title("Cost counted in evaluations of J (exact)")
     for ax in (ax_t, ax_r, ax_n):
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left")
     return fig
 
 
