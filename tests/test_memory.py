@@ -1,0 +1,36 @@
+"""Peak extra memory of one gradient: O(n) for differences, O(n + batch x widths) for backprop."""
+
+import tracemalloc
+
+import pytest
+
+import gradlab
+from gradlab.sweeps import ladder_problem
+
+
+def peak_bytes(call) -> int:
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        call()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("backend", ["forward", "central", "richardson", "complex_step"])
+def test_differences_hold_a_few_vectors_never_a_copy_per_parameter(backend):
+    obj, theta = ladder_problem(40, batch=8)  # n = 3,690: one copy per parameter would be 109 MB
+    n = obj.n_params
+    peak = peak_bytes(lambda: gradlab.differentiate(obj, theta, backend=backend))
+    assert peak < 24 * 8 * n + 200_000  # about a dozen float64 (or complex) vectors and one forward pass
+    assert peak < 8 * n * n / 100
+
+
+def test_backprop_holds_the_gradient_and_the_cached_forward_pass():
+    obj, theta = ladder_problem(300, batch=64)  # n = 184,210
+    n, m = obj.n_params, 64
+    cache = 8 * m * sum(obj.net.sizes)  # one activation array per layer
+    peak = peak_bytes(lambda: gradlab.differentiate(obj, theta, backend="backprop"))
+    assert peak < 8 * n + 6 * cache + 100_000
