@@ -90,3 +90,11 @@ def test_softmax_and_log_softmax_are_stable():
     assert log_softmax(z)[0, 2] == pytest.approx(-2000.0)
     e = np.exp([1.0, 2.0, 3.0])
     np.testing.assert_allclose(p[1], e / e.sum(), rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_complex_input_far_out_raises_no_overflow(name):
+    z = np.array([-800.0, -30.0, 30.0, 800.0]) + 1e-20j
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        a = ACTIVATIONS[name].f(z)
+    assert np.all(np.isfinite(a))

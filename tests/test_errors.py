@@ -39,7 +39,8 @@ SQ = lambda x: float(np.sum(x**2))  # noqa: E731
         (lambda: gradlab.gradient(OBJ, np.zeros(3)), ValueError, r"`theta` must be a flat vector of shape \(13,\)"),
         (lambda: gradlab.gradient(OBJ, np.full(13, np.nan)), ValueError, r"`theta` must be finite; got nan at index 0"),
         (lambda: OBJ(np.zeros((13, 1))), ValueError, r"`theta` must be a flat vector of shape \(13,\)"),
-        (lambda: NET.params(np.zeros(13, np.float32)), ValueError, r"`theta` must be a numpy array of shape \(13,\) and dtype float64"),
+        (lambda: NET.params(np.zeros(13, np.float32)), ValueError, r"`theta` must be a contiguous numpy array of shape \(13,\) and dtype float64"),
+        (lambda: NET.params(np.zeros(26)[::2]), ValueError, r"`theta` must be a contiguous numpy array"),
         # the function
         (lambda: gradlab.gradient(42, [1.0]), TypeError, r"`f` must be a callable f\(x\) -> float or an MLP objective; got 42"),
         (lambda: gradlab.gradient(lambda x: x, [1.0, 2.0]), TypeError, r"`f` must return a real scalar; got array of shape \(2,\) at evaluation 1"),

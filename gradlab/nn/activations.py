@@ -45,11 +45,11 @@ def _re(z: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(z):
-    if np.iscomplexobj(z):
-        return 1.0 / (1.0 + np.exp(-z))
-    # exp(-|z|) never overflows, and each branch avoids 1 - (something close to 1).
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    # e = exp(-|z|) (for complex z: the exponent with real part <= 0) never overflows,
+    # and each branch avoids 1 - (something close to 1).
+    pos = _re(z) >= 0
+    e = np.exp(np.where(pos, -z, z)) if np.iscomplexobj(z) else np.exp(-np.abs(z))
+    return np.where(pos, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _softplus(z):

@@ -185,9 +185,16 @@ class MLP:
         ``theta`` must be a flat array of the network's dtype: anything else could
         only be viewed through a copy, and writes into the views would be lost.
         """
-        if not isinstance(theta, np.ndarray) or theta.dtype != self.dtype or theta.shape != (self.n_params,):
+        if (
+            not isinstance(theta, np.ndarray)
+            or theta.dtype != self.dtype
+            or theta.shape != (self.n_params,)
+            or not theta.flags.c_contiguous
+        ):
             raise v.fail(
-                "theta", f"a numpy array of shape ({self.n_params},) and dtype {self.dtype} (views need no copy)", theta
+                "theta",
+                f"a contiguous numpy array of shape ({self.n_params},) and dtype {self.dtype} (views need no copy)",
+                theta,
             )
         return ParamViews(theta, self.blocks)
 

@@ -384,6 +384,14 @@ def findings(r: Results) -> list[str]:
                 else ""
             )
         )
+    times = r.cost.pivot_table(index="n_params", columns="backend", values="seconds")
+    if {"torch", "backprop"} <= set(times.columns):
+        ratio = (times["backprop"] / times["torch"]).dropna()
+        out.append(
+            "**backprop ÷ torch autograd** (same network, float64, one thread): "
+            + ", ".join(f"{v:.2f} at N = {n:,}" for n, v in ratio.items())
+            + "."
+        )
     nets = r.zoo.groupby("network")["network_passed"].first()
     out.append(
         f"**gradcheck across activations and heads**: {int(nets.sum())} of {len(nets)} networks pass at the "
@@ -503,7 +511,7 @@ def index_markdown(r: Results, config: Config) -> str:
         "(tanh and relu, softmax + cross-entropy, l2 = 0.01, batch 16); the false-alarm rate is measured on",
         "correct backprop over networks of eight activations. Every checker runs at its default tolerance.",
         "Probes are errors too small to be real bugs: they show each reference's resolution. Read each",
-        "detection rate beside the false-alarm row: a checker that fails correct gradients \"detects\" everything.",
+        'detection rate beside the false-alarm row: a checker that fails correct gradients "detects" everything.',
         "",
         bug_rows.to_markdown(floatfmt=".2g"),
         "",
