@@ -51,9 +51,9 @@ def buggy_gradient(objective: MLPObjective, theta: np.ndarray, rules: Rules = Ru
     """Backprop with the given rules (the default rules give the correct gradient)."""
     net, X, Y = objective.net, objective.X, objective.Y
     zs, acts = net.forward_cache(theta, X)
-    layers = net._layers(theta)
+    layers = net.layers(theta)
     grad = np.zeros_like(theta)
-    grads = net._layers(grad)
+    grads = net.layers(grad)
     delta = rules.mean(rules.bp1(net, zs[-1], acts[-1], Y), X.shape[0])
     for l in range(net.n_layers, 0, -1):
         W, b = layers[l - 1]

@@ -26,9 +26,9 @@ def backprop(objective: MLPObjective, theta: np.ndarray) -> np.ndarray:
     net, X, Y = objective.net, objective.X, objective.Y
     zs, acts = net.forward_cache(theta, X)
     grad = np.empty_like(theta)
-    layers = net._layers(theta)
-    grads = net._layers(grad)
-    derivs = [a.df for a in net._act]
+    layers = net.layers(theta)
+    grads = net.layers(grad)
+    derivs = [a.df for a in net.hidden]
 
     delta = net.head.delta(zs[-1], acts[-1], Y)  # BP1: (m, n[L])
     delta /= X.shape[0]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _validate as v
-from .activations import ACTIVATIONS, OUTPUT_ONLY
+from .activations import ACTIVATIONS, OUTPUT_ONLY, Activation
 from .losses import LOSSES, Head
 
 
@@ -145,7 +145,8 @@ class MLP:
             offset += n_out * n_in + n_out
         self.blocks: tuple[Block, ...] = tuple(blocks)
         self.n_params: int = offset
-        self._act = [ACTIVATIONS[name] for name in names]
+        #: the hidden layers' rows of the activation table, in order
+        self.hidden: tuple[Activation, ...] = tuple(ACTIVATIONS[name] for name in names)
 
     @property
     def n_layers(self) -> int:
@@ -198,8 +199,9 @@ class MLP:
             )
         return ParamViews(theta, self.blocks)
 
-    def _layers(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``[(W1, b1), ...]`` as views into ``theta``; no checks (hot path)."""
+    def layers(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(W1, b1), ...]`` as views into a validated ``theta`` (no checks: the hot path of
+        every evaluation; :meth:`params` is the checked, named form)."""
         b = self.blocks
         return [(theta[b[i].slice].reshape(b[i].shape), theta[b[i + 1].slice]) for i in range(0, len(b), 2)]
 
@@ -229,8 +231,8 @@ class MLP:
         No input checks: callers pass validated arrays.
         """
         acts, zs = [X], []
-        layers = self._layers(theta)
-        for (W, b), act in zip(layers[:-1], self._act):
+        layers = self.layers(theta)
+        for (W, b), act in zip(layers[:-1], self.hidden):
             z = acts[-1] @ W.T  # (m, n[l-1]) @ (n[l-1], n[l]) -> (m, n[l])
             z += b
             zs.append(z)
@@ -262,8 +264,8 @@ class MLP:
     def cost(self, theta: np.ndarray, X: np.ndarray, Y: np.ndarray):
         """J(theta) on a batch, as a numpy scalar (complex if theta is); no checks (hot path)."""
         a = X
-        layers = self._layers(theta)
-        for (W, b), act in zip(layers[:-1], self._act):
+        layers = self.layers(theta)
+        for (W, b), act in zip(layers[:-1], self.hidden):
             z = a @ W.T  # (m, n[l-1]) @ (n[l-1], n[l]) -> (m, n[l])
             z += b
             a = act.f(z)
