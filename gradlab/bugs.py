@@ -200,11 +200,9 @@ CHECKERS: dict[str, dict] = {
 def zoo_network(activation: str, seed: int, *, width: int = 6, batch: int = 16) -> tuple[MLPObjective, np.ndarray]:
     """The zoo's network: ``[w, w, w, 3]``, softmax + cross-entropy, l2 = 0.01, random data."""
     net = MLP([width, width, width, 3], activation=activation, output="softmax", loss="cross_entropy", l2=0.01)
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(batch, width))
-    Y = np.eye(3)[rng.integers(0, 3, batch)]
-    theta = net.init(seed=seed) + 0.05 * rng.normal(size=net.n_params)  # nonzero biases too
-    return net.objective(X, Y), theta
+    X, Y = net.random_batch(batch, seed=seed)
+    noise = np.random.default_rng(seed + 1).normal(size=net.n_params)
+    return net.objective(X, Y), net.init(seed=seed) + 0.05 * noise  # nonzero biases too
 
 
 def _bound(objective: MLPObjective, bug: Bug) -> Callable[[np.ndarray], np.ndarray]:

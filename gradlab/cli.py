@@ -144,7 +144,6 @@ def _report(args, p) -> int:
 
 
 def _check(args, p) -> int:
-    import numpy as np
 
     from .check import gradcheck
     from .nn.mlp import MLP
@@ -155,15 +154,7 @@ def _check(args, p) -> int:
         )
     except ValueError as exc:
         p.error(str(exc))
-    rng = np.random.default_rng(args.seed)
-    X = rng.normal(size=(args.batch, net.sizes[0]))
-    n_out = net.sizes[-1]
-    if args.loss == "mse":
-        Y = rng.normal(size=(args.batch, n_out))
-    elif args.output == "softmax":
-        Y = np.eye(n_out)[rng.integers(0, n_out, args.batch)]
-    else:
-        Y = rng.integers(0, 2, size=(args.batch, n_out)).astype(float)
+    X, Y = net.random_batch(args.batch, seed=args.seed)
     theta = net.init(seed=args.seed)
     result = gradcheck(
         net.objective(X, Y),

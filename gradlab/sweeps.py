@@ -240,9 +240,7 @@ def ladder_network(
 def ladder_problem(width: int, *, batch: int = 64, seed: int = 0, **net_kw) -> tuple[MLPObjective, np.ndarray]:
     """An objective and a point for the cost ladder: random inputs, one-hot labels."""
     net = ladder_network(width, **net_kw)
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(batch, net.sizes[0]))
-    Y = np.eye(net.sizes[-1])[rng.integers(0, net.sizes[-1], batch)]
+    X, Y = net.random_batch(batch, seed=seed)
     return net.objective(X, Y), net.init(seed=seed)
 
 

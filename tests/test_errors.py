@@ -41,6 +41,8 @@ SQ = lambda x: float(np.sum(x**2))  # noqa: E731
         (lambda: OBJ(np.zeros((13, 1))), ValueError, r"`theta` must be a flat vector of shape \(13,\)"),
         (lambda: NET.params(np.zeros(13, np.float32)), ValueError, r"`theta` must be a contiguous numpy array of shape \(13,\) and dtype float64"),
         (lambda: NET.params(np.zeros(26)[::2]), ValueError, r"`theta` must be a contiguous numpy array"),
+        (lambda: NET.random_batch(0), ValueError, r"`m` must be a positive integer; got 0"),
+        (lambda: NET.random_batch(2.0), TypeError, r"`m` must be a positive integer; got 2.0"),
         # the function
         (lambda: gradlab.gradient(42, [1.0]), TypeError, r"`f` must be a callable f\(x\) -> float or an MLP objective; got 42"),
         (lambda: gradlab.gradient(lambda x: x, [1.0, 2.0]), TypeError, r"`f` must return a real scalar; got array of shape \(2,\) at evaluation 1"),

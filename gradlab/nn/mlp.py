@@ -286,6 +286,30 @@ class MLP:
             raise v.fail("X", f"a 2-D array of shape (m, {self.sizes[0]}) with m >= 1, samples as rows", X)
         return X
 
+    def random_batch(self, m: int, *, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``m`` random samples that suit this network: standard normal inputs, and targets
+        fit for the head (one-hot classes for softmax + cross-entropy, 0/1 labels for
+        sigmoid + cross-entropy, standard normal values for mse).
+
+        Examples
+        --------
+        >>> X, Y = MLP([3, 4, 2], output="softmax").random_batch(5)
+        >>> X.shape, Y.shape, Y.sum(axis=1).tolist()
+        ((5, 3), (5, 2), [1.0, 1.0, 1.0, 1.0, 1.0])
+        """
+        if isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 1:
+            raise v.fail("m", "a positive integer", m, TypeError if not isinstance(m, int | np.integer) else ValueError)
+        rng = np.random.default_rng(seed)
+        n_out = self.sizes[-1]
+        X = rng.normal(size=(m, self.sizes[0]))
+        if self.loss == "mse":
+            Y = rng.normal(size=(m, n_out))
+        elif self.output == "softmax":
+            Y = np.eye(n_out)[rng.integers(0, n_out, m)]
+        else:
+            Y = rng.integers(0, 2, size=(m, n_out)).astype(np.float64)
+        return X, Y
+
     def objective(self, X: object, Y: object) -> MLPObjective:
         """The batch cost ``J(theta)`` on data ``(X, Y)`` as a callable.
 

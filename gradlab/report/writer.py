@@ -105,9 +105,7 @@ class Config:
 def accuracy_data(seed: int, steps_per_decade: int = 4) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """The accuracy sweep on a small network, tools' default steps included in the grid."""
     net = MLP([4, 8, 8, 3], activation="tanh", output="softmax", loss="cross_entropy")
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(32, 4))
-    Y = np.eye(3)[rng.integers(0, 3, 32)]
+    X, Y = net.random_batch(32, seed=seed)
     theta = net.init(seed=seed)
     # the grid plus the tools' default steps (a tool step replaces a grid point it equals)
     tool_hs = [h for _, _, h in TOOL_STEPS]
@@ -130,12 +128,8 @@ def gradcheck_zoo(seed: int, progress: bool | None = None) -> pd.DataFrame:
         cases, desc="gradcheck zoo", unit="net", disable=None if progress is None else not progress
     ):
         net = MLP([5, 6, 4, 3], activation=act, output=out, loss=loss, l2=0.01)
-        rng = np.random.default_rng(seed)
-        X = rng.normal(size=(16, 5))
-        Y = np.eye(3)[rng.integers(0, 3, 16)] if loss == "cross_entropy" else rng.normal(size=(16, 3))
-        if out == "sigmoid" and loss == "cross_entropy":
-            Y = rng.integers(0, 2, size=(16, 3)).astype(float)
-        theta = net.init(seed=seed) + 0.1 * rng.normal(size=net.n_params)
+        X, Y = net.random_batch(16, seed=seed)
+        theta = net.init(seed=seed) + 0.1 * np.random.default_rng(seed + 1).normal(size=net.n_params)
         r = gradcheck(net.objective(X, Y), theta)
         for b in r.table.itertuples():
             rows.append(
