@@ -147,7 +147,7 @@ def accuracy_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> Figure:
 def cost_figure(cost: pd.DataFrame, *, last: int = 4) -> Figure:
     """Seconds per gradient against N for every backend (fitted exponents in the legend),
     and objective evaluations per gradient against N beside it."""
-    fig = Figure(figsize=(17, 5.4), layout="constrained")
+    fig = Figure(figsize=(17, 6.6), layout="constrained")
     ax_t, ax_r, ax_n = fig.subplots(1, 3)
     for backend, g in cost.groupby("backend", sort=False):
         g = g.sort_values("n_params")
@@ -202,7 +202,7 @@ def cost_figure(cost: pd.DataFrame, *, last: int = 4) -> Figure:
     ax_n.set_title("Cost counted in evaluations of J (exact)")
     for ax in (ax_t, ax_r, ax_n):
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False)
     return fig
 
 
