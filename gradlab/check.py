@@ -40,7 +40,7 @@ import pandas as pd
 
 from . import _validate as v
 from .methods.base import differentiate
-from .methods.finite import default_step
+from .methods.finite import StepTooSmallError, default_step
 from .nn.mlp import Block
 from .objective import Objective
 
@@ -392,9 +392,9 @@ def _directional(objective, point, analytic, blocks, directions, seed, h, rtol, 
     rows = []
     for b in blocks:
         sl = b.slice
-        t = h if h is not None else float(default_step(np.array([np.abs(flat[sl]).max()]), 2)[0])
-        if point.dtype == np.float32:
-            t = max(t, float(default_step(np.array([np.abs(flat[sl]).max()], np.float32), 2)[0]))
+        # the central step for the block's largest coordinate, in the point's precision
+        scale = np.array([np.abs(flat[sl]).max()], dtype=point.dtype)
+        t = h if h is not None else float(default_step(scale, 2)[0])
         for k in range(directions):
             vb = rng.standard_normal(b.size)
             vb /= np.linalg.norm(vb)
@@ -404,6 +404,11 @@ def _directional(objective, point, analytic, blocks, directions, seed, h, rtol, 
             xp, xm = xp.astype(point.dtype).reshape(point.shape), xm.astype(point.dtype).reshape(point.shape)
             # the displacement actually represented, projected on v: divides the difference
             span = float((xp.reshape(-1)[sl].astype(np.float64) - xm.reshape(-1)[sl]) @ vb)
+            if span <= 0:
+                raise StepTooSmallError(
+                    f"`h` = {t:g} is below the floating-point spacing of x in block {b.name} ({point.dtype}): "
+                    f"x + t v and x - t v round to the same point; use a larger h"
+                )
             numeric = (objective(xp) - objective(xm)) / span
             a = float(g[sl] @ vb)
             err = abs(a - numeric)

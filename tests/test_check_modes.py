@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import gradlab
 from gradlab.check import taylor_test
+from gradlab.methods.finite import StepTooSmallError
 from tests.netdata import make_data
 
 
@@ -143,3 +144,13 @@ def test_directions_must_be_a_positive_integer():
         gradlab.gradcheck(obj, theta, fast=True, directions=0)
     with pytest.raises(TypeError, match="`directions` must be a positive integer; got 1.5"):
         gradlab.gradcheck(obj, theta, fast=True, directions=1.5)
+
+
+def test_fast_check_works_in_float32_and_honours_h():
+    net = gradlab.MLP([3, 6, 2], output="softmax", dtype="float32")
+    X, Y = net.random_batch(16)
+    obj, theta = net.objective(X, Y), net.init(seed=0)
+    r = gradlab.gradcheck(obj, theta, fast=True)
+    assert r.passed and r.mode == "fast" and r.dtype == "float32"
+    with pytest.raises(StepTooSmallError, match="below the floating-point spacing of x in block W1"):
+        gradlab.gradcheck(obj, theta, fast=True, h=1e-12)  # the user's h is used, and refused clearly
