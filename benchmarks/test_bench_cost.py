@@ -7,12 +7,10 @@ extra memory of one call (``peak_bytes``, by tracemalloc, taken outside the timi
 Run: ``pytest --benchmark-only`` (add ``--benchmark-json=FILE`` for ``gradlab report``).
 """
 
-import tracemalloc
-
 import pytest
 
 import gradlab
-from gradlab.sweeps import blas_info, ladder_problem
+from gradlab.sweeps import blas_info, ladder_problem, peak_bytes
 
 BATCH = 64
 WIDTHS = [2, 4, 8, 16, 32, 47, 64, 128, 256, 512, 700]  # N = 42 ... 988,410
@@ -24,18 +22,6 @@ def problem(width):
     if width not in PROBLEMS:
         PROBLEMS[width] = ladder_problem(width, batch=BATCH)
     return PROBLEMS[width]
-
-
-def peak_bytes(call) -> int:
-    """Peak memory allocated during one ``call()`` beyond what was held before it."""
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        call()
-        return int(tracemalloc.get_traced_memory()[1] - base)
-    finally:
-        tracemalloc.stop()
 
 
 def record(benchmark, backend, obj, evaluations, backward_passes, call):

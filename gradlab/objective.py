@@ -109,8 +109,3 @@ def _describe(where: tuple[int, int] | None) -> str:
         return "at x"
     i, sign = where
     return f"at x {'+' if sign > 0 else '-'} h*e[{i}]"
-
-
-def as_objective(f: object) -> Objective:
-    """``f`` wrapped as a fresh :class:`Objective` with its counter at zero."""
-    return Objective(f)

@@ -244,6 +244,21 @@ def ladder_problem(width: int, *, batch: int = 64, seed: int = 0, **net_kw) -> t
     return net.objective(X, Y), net.init(seed=seed)
 
 
+def peak_bytes(call: Callable[[], object]) -> int:
+    """Peak memory allocated during one ``call()`` beyond what was held before it (tracemalloc;
+    numpy reports its buffers to it).  Slow: measure outside any timing."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        call()
+        return int(tracemalloc.get_traced_memory()[1] - base)
+    finally:
+        tracemalloc.stop()
+
+
 def blas_info() -> dict[str, object]:
     """BLAS library and thread count in force (threadpoolctl), for the record."""
     from threadpoolctl import threadpool_info

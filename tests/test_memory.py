@@ -1,22 +1,9 @@
 """Peak extra memory of one gradient: O(n) for differences, O(n + batch x widths) for backprop."""
 
-import tracemalloc
-
 import pytest
 
 import gradlab
-from gradlab.sweeps import ladder_problem
-
-
-def peak_bytes(call) -> int:
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        call()
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+from gradlab.sweeps import ladder_problem, peak_bytes
 
 
 @pytest.mark.parametrize("backend", ["forward", "central", "richardson", "complex_step"])

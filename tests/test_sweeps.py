@@ -175,3 +175,19 @@ def test_complex_step_is_flat_below_1e_8(scalar_summary):
     df, _ = scalar_summary
     cs = df[(df["backend"] == "complex_step") & (df["dtype"] == "float64") & (df["h"] <= 1e-8)]
     assert len(cs) > 30 and (cs["rel_error"] < 4 * np.finfo(float).eps).all()
+
+
+@pytest.mark.parametrize("scheme", ["forward", "central", "richardson"])
+def test_model_for_a_scalar_function_predicts_its_best_step(scheme):
+    f = lambda t: math.exp(math.sin(t))  # noqa: E731
+    x0 = 0.7
+    exact = math.cos(x0) * math.exp(math.sin(x0))
+    model = theory.model_for_function(f, x0, scheme)
+    steps = np.logspace(-1, -12, 45)
+    xs = np.linspace(0.65, 0.75, 21)  # several nearby points: one point's rounding is luck
+    errors = []
+    for h in steps:
+        g = [gradlab.gradient(lambda v: f(v[0]), [x], backend=scheme, h=float(h))[0] for x in xs]
+        errors.append(np.median(np.abs(np.array(g) - np.cos(xs) * np.exp(np.sin(xs))) / abs(exact)))
+    best = steps[int(np.argmin(errors))]
+    assert 0.1 < best / model.h_opt < 10
