@@ -72,7 +72,9 @@ def train(
             raise v.fail(name, "a positive integer", value, TypeError if not isinstance(value, int) else ValueError)
     learning_rate = v.positive_float("learning_rate", learning_rate)
     full = net.objective(X, Y)
-    theta = net.init(seed=seed) if theta is None else net._check_theta(theta, copy=True).copy()
+    theta = (
+        net.init(seed=seed) if theta is None else net._check_theta(theta, copy=True)
+    )  # a new array: training never writes into the caller's
     rng = np.random.default_rng(seed)
     m = full.X.shape[0]
     seconds, evaluations, steps = 0.0, 0, 0
