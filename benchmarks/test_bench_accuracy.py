@@ -15,7 +15,7 @@ OBJ, THETA = ladder_problem(4, batch=64)  # N = 90
 REFERENCE = gradlab.gradient(OBJ, THETA, backend="backprop")
 
 
-@pytest.mark.filterwarnings("ignore::gradlab.methods.finite.StepWarning")  # steps at the spacing: the point
+@pytest.mark.filterwarnings("ignore::gradlab.backends.difference.StepWarning")  # steps at the spacing: the point
 @pytest.mark.benchmark(max_time=0.25)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("backend", ["forward", "central", "richardson", "complex_step"])

@@ -1,20 +1,39 @@
 """gradlab: finite differences and backpropagation side by side."""
 
-from .check import GradcheckError, GradcheckResult, assert_gradcheck, gradcheck
-from .methods import GradientResult, differentiate, gradient
-from .methods import names as backends
+from .backends import (
+    Backend,
+    DifferenceScheme,
+    GradientResult,
+    StepTooSmallError,
+    StepWarning,
+    Style,
+    differentiate,
+    gradient,
+    register,
+    unregister,
+)
+from .backends import names as backends
+from .check import GradcheckError, GradcheckResult, assert_gradcheck, gradcheck, taylor_test
 from .nn import MLP
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "MLP",
+    "Backend",
+    "DifferenceScheme",
     "GradcheckError",
     "GradcheckResult",
     "GradientResult",
+    "StepTooSmallError",
+    "StepWarning",
+    "Style",
     "assert_gradcheck",
     "backends",
     "differentiate",
     "gradcheck",
     "gradient",
+    "register",
+    "taylor_test",
+    "unregister",
 ]

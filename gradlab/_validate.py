@@ -1,7 +1,9 @@
-"""Input checks shared by the public entry points.
+"""Input checks shared by every public entry point (and the command line's argument types).
 
 Every message has one shape: ``"`name` must be <requirement>; got <value>"``, so
-that a user reads the argument, what was expected, and what arrived.
+that a user reads the argument, what was expected, and what arrived.  The type of
+the error says which half was wrong: ``TypeError`` for the wrong kind of object,
+``ValueError`` for the right kind with a bad value.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Iterable
 import numpy as np
 
 
-def _show(value: object) -> str:
+def show(value: object) -> str:
+    """A short, readable rendering of ``value`` for an error message."""
     if isinstance(value, np.ndarray):
         return f"array of shape {value.shape} and dtype {value.dtype}"
     if isinstance(value, np.generic):
@@ -22,9 +25,9 @@ def _show(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def fail(name: str, requirement: str, value: object, kind: type[Exception] = ValueError):
+def fail(name: str, requirement: str, value: object, kind: type[Exception] = ValueError) -> Exception:
     """Build (not raise) the standard error for argument ``name``."""
-    return kind(f"`{name}` must be {requirement}; got {_show(value)}")
+    return kind(f"`{name}` must be {requirement}; got {show(value)}")
 
 
 def choice(name: str, value: object, options: Iterable[str]) -> str:
@@ -38,23 +41,70 @@ def choice(name: str, value: object, options: Iterable[str]) -> str:
     return value
 
 
+def _is_integer(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def positive_int(name: str, value: object) -> int:
+    """A positive integer (Python or numpy integers; bools, floats and strings refused)."""
+    if not _is_integer(value):
+        raise fail(name, "a positive integer", value, TypeError)
+    if value < 1:
+        raise fail(name, "a positive integer", value)
+    return int(value)
+
+
+def nonnegative_int(name: str, value: object) -> int:
+    if not _is_integer(value):
+        raise fail(name, "a non-negative integer", value, TypeError)
+    if value < 0:
+        raise fail(name, "a non-negative integer", value)
+    return int(value)
+
+
+def seed(name: str, value: object) -> int:
+    """A seed for numpy's generators: a non-negative integer (``True`` is not seed 1)."""
+    if not _is_integer(value):
+        raise fail(name, "a non-negative integer seed", value, TypeError)
+    if value < 0:
+        raise fail(name, "a non-negative integer seed", value)
+    return int(value)
+
+
+def boolean(name: str, value: object) -> bool:
+    """``True`` or ``False`` (numpy bools too); ``"no"`` or ``1`` are refused, not read as truthy."""
+    if not isinstance(value, bool | np.bool_):
+        raise fail(name, "True or False", value, TypeError)
+    return bool(value)
+
+
+def _real(name: str, value: object, requirement: str) -> float:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise fail(name, requirement, value, TypeError)
+    return float(value)
+
+
 def positive_float(name: str, value: object) -> float:
     """A positive finite real number (bools and strings are refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise fail(name, "a positive finite float", value, TypeError)
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
+    out = _real(name, value, "a positive finite float")
+    if not (math.isfinite(out) and out > 0):
         raise fail(name, "a positive finite float", value)
-    return value
+    return out
 
 
 def nonnegative_float(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise fail(name, "a non-negative finite float", value, TypeError)
-    value = float(value)
-    if not (math.isfinite(value) and value >= 0):
+    out = _real(name, value, "a non-negative finite float")
+    if not (math.isfinite(out) and out >= 0):
         raise fail(name, "a non-negative finite float", value)
-    return value
+    return out
+
+
+def fraction(name: str, value: object) -> float:
+    """A number in [0, 1]."""
+    out = _real(name, value, "a number between 0 and 1")
+    if not 0 <= out <= 1:
+        raise fail(name, "a number between 0 and 1", value)
+    return out
 
 
 def float_dtype(name: str, value: object) -> np.dtype:

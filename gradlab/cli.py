@@ -56,7 +56,7 @@ def _existing_file(text: str) -> Path:
 
 
 def parser() -> argparse.ArgumentParser:
-    from .methods import names
+    from .backends import references
     from .nn.activations import ACTIVATIONS, OUTPUT_ONLY
     from .nn.losses import LOSSES
 
@@ -106,7 +106,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     c.add_argument(
         "--reference",
-        choices=[n for n in names() if n != "backprop"],
+        choices=references(),
         default="central",
         help="finite-difference reference (default: central)",
     )

@@ -1,73 +1,175 @@
-"""What a backend differentiates: a scalar function, counted and checked.
+"""What a backend differentiates: the :class:`Objective` protocol, and a counted view of it.
 
-:class:`Objective` wraps either a plain Python callable ``f(x) -> float`` or an
-:class:`~gradlab.nn.mlp.MLPObjective`.  It validates the point once, hands the
-backends a private working copy, counts every evaluation (the cost axis that
-timing noise cannot disturb) and turns a bad return value into an error that
-says which evaluation produced it.
+An objective is a scalar function of a flat parameter vector together with what it
+knows about itself.  The protocol (structural: implement the methods, no base class):
+
+- ``value(x)`` -- ``f`` at an already validated ``x`` (real, or complex when
+  ``complex_ok`` is true); the hot path, no checks;
+- ``point(x)`` -- the user's ``x`` validated into the array ``value`` takes;
+- ``blocks(x)`` -- named parameter blocks (``W1, b1, ...``; one block ``x`` for a
+  plain vector) that checks report on;
+- ``gradient`` -- ``None``, or a function giving the analytic gradient at a
+  validated ``x`` (one forward and one backward pass);
+- ``complex_ok`` -- ``True`` when ``value`` is analytic in complex ``x`` (the complex
+  step may be used), ``None`` when unknown (a plain callable: it will be tried);
+- ``kinks`` -- ``None`` for a smooth ``f``, or a function ``x -> key`` such that two
+  points have equal keys exactly when they lie on the same smooth piece of ``f``
+  (for a ReLU network: which side of 0 every pre-activation is on).
+
+:class:`~gradlab.nn.MLPObjective` implements all of it; :class:`FunctionObjective`
+wraps any Python callable ``f(x) -> float``.  Backends do not call an objective
+directly but through :class:`Counted`, which counts every evaluation (the cost axis
+timing noise cannot disturb), turns a bad return value into an error that names the
+evaluation, and hands ``f`` a read-only point so that an ``f`` writing into its
+argument is caught instead of corrupting the difference quotients.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from . import _validate as v
-from .nn.mlp import MLPObjective
 
 
-class Objective:
-    """A counted, checked view of ``f`` for the backends.
+@dataclass(frozen=True)
+class Block:
+    """One named block of a flat parameter vector: ``x[offset:offset + size]`` viewed as ``shape``."""
 
-    Parameters
-    ----------
-    f : callable or MLPObjective
-        ``f(x)`` must return a real finite scalar for an ``x`` shaped like the point.
-    """
+    name: str
+    offset: int
+    shape: tuple[int, ...]
 
-    def __init__(self, f: object):
-        if isinstance(f, Objective):
-            f = f.f
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def slice(self) -> slice:
+        return slice(self.offset, self.offset + self.size)
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """The structural contract of an objective (see the module docstring)."""
+
+    gradient: Callable[[np.ndarray], np.ndarray] | None
+    complex_ok: bool | None
+    kinks: Callable[[np.ndarray], Hashable] | None
+
+    def value(self, x: np.ndarray) -> object: ...
+
+    def point(self, x: object) -> np.ndarray: ...
+
+    def blocks(self, x: np.ndarray) -> tuple[Block, ...]: ...
+
+
+class FunctionObjective:
+    """A plain callable ``f(x) -> float`` seen as an :class:`Objective`: one block ``x``,
+    no analytic gradient, complex evaluation to be tried, smoothness unknown."""
+
+    gradient = None
+    complex_ok = None
+    kinks = None
+
+    def __init__(self, f: Callable[[np.ndarray], object]):
         if not callable(f):
             raise v.fail("f", "a callable f(x) -> float or an MLP objective", f, TypeError)
         self.f = f
-        self.mlp: MLPObjective | None = f if isinstance(f, MLPObjective) else None
-        # The MLP's own call re-checks theta; the backends pass a validated copy.
-        self._fn = self.mlp.value if self.mlp is not None else f
-        self.evaluations = 0
+        self.value = f
 
     def point(self, x: object) -> np.ndarray:
-        """``x`` validated, in the precision it will be differentiated in.
-
-        The result may be the caller's own array: backends must not write into it
-        (finite differences perturb a working copy of their own).
-        """
-        if self.mlp is not None:
-            return self.mlp.net._check_theta(x, copy=False)
         x = v.real_array("x", x, copy=False)
         if x.size == 0:
             raise v.fail("x", "a non-empty array", x)
         return x
 
-    def __call__(self, x: np.ndarray, where: tuple[int, int] | None = None) -> float:
-        """``f(x)`` as a finite Python float; ``where = (i, ±1)`` names the perturbed entry."""
+    def blocks(self, x: np.ndarray) -> tuple[Block, ...]:
+        return (Block("x", 0, x.shape),)
+
+    def __repr__(self) -> str:
+        return f"FunctionObjective({self.f!r})"
+
+
+def as_objective(f: object) -> Objective:
+    """``f`` itself when it implements the protocol, a :class:`FunctionObjective` around a callable."""
+    if isinstance(f, Counted):
+        return f.objective
+    if isinstance(f, Objective):
+        return f
+    return FunctionObjective(f)
+
+
+def describe(where: tuple[int, float] | None) -> str:
+    """``where = (i, offset)`` in words: which point of a stencil was being evaluated."""
+    if where is None:
+        return "at x"
+    i, offset = where
+    if offset == 0:
+        return "at x"
+    sign = "+" if offset > 0 else "-"
+    k = abs(offset)
+    return f"at x {sign} {'' if k == 1 else f'{k:g}*'}h*e[{i}]"
+
+
+class FunctionWroteIntoItsArgument(ValueError):
+    """``f`` assigned into the array it was given (gradlab hands it a read-only one)."""
+
+
+class Counted:
+    """A counted, checked view of an objective, for the backends.
+
+    ``evaluations`` counts every call of ``value``, real or complex.
+    """
+
+    def __init__(self, f: object):
+        self.objective: Objective = as_objective(f)
+        self._fn = self.objective.value
+        self.evaluations = 0
+
+    def point(self, x: object) -> np.ndarray:
+        return self.objective.point(x)
+
+    def _call(self, x: np.ndarray):
+        was_writeable = x.flags.writeable
+        if was_writeable:
+            x.flags.writeable = False
+        try:
+            return self._fn(x)
+        except ValueError as exc:
+            if "read-only" in str(exc):
+                raise FunctionWroteIntoItsArgument(
+                    "`f` writes into its argument x (numpy: assignment destination is read-only); gradlab hands "
+                    "f a read-only array because a difference quotient is wrong if f changes the point it is "
+                    "given: copy x inside f before changing it (x = x.copy())"
+                ) from exc
+            raise
+        finally:
+            if was_writeable:
+                x.flags.writeable = True
+
+    def __call__(self, x: np.ndarray, where: tuple[int, float] | None = None) -> float:
+        """``f(x)`` as a finite Python float; ``where = (i, offset)`` names the perturbed entry."""
         self.evaluations += 1
-        y = self._fn(x)
+        y = self._call(x)
         if type(y) is not float:
             y = self._scalar(y, where)
         if not math.isfinite(y):
             raise ValueError(
-                f"`f` must return a finite scalar; got {y} at evaluation {self.evaluations} ({_describe(where)})"
+                f"`f` must return a finite scalar; got {y} at evaluation {self.evaluations} ({describe(where)})"
             )
         return y
 
-    def complex(self, x: np.ndarray, where: tuple[int, int] | None = None) -> complex:
+    def complex(self, x: np.ndarray, where: tuple[int, float] | None = None) -> complex:
         """``f(x)`` at a complex ``x`` (for the complex step), as a finite Python complex."""
         self.evaluations += 1
         try:
-            y = self._fn(x)
+            y = self._call(x)
         except TypeError as exc:  # e.g. float() of a complex number inside f
             raise TypeError(
                 f"`f` cannot take complex input, which backend 'complex_step' needs ({exc}); "
@@ -84,12 +186,12 @@ class Objective:
         if not isinstance(y, numbers.Complex):
             what = f"array of shape {y.shape}" if isinstance(y, np.ndarray) else repr(y)
             raise TypeError(
-                f"`f` must return a scalar; got {what} at evaluation {self.evaluations} ({_describe(where)})"
+                f"`f` must return a scalar; got {what} at evaluation {self.evaluations} ({describe(where)})"
             )
         y = complex(y)
         if not (math.isfinite(y.real) and math.isfinite(y.imag)):
             raise ValueError(
-                f"`f` must return a finite scalar; got {y} at evaluation {self.evaluations} ({_describe(where)})"
+                f"`f` must return a finite scalar; got {y} at evaluation {self.evaluations} ({describe(where)})"
             )
         return y
 
@@ -100,12 +202,5 @@ class Objective:
             return float(y)
         what = f"array of shape {y.shape}" if isinstance(y, np.ndarray) else repr(y)
         raise TypeError(
-            f"`f` must return a real scalar; got {what} at evaluation {self.evaluations} ({_describe(where)})"
+            f"`f` must return a real scalar; got {what} at evaluation {self.evaluations} ({describe(where)})"
         )
-
-
-def _describe(where: tuple[int, int] | None) -> str:
-    if where is None:
-        return "at x"
-    i, sign = where
-    return f"at x {'+' if sign > 0 else '-'} h*e[{i}]"

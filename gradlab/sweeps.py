@@ -21,10 +21,9 @@ import numpy as np
 import pandas as pd
 
 from . import _validate as v
-from .methods.base import differentiate
-from .methods.finite import StepTooSmallError, StepWarning
+from .backends import StepTooSmallError, StepWarning, differentiate
 from .nn.mlp import MLP, MLPObjective
-from .objective import Objective
+from .objective import Counted
 from .theory import error_terms, higher_derivatives
 
 #: 10^0 ... 10^-16, four points per decade (the top decade shows float32's truncation side).
@@ -64,7 +63,7 @@ def _reference(f: object, x: np.ndarray, grad: object) -> np.ndarray:
 
 def _coordinate_constants(f: object, x: np.ndarray) -> tuple[float, dict[int, np.ndarray]]:
     """``|f(x)|`` and per-coordinate 2nd, 3rd and 5th derivatives (float64), for the error model."""
-    obj = Objective(in_precision(f, np.float64))
+    obj = Counted(in_precision(f, np.float64))
     x64 = obj.point(x.astype(np.float64))
     flat = x64.reshape(-1)
     derivs = {k: np.empty(flat.size) for k in (2, 3, 5)}

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import _validate as v
-from .methods.base import differentiate, get
+from .backends import differentiate, get
 from .nn.mlp import MLP
 
 
@@ -73,7 +73,7 @@ def train(
     learning_rate = v.positive_float("learning_rate", learning_rate)
     full = net.objective(X, Y)
     theta = (
-        net.init(seed=seed) if theta is None else net._check_theta(theta, copy=True)
+        net.init(seed=seed) if theta is None else net.check_theta(theta, copy=True)
     )  # a new array: training never writes into the caller's
     rng = np.random.default_rng(seed)
     m = full.X.shape[0]

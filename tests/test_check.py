@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gradlab
-from gradlab.check import TOLERANCES
+from gradlab.backends import get
 from tests.netdata import make_data
 
 
@@ -28,7 +28,7 @@ def test_correct_gradient_passes_with_a_block_table(case):
     assert list(r.table["size"]) == [28, 7, 35, 5, 15, 3]
     assert r.table["passed"].all() and (r.table["n_failed"] == 0).all()
     assert r.max_rel_error == pytest.approx(r.table["max_rel_error"].max())
-    assert r.evaluations == 2 * net.n_params + r.taylor.evaluations and r.taylor.evaluations == 16
+    assert r.evaluations == 2 * net.n_params and r.taylor.evaluations == 16  # the Taylor test is counted apart
     assert "gradcheck passed" in r.message()
 
 
@@ -60,7 +60,7 @@ def test_a_single_wrong_entry_is_located_exactly(case):
 
     r = gradlab.gradcheck(obj, theta, grad=broken)
     row = r.table.set_index("block").loc["W2"]
-    assert not row["passed"] and row["n_failed"] == 1 and row["worst_index"] == "[3, 1]"
+    assert not row["passed"] and row["n_failed"] == 1 and row["worst_index"] == (3, 1)
     assert "worst entry W2[3, 1]" in r.message()
 
 
@@ -96,13 +96,13 @@ def test_multidimensional_point_reports_nd_index():
     f = lambda v: float(np.sum(v**2))  # noqa: E731
     grad = lambda v: 2 * v + np.where(np.arange(6).reshape(2, 3) == 5, 1e-3, 0)  # noqa: E731
     r = gradlab.gradcheck(f, x, grad=grad)
-    assert r.table.loc[0, "worst_index"] == "[1, 2]" and r.table.loc[0, "shape"] == "2x3"
+    assert r.table.loc[0, "worst_index"] == (1, 2) and r.table.loc[0, "shape"] == "2x3"
 
 
 def test_forward_reference_uses_its_own_tolerance(case):
     _, obj, theta = case
     r = gradlab.gradcheck(obj, theta, reference="forward")
-    assert r.passed and (r.rtol, r.atol) == TOLERANCES[("float64", "forward")]
+    assert r.passed and (r.rtol, r.atol) == get("forward").tolerance("float64")
 
 
 def test_explicit_tolerances_decide(case):

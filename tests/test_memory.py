@@ -3,6 +3,7 @@
 import pytest
 
 import gradlab
+from gradlab.backends import get as backends_get
 from gradlab.sweeps import ladder_problem, peak_bytes
 
 
@@ -11,8 +12,10 @@ def test_differences_hold_a_few_vectors_never_a_copy_per_parameter(backend):
     obj, theta = ladder_problem(40, batch=8)  # n = 3,690: one copy per parameter would be 109 MB
     n = obj.n_params
     peak = peak_bytes(lambda: gradlab.differentiate(obj, theta, backend=backend))
-    assert peak < 24 * 8 * n + 200_000  # about a dozen float64 (or complex) vectors and one forward pass
-    assert peak < 8 * n * n / 100
+    # a few float64 vectors per stencil point (nodes, displacements, values) and a dozen more
+    vectors = 6 * max(2, len(backends_get(backend).offsets)) + 12
+    assert peak < vectors * 8 * n + 200_000
+    assert peak < 8 * n * n / 20
 
 
 def test_backprop_holds_the_gradient_and_the_cached_forward_pass():

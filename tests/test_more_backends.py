@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import gradlab
-from gradlab.methods.finite import StepTooSmallError, StepWarning
+from gradlab.backends import StepTooSmallError, StepWarning
 from gradlab.nn.activations import ACTIVATIONS
 from tests.netdata import make_data
 
@@ -111,7 +111,7 @@ def test_complex_step_refuses_non_finite_values():
         gradlab.gradient(lambda x: np.sum(np.exp(1000 * x)), np.array([1.0]), backend="complex_step")
 
 
-@pytest.mark.filterwarnings("ignore::gradlab.methods.finite.StepWarning")
+@pytest.mark.filterwarnings("ignore::gradlab.backends.difference.StepWarning")
 def test_richardson_refuses_a_step_that_cannot_be_halved():
     with pytest.raises(StepTooSmallError, match="h and h/2 round to the same step"):
         # at 1.5 in float32 (spacing 1.19e-7) both h and h/2 round to one spacing

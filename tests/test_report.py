@@ -12,8 +12,18 @@ from gradlab import cli, sweeps
 from gradlab.report import writer as report_build
 from gradlab.report.figures import accuracy_figure, cost_figure, gradcheck_figure
 
-FILES = {"accuracy.png", "cost.png", "gradcheck.png", "training.png", "accuracy.csv", "cost.csv", "gradcheck.csv",
-         "bugzoo.csv", "training.csv", "index.md"}
+FILES = {
+    "accuracy.png",
+    "cost.png",
+    "gradcheck.png",
+    "training.png",
+    "accuracy.csv",
+    "cost.csv",
+    "gradcheck.csv",
+    "bugzoo.csv",
+    "training.csv",
+    "index.md",
+}
 TINY = ["--smoke", "--no-progress"]
 
 
@@ -35,8 +45,17 @@ def test_report_writes_every_file_and_nothing_else(report_dir):
     zoo = pd.read_csv(report_dir / "gradcheck.csv")
     assert len(zoo.groupby("network")) == 9 * 6  # every activation x every head
     page = (report_dir / "index.md").read_text()
-    for needle in ("![accuracy](accuracy.png)", "![cost](cost.png)", "![training](training.png)", "## Findings",
-                   "backprop is **", "## Bug zoo", "FALSE ALARMS", "## Machine", "torch gradcheck"):
+    for needle in (
+        "![accuracy](accuracy.png)",
+        "![cost](cost.png)",
+        "![training](training.png)",
+        "## Findings",
+        "backprop is **",
+        "## Bug zoo",
+        "FALSE ALARMS",
+        "## Machine",
+        "torch gradcheck",
+    ):
         assert needle in page
 
 
@@ -107,11 +126,21 @@ def test_benchmark_json_feeds_the_cost_chart(tmp_path):
     benchmarks = []
     for backend, evals, k in (("objective", 1, 0.6), ("backprop", 1, 0.6), ("central", None, 1.6)):
         for n in (100, 1000, 10000):
-            benchmarks.append({"name": f"{backend}-{n}", "stats": {"median": 1e-6 * n**k},
-                               "extra_info": {"backend": backend, "n_params": n,
-                                              "evaluations": evals or 2 * n, "backward_passes": 0}})
-    benchmarks.append({"name": "acc", "stats": {"median": 1.0},
-                       "extra_info": {"backend": "central", "n_params": 90, "h": 1e-6}})  # ignored
+            benchmarks.append(
+                {
+                    "name": f"{backend}-{n}",
+                    "stats": {"median": 1e-6 * n**k},
+                    "extra_info": {
+                        "backend": backend,
+                        "n_params": n,
+                        "evaluations": evals or 2 * n,
+                        "backward_passes": 0,
+                    },
+                }
+            )
+    benchmarks.append(
+        {"name": "acc", "stats": {"median": 1.0}, "extra_info": {"backend": "central", "n_params": 90, "h": 1e-6}}
+    )  # ignored
     path = tmp_path / "bench.json"
     path.write_text(json.dumps({"benchmarks": benchmarks}))
     out = tmp_path / "rep"

@@ -21,30 +21,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from .. import _validate as v
+from ..objective import Block
 from .activations import ACTIVATIONS, OUTPUT_ONLY, Activation
+from .backprop import RULES, Rules, backprop
 from .losses import LOSSES, Head
-
-
-@dataclass(frozen=True)
-class Block:
-    """One named parameter block of theta: ``theta[offset:offset + size]`` viewed as ``shape``."""
-
-    name: str
-    offset: int
-    shape: tuple[int, ...]
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def slice(self) -> slice:
-        return slice(self.offset, self.offset + self.size)
 
 
 class ParamViews(Mapping):
@@ -133,6 +117,9 @@ class MLP:
             v.choice("activation", name, ACTIVATIONS)
         self.activations: tuple[str, ...] = names
         self.output = v.choice("output", output, [*ACTIVATIONS, *OUTPUT_ONLY])
+        if self.output == "softmax" and self.sizes[-1] == 1:
+            # softmax of one unit is the constant 1: J would not depend on theta at all
+            raise v.fail("sizes", "at least 2 output units with a softmax output (softmax of one unit is 1)", sizes)
         self.loss = v.choice("loss", loss, LOSSES)
         self.head: Head = LOSSES[loss](output)
         self.l2 = v.nonnegative_float("l2", l2)
@@ -205,7 +192,9 @@ class MLP:
         b = self.blocks
         return [(theta[b[i].slice].reshape(b[i].shape), theta[b[i + 1].slice]) for i in range(0, len(b), 2)]
 
-    def _check_theta(self, theta: object, *, copy: bool) -> np.ndarray:
+    def check_theta(self, theta: object, *, copy: bool = True) -> np.ndarray:
+        """``theta`` validated: a finite flat array of the network's dtype and size
+        (the caller's own array when ``copy`` is false and nothing needed converting)."""
         if isinstance(theta, np.ndarray) and theta.dtype == self.dtype and not copy:
             arr = theta
             if not np.isfinite(arr).all():
@@ -220,7 +209,7 @@ class MLP:
 
     def forward(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
         """The prediction ``a[L]`` for a batch ``X`` of shape ``(m, n0)``."""
-        theta = self._check_theta(theta, copy=False)
+        theta = self.check_theta(theta, copy=False)
         X = self._check_X(X)
         zs, acts = self.forward_cache(theta, X)
         return acts[-1]
@@ -278,6 +267,31 @@ class MLP:
             J = J + 0.5 * self.l2 * sum(np.dot(W.ravel(), W.ravel()) for W, _ in layers)
         return J
 
+    def _cost_checked(self, theta: np.ndarray, X: np.ndarray, Y: np.ndarray):
+        with np.errstate(over="ignore", invalid="ignore"):
+            J = self.cost(theta, X, Y)
+        if not np.isfinite(J):
+            raise FloatingPointError(
+                f"J(theta) overflowed to {J}: the network's numbers exceed float range "
+                f"(largest |x| {float(np.abs(X).max()):.3g}, largest |theta| {float(np.abs(theta).max()):.3g}, "
+                f"l2 = {self.l2:g}); rescale the inputs or the weights"
+            )
+        return J
+
+    def gradient(self, theta: np.ndarray, X: np.ndarray, Y: np.ndarray, rules: Rules = RULES) -> np.ndarray:
+        """dJ/dtheta by backprop (BP1-BP4) at a validated ``theta``; ``rules`` replaces local rules."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            g = backprop(self, theta, X, Y, rules)
+        if not np.isfinite(g).all():
+            i = int(np.flatnonzero(~np.isfinite(g))[0])
+            block = next(b for b in self.blocks if b.offset <= i < b.offset + b.size)
+            raise FloatingPointError(
+                f"the backprop gradient overflowed to {g[i]} in {block.name} (flat index {i}): the network's "
+                f"numbers exceed float range (largest |x| {float(np.abs(X).max()):.3g}, largest |theta| "
+                f"{float(np.abs(theta).max()):.3g}, l2 = {self.l2:g}); rescale the inputs or the weights"
+            )
+        return g
+
     # -- data -------------------------------------------------------------------------
 
     def _check_X(self, X: object) -> np.ndarray:
@@ -324,39 +338,73 @@ class MLP:
             Y = Y.reshape(-1, 1)
         if Y.ndim != 2 or Y.shape != (X.shape[0], n_out):
             raise v.fail("Y", f"an array of shape ({X.shape[0]}, {n_out}) to match X and the network", Y)
+        if self.loss == "cross_entropy":
+            _check_probabilities(Y, rows_sum_to_one=self.output == "softmax")
         X.flags.writeable = False
         Y.flags.writeable = False
         return MLPObjective(self, X, Y)
 
 
 class MLPObjective:
-    """``J(theta)`` of one network on one batch: a callable with an analytic gradient.
+    """``J(theta)`` of one network on one batch: a callable that implements the
+    :class:`~gradlab.objective.Objective` protocol, analytic gradient and kinks included.
 
     Calling it checks ``theta`` and returns a Python float.  Backends use the
     unchecked :meth:`value` on arrays they already validated.
     """
 
+    complex_ok = True  # every activation and loss of the tables accepts complex input
+
     def __init__(self, net: MLP, X: np.ndarray, Y: np.ndarray):
         self.net, self.X, self.Y = net, X, Y
+        self.kinks = self._pieces if net.kinked else None
 
     @property
     def n_params(self) -> int:
         return self.net.n_params
 
-    @property
-    def blocks(self) -> tuple[Block, ...]:
+    def blocks(self, theta: np.ndarray | None = None) -> tuple[Block, ...]:
+        """The named blocks ``W1, b1, ..., WL, bL`` of theta."""
         return self.net.blocks
 
     def __call__(self, theta: object) -> float:
-        theta = self.net._check_theta(theta, copy=False)
+        theta = self.net.check_theta(theta, copy=False)
         return float(self.value(theta))
+
+    def point(self, theta: object) -> np.ndarray:
+        return self.net.check_theta(theta, copy=False)
 
     def value(self, theta: np.ndarray):
         """J at an already-validated theta (real or complex); no checks."""
-        return self.net.cost(theta, self.X, self.Y)
+        return self.net._cost_checked(theta, self.X, self.Y)
+
+    def gradient(self, theta: np.ndarray, rules: Rules = RULES) -> np.ndarray:
+        """dJ/dtheta by backprop at an already-validated theta."""
+        return self.net.gradient(theta, self.X, self.Y, rules)
+
+    def _pieces(self, theta: np.ndarray) -> bytes:
+        return b"".join(p.tobytes() for p in self.net.pieces(theta, self.X))
 
     def __repr__(self) -> str:
         return f"MLPObjective({self.net!r}, batch={self.X.shape[0]})"
+
+
+def _check_probabilities(Y: np.ndarray, *, rows_sum_to_one: bool) -> None:
+    """Cross-entropy targets are probabilities: in [0, 1], and rows summing to 1 for softmax."""
+    if Y.min() < 0 or Y.max() > 1:
+        i = np.unravel_index(int(np.argmax((Y < 0) | (Y > 1))), Y.shape)
+        raise ValueError(
+            f"`Y` must hold probabilities in [0, 1] for a cross-entropy loss; got {Y[i]} at index "
+            f"{tuple(int(k) for k in i)}"
+        )
+    if rows_sum_to_one:
+        sums = Y.astype(np.float64).sum(axis=1)
+        bad = np.flatnonzero(np.abs(sums - 1) > 1e3 * np.finfo(Y.dtype).eps * Y.shape[1])
+        if bad.size:
+            raise ValueError(
+                f"`Y` must have rows that sum to 1 for softmax + cross-entropy (one-hot or class "
+                f"probabilities); got row {int(bad[0])} summing to {sums[bad[0]]:g}"
+            )
 
 
 def _check_sizes(sizes: object) -> tuple[int, ...]:

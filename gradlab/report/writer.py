@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from .. import sweeps
+from ..backends import get
 from ..bugs import BUGS
-from ..check import TOLERANCES, gradcheck
+from ..check import gradcheck
 from ..nn.activations import ACTIVATIONS
 from ..nn.mlp import MLP
 from .figures import TOOL_STEPS, accuracy_figure, cost_figure, gradcheck_figure, training_figure
@@ -327,7 +328,7 @@ def build(out: Path, config: Config) -> dict[str, Path]:
     _save_csv(r.training, files["training.csv"])
     _save_figure(accuracy_figure(r.accuracy, r.accuracy_summary), files["accuracy.png"])
     _save_figure(cost_figure(r.cost), files["cost.png"])
-    _save_figure(gradcheck_figure(r.zoo, TOLERANCES[("float64", "central")][0]), files["gradcheck.png"])
+    _save_figure(gradcheck_figure(r.zoo, get("central").tolerance("float64")[0]), files["gradcheck.png"])
     _save_figure(training_figure(r.training), files["training.png"])
     text = index_markdown(r, config)
     write_atomic(files["index.md"], lambda fh: fh.write(text.encode()))

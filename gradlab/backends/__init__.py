@@ -1,0 +1,55 @@
+"""Gradient backends behind one interface, in one open registry.
+
+:class:`~.base.Backend` is the interface; :class:`~.difference.DifferenceScheme`
+declares a finite-difference scheme by its stencil; :func:`register` adds a backend
+(installed packages: the entry-point group ``gradlab.backends``).
+"""
+
+from .analytic import BACKPROP, Analytic
+from .base import (
+    Backend,
+    GradientResult,
+    Style,
+    all_backends,
+    get,
+    names,
+    references,
+    register,
+    unregister,
+)
+from .complex_step import COMPLEX_STEP, ComplexStep
+from .difference import (
+    CENTRAL,
+    FORWARD,
+    RICHARDSON,
+    DifferenceScheme,
+    Richardson,
+    StepTooSmallError,
+    StepUnresolvedError,
+    StepWarning,
+)
+from .front import differentiate, gradient
+
+for _backend in (FORWARD, CENTRAL, BACKPROP, RICHARDSON, COMPLEX_STEP):
+    register(_backend)
+
+__all__ = [
+    "Analytic",
+    "Backend",
+    "ComplexStep",
+    "DifferenceScheme",
+    "GradientResult",
+    "Richardson",
+    "StepTooSmallError",
+    "StepUnresolvedError",
+    "StepWarning",
+    "Style",
+    "all_backends",
+    "differentiate",
+    "get",
+    "gradient",
+    "names",
+    "references",
+    "register",
+    "unregister",
+]

@@ -1,0 +1,418 @@
+"""Difference schemes declared by their stencil: forward, central, Richardson, and yours.
+
+A scheme estimates each partial derivative from a few evaluations along one coordinate,
+
+    df/dx_i  ~=  sum_k w_k f(x + o_k h e_i) / (divisor * h),
+
+and is declared by exactly that: the offsets ``o_k``, the weights ``w_k``, the divisor and
+the order ``p`` of its truncation error.  Everything else follows from the stencil: the
+evaluation count (an offset 0 is shared by all entries), the points gradcheck must look at
+for kinks, the default step ``eps^(1/(p+1)) * max(1, |x_i|)``, and the error model
+
+    truncation  |sum_k w_k o_k^(p+1)| / (divisor (p+1)!) * |f^(p+1)| * h^p,
+    rounding    sum_k |w_k| / divisor * eps |f| / h.
+
+(forward: 1/2 and 2; central: 1/6 and 1; Richardson: 1/480 and 3.)  Setting the
+derivative of their sum to zero gives the best step ``h* ~ eps^(1/(p+1))`` and the best
+error ``~ eps^(p/(p+1))``: 1.5e-8 and 6.1e-6 for forward and central in float64.
+
+Every scheme perturbs one working copy of the point in place and restores each entry
+after use (``O(n)`` memory, never a copy per entry), and divides by the displacement
+actually represented in floating point, ``fl(x + o h) - x``, not the nominal one: where
+rounding moved a node, the weights are re-derived for the nodes as they are (the
+derivative of the interpolating polynomial through them), which removes the error of
+rounding ``x + h`` from the quotient (Press et al.).
+
+The work is a loop over entries, and entries are independent: :func:`node_values`
+computes any contiguous range of them, so a scheduler can farm ranges out and get the
+same bits back.
+
+References
+----------
+W. H. Press et al., *Numerical Recipes*, 3rd ed., section 5.7.
+B. Fornberg, "Generation of finite difference formulas on arbitrarily spaced grids",
+Math. Comp. 51 (1988) 699-706.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from .. import _validate as v
+from ..objective import Counted
+from .base import Backend, GradientResult, Style
+
+
+class StepTooSmallError(ValueError):
+    """The step cannot be taken or resolved at some entry: ``x + h == x`` in floating point,
+    or ``f`` returns the same value at every node where it must differ."""
+
+
+class StepUnresolvedError(StepTooSmallError):
+    """``x + h`` is representable, but ``f`` returns the same value at every node of an entry
+    where, at the default step, it changes: the quotient would be a silent 0."""
+
+
+class StepWarning(UserWarning):
+    """The step actually taken differs from the one asked by more than 10%: ``h`` is near
+    the floating-point spacing of ``x``."""
+
+
+def caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside gradlab."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("gradlab"):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _interpolatory_weights(nodes: np.ndarray) -> np.ndarray:
+    """Weights ``c`` with ``sum_k c_k p(u_k) = p'(0)`` for every polynomial of degree < K,
+    for each row of ``nodes`` (shape ``(r, K)``, distinct): solves ``sum_k c_k u_k^j = [j == 1]``."""
+    r, K = nodes.shape
+    powers = nodes[:, None, :] ** np.arange(K)[None, :, None]  # (r, K, K): row j holds u_k^j
+    rhs = np.zeros((r, K))
+    rhs[:, 1] = 1.0
+    return np.linalg.solve(powers, rhs[..., None])[..., 0]
+
+
+class DifferenceScheme(Backend):
+    """A finite-difference scheme declared by its stencil.
+
+    Parameters
+    ----------
+    name : str
+        Registry name.
+    offsets, weights : sequence of float
+        The stencil: ``df/dx_i ~= sum_k weights[k] f(x + offsets[k] h e_i) / (divisor h)``.
+    divisor : float
+        See above.
+    order : int
+        Order ``p`` of the truncation error ``O(h^p)``.
+    tolerances : mapping, optional
+        ``{"float64": (rtol, atol), "float32": (rtol, atol)}`` when used as a gradcheck
+        reference; by default derived from the scheme's best error in each precision.
+    style : Style, optional
+        Label, colour and marker in charts.
+
+    Examples
+    --------
+    >>> import numpy as np, gradlab
+    >>> central4 = gradlab.DifferenceScheme("central4", offsets=(-2, -1, 1, 2), weights=(1, -8, 8, -1),
+    ...                                     divisor=12, order=4)
+    >>> central4.evaluations(10)
+    40
+    >>> g = gradlab.differentiate(np.sin, 0.5, backend=central4).gradient   # or register it first
+    >>> bool(abs(g - np.cos(0.5)) < 1e-12)
+    True
+    """
+
+    kind = "difference"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        offsets: Sequence[float],
+        weights: Sequence[float],
+        divisor: float = 1.0,
+        order: int,
+        tolerances: Mapping[str, tuple[float, float]] | None = None,
+        style: Style | None = None,
+    ):
+        self.name = name
+        self.offsets = tuple(float(o) for o in offsets)
+        self.weights = tuple(float(w) for w in weights)
+        if len(self.offsets) != len(self.weights) or len(self.offsets) < 2:
+            raise v.fail("weights", f"one weight per offset ({len(self.offsets)}), at least two", weights)
+        if len(set(self.offsets)) != len(self.offsets):
+            raise v.fail("offsets", "distinct numbers", offsets)
+        self.divisor = v.positive_float("divisor", divisor)
+        self.order = v.positive_int("order", order)
+        o, w = np.array(self.offsets), np.array(self.weights) / self.divisor
+        # consistency: sum w = 0 (constants vanish) and sum w o = 1 (the derivative itself)
+        if abs(w.sum()) > 1e-12 * np.abs(w).sum() or abs(w @ o - 1) > 1e-12:
+            raise ValueError(
+                f"the stencil of {name!r} does not approximate a first derivative: "
+                f"sum of weights/divisor = {w.sum():g} (must be 0), sum of weights*offsets/divisor = {w @ o:g} "
+                f"(must be 1)"
+            )
+        # order p: the moments sum w o^j vanish for 2 <= j <= p
+        for j in range(2, self.order + 1):
+            if abs(w @ o**j) > 1e-9 * np.abs(w).sum() * np.abs(o).max() ** j:
+                raise ValueError(f"the stencil of {name!r} is not of order {self.order}: its h^{j - 1} term remains")
+        self._interpolatory = np.allclose(_interpolatory_weights(o[None, :])[0], w, rtol=1e-10, atol=1e-12)
+        #: |sum w o^(p+1)| / (p+1)!: the truncation constant per |f^(p+1)|
+        self.truncation_constant = float(abs(w @ o ** (self.order + 1)) / math.factorial(self.order + 1))
+        #: sum |w|: the rounding constant per eps |f|
+        self.rounding_constant = float(np.abs(w).sum())
+        if tolerances is None:
+            tolerances = {dt: _tolerance_from_model(self, dt) for dt in ("float64", "float32")}
+        self.tolerances = dict(tolerances)
+        self.style = style
+
+    # -- facts derived from the stencil ------------------------------------------------------
+
+    def error_terms(self, h, *, f0, grad, derivs, eps):
+        k = self.order + 1
+        if k not in derivs:
+            return None
+        h = np.asarray(h, dtype=np.float64)[:, None]
+        trunc = self.truncation_constant * np.abs(np.asarray(derivs[k]))[None, :] * h**self.order
+        rnd = np.broadcast_to(self.rounding_constant * abs(f0) * eps / h, trunc.shape)
+        return trunc, rnd
+
+    def __repr__(self) -> str:
+        return (
+            f"DifferenceScheme({self.name!r}, offsets={self.offsets}, weights={self.weights}, "
+            f"divisor={self.divisor:g}, order={self.order})"
+        )
+
+    # -- computing ------------------------------------------------------------------------------
+
+    def steps(self, x: np.ndarray, h: float | None) -> np.ndarray:
+        """The nominal per-entry step (flat float64): ``h`` everywhere, or the default rule."""
+        flat = x.reshape(-1)
+        return self.default_step(flat) if h is None else np.full(flat.size, float(h))
+
+    def compute(self, objective: Counted, x: np.ndarray, *, h: float | None) -> GradientResult:
+        start = objective.evaluations
+        steps = self.steps(x, h)
+        values, disp = node_values(objective, x, self.offsets, steps)
+        g, err = self.combine(values, disp, steps, x.dtype)
+        _check_quotients(g, values, disp, steps, x, self, objective, h)
+        return GradientResult(
+            g.astype(x.dtype).reshape(x.shape),
+            self.name,
+            h,
+            objective.evaluations - start,
+            step=steps.reshape(x.shape),
+            error=None if err is None else err.reshape(x.shape),
+        )
+
+    def combine(
+        self, values: np.ndarray, disp: np.ndarray, steps: np.ndarray, dtype: np.dtype
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The derivative of every entry from its node values ``(n, K)`` and the displacements
+        actually taken ``(n, K)``; and an error estimate where the scheme has one."""
+        return self._quotient(values, disp, steps), None
+
+    def _quotient(self, values, disp, steps, cols=None) -> np.ndarray:
+        """``sum_k w_k f_k / (divisor h)`` per entry with the declared weights where every node
+        sits where it should; where rounding moved a node, ``sum_k c_k f_k / h`` with weights
+        ``c`` re-derived for the nodes as they are.  ``cols`` picks a sub-stencil (one level of
+        an extrapolation), whose weights are always derived from its nodes."""
+        if cols is None:
+            F, D = values, disp
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = (F @ np.array(self.weights)) / (self.divisor * steps)
+            moved = np.flatnonzero(~np.all(D == np.array(self.offsets) * steps[:, None], axis=1))
+        else:
+            F, D = values[:, list(cols)], disp[:, list(cols)]
+            out, moved = np.empty(len(F)), np.arange(len(F))
+        if moved.size and F.shape[1] == 2:  # two nodes: the secant through them, exactly
+            with np.errstate(over="ignore", invalid="ignore"):
+                out[moved] = (F[moved, 1] - F[moved, 0]) / (D[moved, 1] - D[moved, 0])
+        elif moved.size:
+            u = D[moved] / steps[moved, None]
+            if self._interpolatory or cols is not None:
+                c = _interpolatory_weights(u)
+            else:  # not interpolatory: keep the declared weights, rescaled by the step represented
+                scale = np.abs(u).sum(axis=1) / np.abs(self.offsets).sum()
+                c = np.array(self.weights)[None, :] / (self.divisor * scale[:, None])
+            with np.errstate(over="ignore", invalid="ignore"):
+                out[moved] = np.einsum("ik,ik->i", c, F[moved]) / steps[moved]
+        return out
+
+
+def _tolerance_from_model(scheme: DifferenceScheme, dtype: str) -> tuple[float, float]:
+    """A reference's (rtol, atol): its best relative error on an O(1) problem, times 1e4 (rtol),
+    and 1e-3 of that (atol) -- the margins of the built-in table."""
+    eps = float(np.finfo(dtype).eps)
+    p = scheme.order
+    best = eps ** (p / (p + 1))
+    rtol = float(min(1e-1, 10 ** math.ceil(math.log10(1e3 * best))))
+    return rtol, rtol * 1e-3
+
+
+def node_values(
+    objective: Counted,
+    x: np.ndarray,
+    offsets: Sequence[float],
+    steps: np.ndarray,
+    start: int = 0,
+    stop: int | None = None,
+    f0: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``f`` at ``x + o_k h_i e_i`` for entries ``start <= i < stop`` and every offset.
+
+    Returns ``values`` and the displacements actually represented ``disp`` (both float64,
+    shape ``(stop - start, K)``).  An offset 0 is evaluated once (or taken from ``f0``).
+    Works on a private copy of ``x``, which ``f`` receives read-only; entries are
+    independent, so any split of the range gives the same bits.
+    """
+    flat = x.reshape(-1)
+    stop = flat.size if stop is None else stop
+    idx = np.arange(start, stop)
+    o = np.asarray(offsets, dtype=np.float64)
+    x64 = flat[start:stop].astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        disp = x64[:, None] + o[None, :] * steps[start:stop, None]
+        points = disp.astype(x.dtype)  # the nodes, rounded to x's precision
+        np.subtract(points, x64[:, None], out=disp)  # the displacements actually represented
+    _check_displacements(disp, o, steps[start:stop], flat, idx, x.dtype)
+    work = x.copy()  # the one working copy; the caller's array is never touched
+    wflat = work.reshape(-1)  # a view: perturbing wflat perturbs work
+    values = np.empty(disp.shape, dtype=np.float64)
+    zero = [k for k, ok in enumerate(o) if ok == 0]
+    if zero:
+        values[:, zero[0]] = objective(work) if f0 is None else f0
+    moving = [k for k, ok in enumerate(o) if ok != 0]
+    for lo in range(0, len(idx), 4096):  # Python floats for speed, a bounded slice at a time
+        pts = points[lo : lo + 4096].tolist()
+        for row, i in enumerate(range(start + lo, start + lo + len(pts)), start=lo):
+            xi = wflat[i]
+            prow = pts[row - lo]
+            for k in moving:
+                wflat[i] = prow[k]
+                values[row, k] = objective(work, (i, offsets[k]))
+            wflat[i] = xi
+    return values, disp
+
+
+def _check_displacements(disp, o, steps, flat, idx, dtype) -> None:
+    nominal = o[None, :] * steps[:, None]
+    moving = o != 0
+    bad = ~np.isfinite(disp[:, moving])
+    if bad.any():
+        r = int(np.argwhere(bad)[0][0])
+        i = int(idx[r])
+        raise ValueError(
+            f"`h` = {steps[r]:g} takes x out of {np.dtype(dtype).name} range at index {i} (x = {float(flat[i]):g}): "
+            f"x + h overflows; use a smaller h"
+        )
+    zero = (disp == 0) & moving[None, :]
+    if zero.any():
+        r = int(np.argwhere(zero)[0][0])
+        i = int(idx[r])
+        eps = float(np.finfo(dtype).eps)
+        spacing = float(np.spacing(np.abs(flat[i])))
+        raise StepTooSmallError(
+            f"`h` = {steps[r]:g} is below the floating-point spacing of x at index {i} "
+            f"(x = {float(flat[i]):g}, spacing {spacing:.3g} in {np.dtype(dtype).name}): x + h == x, so the "
+            f"difference quotient is 0/0; use h of at least {spacing:.3g} (best near "
+            f"{eps**0.5:.1g} forward, {eps ** (1 / 3):.1g} central)"
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = np.where(moving[None, :], disp / nominal - 1, 0.0)
+    if np.any(np.abs(change) > 0.1):
+        r, k = (int(a) for a in np.unravel_index(int(np.argmax(np.abs(change))), change.shape))
+        i = int(idx[r])
+        warnings.warn(
+            f"the step at index {i} is within a few units of the floating-point spacing of x there "
+            f"(x = {float(flat[i]):g}, spacing {float(np.spacing(np.abs(flat[i]))):.3g} in "
+            f"{np.dtype(dtype).name}): rounding changed it by {float(change[r, k]):+.0%}; the quotient divides "
+            f"by the step actually taken, but rounding error dominates at such steps",
+            StepWarning,
+            stacklevel=caller_level(),
+        )
+
+
+def _check_quotients(g, values, disp, steps, x, scheme, objective, h) -> None:
+    """No silent wrong number: a non-finite quotient, or a step ``f`` cannot resolve, is an error."""
+    flat = x.reshape(-1)
+    bad = np.flatnonzero(~np.isfinite(g))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"the {scheme.name} difference quotient at index {i} is {g[i]} (f values {values[i].tolist()} over a "
+            f"step of {steps[i]:g}): the quotient overflows; use a larger h or rescale f"
+        )
+    if h is None:
+        return
+    # f(x + o h) identical at every node: either f does not depend on x_i, or the step is
+    # below what f resolves (exp at 0 with h = 1e-300).  Tell them apart at the default step.
+    flatline = np.flatnonzero(np.all(values == values[:, :1], axis=1))
+    if not flatline.size:
+        return
+    default = scheme.default_step(flat)
+    for i in flatline[steps[flatline] < default[flatline]].tolist():
+        probe, _ = node_values(objective, x, scheme.offsets, default, i, i + 1)
+        if not np.all(probe == probe[:, :1]):
+            raise StepUnresolvedError(
+                f"`h` = {steps[i]:g} is too small for f to resolve at index {i} (x = {float(flat[i]):g}): f takes "
+                f"the same value at every point of the stencil, although it changes at the default step "
+                f"{default[i]:.3g}; the quotient would be a silent 0: use a larger h"
+            )
+
+
+class Richardson(DifferenceScheme):
+    """Richardson extrapolation of a symmetric order-2 scheme from steps ``h`` and ``h/2``.
+
+    With ``D(h) = f' + c h^2 + O(h^4)``, ``(r^2 D(h/r) - D(h)) / (r^2 - 1)`` cancels the
+    ``h^2`` term, leaving ``O(h^4)``; with central differences and ``r = 2`` it is the
+    4-point stencil ``(f(x-h) - 8 f(x-h/2) + 8 f(x+h/2) - f(x+h)) / 6h``.  The two levels
+    also give an error estimate per entry, ``|D(h/2) - D(h)| / (r^2 - 1)`` (the size of the
+    correction, which bounds the extrapolated error where truncation dominates), plus the
+    rounding error ``3 eps |f| / h``.
+    """
+
+    def __init__(self, name: str = "richardson", *, base: DifferenceScheme | None = None, ratio: float = 2.0, **kw):
+        base = CENTRAL if base is None else base
+        if base.order != 2 or sorted(base.offsets) != sorted(-o for o in base.offsets):
+            raise v.fail("base", "a symmetric difference scheme of order 2", base)
+        r = v.positive_float("ratio", ratio)
+        coarse, fine = base.offsets, tuple(o / r for o in base.offsets)
+        w = np.array(base.weights) / base.divisor
+        offsets = (*coarse, *fine)
+        weights = (*(-w / (r * r - 1)), *(r * r * (w * r) / (r * r - 1)))  # in units of 1/h
+        self.base, self.ratio, self._levels = base, r, (range(len(coarse)), range(len(coarse), len(offsets)))
+        super().__init__(name, offsets=offsets, weights=weights, divisor=1.0, order=4, **kw)
+
+    def combine(self, values, disp, steps, dtype):
+        coarse, fine = self._levels
+        d1 = self._quotient(values, disp, steps, coarse)
+        d2 = self._quotient(values, disp, steps, fine)
+        # the ratio of the spans actually taken (r up to rounding) cancels the h^2 term exactly
+        span1 = np.ptp(disp[:, list(coarse)], axis=1)
+        span2 = np.ptp(disp[:, list(fine)], axis=1)
+        same = np.flatnonzero(span1 == span2)
+        if same.size:
+            i = int(same[0])
+            raise StepTooSmallError(
+                f"`h` = {steps[i]:g} is at the floating-point spacing of x at index {i} ({np.dtype(dtype).name}): "
+                f"h and h/2 round to the same step, so Richardson extrapolation has nothing to combine; use a larger h"
+            )
+        r2 = (span1 / span2) ** 2
+        g = (r2 * d2 - d1) / (r2 - 1)
+        eps = float(np.finfo(dtype).eps)
+        rounding = self.rounding_constant * eps * np.abs(values).max(axis=1) / steps
+        return g, np.abs(d2 - d1) / (r2 - 1) + rounding
+
+
+FORWARD = DifferenceScheme(
+    "forward",
+    offsets=(0, 1),
+    weights=(-1, 1),
+    order=1,
+    tolerances={"float64": (1e-4, 1e-6), "float32": (1e-1, 1e-2)},
+    style=Style("forward", "#d95f02", "o"),
+)
+CENTRAL = DifferenceScheme(
+    "central",
+    offsets=(-1, 1),
+    weights=(-1, 1),
+    divisor=2,
+    order=2,
+    tolerances={"float64": (1e-6, 1e-9), "float32": (2e-2, 2e-3)},
+    style=Style("central", "#1b9e77", "s"),
+)
+RICHARDSON = Richardson(
+    tolerances={"float64": (1e-8, 1e-11), "float32": (2e-2, 2e-3)},
+    style=Style("richardson", "#1f78b4", "p"),
+)

@@ -1,0 +1,126 @@
+"""What a gradient check returns: a verdict with three outcomes and everything behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .taylor import TaylorResult
+
+STATUSES = ("passed", "failed", "inconclusive")
+
+#: the columns of :attr:`GradcheckResult.table`, the same in every mode
+TABLE_COLUMNS = (
+    "block",
+    "shape",
+    "size",
+    "offset",
+    "max_rel_error",
+    "max_abs_error",
+    "worst_index",
+    "analytic",
+    "numeric",
+    "n_failed",
+    "n_unverified",
+    "status",
+    "passed",
+)
+
+
+class GradcheckError(AssertionError):
+    """Raised by :func:`~gradlab.assert_gradcheck` (and :meth:`GradcheckResult.raise_if_failed`)
+    when a check did not pass: it failed, or it could not tell."""
+
+    def __init__(self, message: str, result: GradcheckResult):
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class GradcheckResult:
+    """The verdict of :func:`~gradlab.gradcheck`, with everything needed to see where it came from.
+
+    ``status`` is ``"passed"``, ``"failed"`` or ``"inconclusive"`` (some entries could not be
+    measured, or the reference was too coarse to judge); ``passed`` is true only for
+    ``"passed"``.  ``table`` has one row per parameter block (``W1, b1, ...``; ``x`` for a
+    plain vector) with its worst entry (in a fast check that passed: its worst direction),
+    and the same columns in every mode.  ``rel_error``/``abs_error``/``numeric`` are per
+    entry, shaped like the point (``None`` after a fast check that passed); ``unverified``
+    marks the entries no reference could measure.  ``evaluations`` counts the check's own
+    evaluations; the Taylor test's are in ``taylor.evaluations``.
+    """
+
+    status: str
+    max_rel_error: float
+    max_abs_error: float
+    norm_rel_error: float
+    table: pd.DataFrame = field(repr=False)
+    analytic: np.ndarray = field(repr=False)
+    numeric: np.ndarray | None = field(repr=False)
+    rel_error: np.ndarray | None = field(repr=False)
+    abs_error: np.ndarray | None = field(repr=False)
+    unverified: np.ndarray | None = field(repr=False)
+    taylor: TaylorResult | None = field(repr=False)
+    directions: pd.DataFrame | None = field(repr=False)
+    mode: str = "full"
+    rtol: float = 0.0
+    atol: float = 0.0
+    analytic_source: str = ""
+    reference: str = ""
+    h: float | None = None
+    dtype: str = "float64"
+    evaluations: int = 0
+    notes: tuple[str, ...] = ()
+    hints: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def n_unverified(self) -> int:
+        return 0 if self.unverified is None else int(self.unverified.sum())
+
+    def __str__(self) -> str:
+        return self.message()
+
+    def message(self) -> str:
+        """A report a person can act on: which block, which entry, both values, tolerances."""
+        step = "default step" if self.h is None else f"h={self.h:g}"
+        head = (
+            f"gradcheck {self.status.upper() if self.status != 'passed' else 'passed'}: {self.analytic_source} vs "
+            f"{self.reference} ({self.mode} check, {step}, {self.dtype}, {self.evaluations} evaluations), "
+            f"rtol={self.rtol:g}, atol={self.atol:g}; max relative error {self.max_rel_error:.3g}"
+        )
+        lines = [head, *self.notes, *self.reasons]
+        bad = self.table[self.table["n_failed"] > 0]
+        if len(bad):
+            worst = bad.loc[bad["max_rel_error"].idxmax()]
+            index = "[" + ", ".join(str(i) for i in worst["worst_index"]) + "]"
+            lines.append(
+                f"worst entry {worst['block']}{index}: analytic {worst['analytic']:.10g}, "
+                f"numeric {worst['numeric']:.10g} (abs error {worst['max_abs_error']:.3g}, "
+                f"rel error {worst['max_rel_error']:.3g} > rtol {self.rtol:g})"
+            )
+            lines.append(
+                "failing blocks: " + ", ".join(f"{r.block} ({r.n_failed}/{r.size} entries)" for r in bad.itertuples())
+            )
+        lines.extend(self.hints)
+        if self.taylor is not None and np.isfinite(self.taylor.rate):
+            lines.append(
+                f"Taylor remainder |f(x+td) - f(x) - t<g,d>| ~ t^{self.taylor.rate:.2f} "
+                f"(2 for a correct gradient, 1 for a wrong one): {self.taylor.verdict}"
+            )
+        shown = self.table.drop(columns=["offset"]).copy()
+        shown["worst_index"] = ["[" + ", ".join(str(i) for i in w) + "]" for w in shown["worst_index"]]
+        lines.append(shown.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+        return "\n".join(lines)
+
+    def raise_if_failed(self) -> GradcheckResult:
+        """Raise :class:`GradcheckError` with :meth:`message` unless the check passed."""
+        if not self.passed:
+            raise GradcheckError(self.message(), self)
+        return self

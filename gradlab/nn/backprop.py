@@ -1,0 +1,97 @@
+"""Reverse mode for the MLP: the four backpropagation equations over a cached forward pass.
+
+With samples as rows, ``delta[l]`` of shape ``(m, n[l])`` holds ``dJ/dz[l]`` for each
+sample, already divided by the batch size ``m`` (J is a mean):
+
+    BP1  delta[L] = grad_a L (.) f_L'(z[L])            (head.delta; a - y for the paired losses)
+    BP2  delta[l] = (delta[l+1] @ W[l+1]) (.) f_l'(z[l])
+    BP3  dJ/db[l] = sum over samples of delta[l]
+    BP4  dJ/dW[l] = delta[l]^T @ a[l-1]   (+ l2 * W[l])
+
+One forward pass and one backward pass, whatever the number of parameters.  The
+gradient is written straight into a flat vector laid out like theta.
+
+Each local rule is a field of :class:`Rules`; the defaults are the correct rules, and
+the bug zoo (:mod:`gradlab.experiments.bugzoo`) plants a mistake by replacing one of
+them: there is one backprop, not a correct one and a copy to break.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .activations import Activation
+from .losses import Head
+
+
+def _bp3(delta: np.ndarray, out: np.ndarray) -> None:
+    np.sum(delta, axis=0, out=out)  # (m, n[l]) -> (n[l],)
+
+
+def _bp4(delta: np.ndarray, acts: list[np.ndarray], l: int, out: np.ndarray) -> None:
+    np.matmul(delta.T, acts[l - 1], out=out)  # (n[l], m) @ (m, n[l-1]) -> (n[l], n[l-1])
+
+
+def _mean(delta: np.ndarray, m: int) -> np.ndarray:
+    delta /= m  # delta is a fresh array of BP1's: dividing in place saves a copy
+    return delta
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The local rules of backprop (samples as rows; ``l`` counts layers from 1).
+
+    Rules that produce a parameter block's gradient write into ``out`` (a view into
+    the flat gradient); the others return arrays.
+    """
+
+    #: BP1: dL/dz[L] per sample, from the head, z[L], a[L] and the targets
+    bp1: Callable[[Head, np.ndarray, np.ndarray, np.ndarray], np.ndarray] = lambda head, z, a, Y: head.delta(z, a, Y)
+    #: the batch mean: J averages over the m samples
+    mean: Callable[[np.ndarray, int], np.ndarray] = _mean
+    #: BP2: delta[l] from delta[l+1], W[l+1] and f'(z[l])      (m, n[l+1]) @ (n[l+1], n[l]) -> (m, n[l])
+    bp2: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] = lambda delta, W, fprime: (delta @ W) * fprime
+    #: which hidden layer's f' BP2 uses for layer l (l itself)
+    fprime_layer: Callable[[int], int] = lambda l: l
+    #: f'(z, a) of a hidden activation
+    fprime: Callable[[Activation, np.ndarray, np.ndarray], np.ndarray] = lambda act, z, a: act.df(z, a)
+    #: BP3: dJ/db[l] into out
+    bp3: Callable[[np.ndarray, np.ndarray], None] = _bp3
+    #: BP4: dJ/dW[l] into out, from delta[l] and the cached activations (a[l-1] is acts[l-1])
+    bp4: Callable[[np.ndarray, list[np.ndarray], int, np.ndarray], None] = _bp4
+    #: the L2 terms added to dJ/dW[l] and dJ/db[l]
+    l2_w: Callable[[float, np.ndarray], object] = lambda lam, W: lam * W
+    l2_b: Callable[[float, np.ndarray], object] = lambda lam, b: 0.0
+    #: a last touch on the flat gradient (the network and the gradient; identity)
+    finish: Callable[[object, np.ndarray], np.ndarray] = lambda net, grad: grad
+
+
+RULES = Rules()
+
+
+def backprop(net, theta: np.ndarray, X: np.ndarray, Y: np.ndarray, rules: Rules = RULES) -> np.ndarray:
+    """``dJ/dtheta`` by BP1-BP4 for ``net`` (an :class:`~gradlab.nn.MLP`) on ``(X, Y)``.
+
+    ``theta``, ``X`` and ``Y`` must be validated (the network's dtype, flat theta).
+    """
+    zs, acts = net.forward_cache(theta, X)
+    grad = np.empty_like(theta)
+    layers = net.layers(theta)
+    grads = net.layers(grad)
+    delta = rules.mean(rules.bp1(net.head, zs[-1], acts[-1], Y), X.shape[0])  # BP1: (m, n[L])
+    for l in range(net.n_layers, 0, -1):  # l = L .. 1; python lists are 0-based: index l-1
+        W, b = layers[l - 1]
+        gW, gb = grads[l - 1]
+        rules.bp4(delta, acts, l, gW)  # BP4
+        rules.bp3(delta, gb)  # BP3
+        if net.l2:
+            gW += rules.l2_w(net.l2, W)
+            gb += rules.l2_b(net.l2, b)
+        if l > 1:
+            k = min(rules.fprime_layer(l - 1), net.n_layers - 1)  # the hidden layer whose f' BP2 uses
+            fprime = rules.fprime(net.hidden[k - 1], zs[k - 1], acts[k])
+            delta = rules.bp2(delta, W, fprime)  # BP2: (m, n[l]) -> (m, n[l-1])
+    return rules.finish(net, grad)
