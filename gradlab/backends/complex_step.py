@@ -32,7 +32,7 @@ class ComplexStep(Backend):
     kind = "complex"
     order = 2
     offsets = ()  # no real displacement: the step is imaginary and never crosses a kink
-    tolerances = {"float64": (1e-9, 1e-12), "float32": (1e-3, 1e-5)}
+    tolerances = {"float64": (1e-9, 1e-12), "float32": (1e-4, 1e-7)}
     style = Style("complex step", "#b8860b", "h")
 
     def evaluations(self, n: int) -> int:

@@ -1,26 +1,42 @@
 """gradcheck: is an analytic gradient right, and if not, where is it wrong?
 
-Composed of parts: the reference gradient (any registered backend that takes a step),
-:mod:`.entrywise` comparison per block, :mod:`.kinks` re-measurement, :mod:`.directional`
-fast checks and the :mod:`.taylor` test.
+Composed of parts: :mod:`.probe` (know the function first), :mod:`.reference` (a reference
+gradient whose every entry carries a bound on its own error; suspects measured again, kinks
+measured on their own piece, the complex step cross-checked), :mod:`.entrywise` (the
+judgement per entry and the per-block table), :mod:`.directional` (the fast path),
+:mod:`.taylor` (a step-free second opinion when the verdict is not a pass) and
+:mod:`.hints`.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
+from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 
 from .. import _validate as v
-from ..backends import COMPLEX_STEP, get, references
-from ..backends.front import resolve
+from ..backends import CENTRAL, COMPLEX_STEP, Backend, DifferenceScheme, get, references
 from ..objective import Counted
-from .directional import direction_table, directional
-from .entrywise import block_table, errors
+from .directional import block_direction, fast_table, projection
+from .entrywise import LIMITS, block_table, judge
 from .hints import hints_for
 from .kinks import crossings
+from .probe import Profile, profile
+from .reference import LEVELS, Reference, complex_cross_check, measure, refine, remeasure_kinks
 from .result import GradcheckResult
 from .taylor import taylor_test
+
+#: a check whose estimated time exceeds this many seconds draws a CostWarning first
+COST_WARNING_SECONDS = 60.0
+#: in fast mode, a disagreement is localised by the full check when n is at most this
+FULL_FALLBACK_MAX = 2000
+
+
+class CostWarning(UserWarning):
+    """A check or gradient is estimated to take long: the estimate and cheaper options."""
 
 
 def gradcheck(
@@ -28,15 +44,20 @@ def gradcheck(
     x: object,
     *,
     grad: object = None,
-    reference: str = "central",
+    reference: str | Backend = "auto",
     h: float | None = None,
     rtol: float | None = None,
     atol: float | None = None,
     fast: bool = False,
-    directions: int = 2,
+    directions: int = 1,
+    sample: int = 32,
     seed: int = 0,
+    noise: float | None = None,
+    accept_unverified: bool = False,
+    max_evaluations: int | None = None,
+    scheduler: object = None,
 ) -> GradcheckResult:
-    """Compare an analytic gradient with a finite-difference reference, block by block.
+    """Compare an analytic gradient with a numerical reference, entry by entry, block by block.
 
     Parameters
     ----------
@@ -47,26 +68,43 @@ def gradcheck(
     grad : callable, optional
         ``grad(x) -> array`` shaped like ``x``: the analytic gradient to verify.
         Required when ``f`` has no analytic gradient of its own.
-    reference : str
-        Reference backend, any registered backend that takes a step: ``"central"``
-        (default), ``"forward"``, ``"richardson"``, ``"complex_step"`` (exact to rounding,
-        needs ``f`` analytic in complex ``x``), or one you registered.
+    reference : str or Backend
+        ``"auto"`` (default): the complex step where ``f`` evaluates in complex arithmetic
+        (cross-checked by a real difference along a random direction), central differences
+        otherwise.  Or any registered backend that takes a step: ``"central"``,
+        ``"forward"``, ``"richardson"``, ``"complex_step"``, ``"adaptive"``, yours.
     h : float, optional
-        Reference step; default: the backend's own rule (see :func:`gradlab.gradient`).
+        The reference's first step; default: the backend's own rule.  Entries the first
+        step cannot settle are measured again at ``h/2``, ``h/4``, ...
     rtol, atol : float, optional
-        Tolerances; defaults: the reference backend's own, by precision.
+        Slack for the analytic side beyond the reference's own error bound; defaults:
+        the reference backend's tolerance for the precision ``f`` computes in, and
+        ``atol = 1e-3 * rtol * max |g|``.
     fast : bool
-        Check ``directions`` random directional derivatives per block first (a handful
-        of evaluations whatever N); the full check runs only if one disagrees.
+        One random projection across all blocks first (a few evaluations whatever N);
+        only a disagreement pays for per-block directions and a sample of entries.
     directions : int
-        Random directions per block in fast mode.
+        Random directions per block when a fast check localises a disagreement.
+    sample : int
+        Entries per failing block measured when a fast check localises (when the full
+        check is not cheap).
     seed : int
-        Seed of the random directions (fast mode and the Taylor test).
+        Seed of the random directions and the Taylor test.
+    noise : float, optional
+        The absolute noise of a random ``f`` you accept (its values at one point differ
+        by about this much); without it a random ``f`` makes the check inconclusive.
+    accept_unverified : bool
+        Pass even when some entries could not be measured (they stay listed).
+    max_evaluations : int, optional
+        Refuse a check that would take more evaluations than this.
+    scheduler : optional
+        Where the reference's evaluations run (see :mod:`gradlab.parallel`).
 
     Returns
     -------
     GradcheckResult
-        ``status``, ``passed``, ``max_rel_error``, the per-block ``table`` and the per-entry errors.
+        ``status`` (passed | failed | inconclusive), the per-block ``table`` with each
+        block's resolution, the per-entry errors, the reasons and hints.
 
     Examples
     --------
@@ -77,35 +115,37 @@ def gradcheck(
     >>> result.status, list(result.table["block"])
     ('passed', ['W1', 'b1', 'W2', 'b2'])
     """
-    counted = Counted(f)
-    objective = counted.objective
-    point = counted.point(x)
-    dtype = point.dtype.name
-    ref = resolve(reference) if not isinstance(reference, str) else get(v.choice("reference", reference, references()))
-    rtol_default, atol_default = ref.tolerance(dtype)
-    rtol = rtol_default if rtol is None else v.positive_float("rtol", rtol)
-    atol = atol_default if atol is None else v.positive_float("atol", atol)
-    h = None if h is None else v.positive_float("h", h)
+    counter = Counted(f)
+    objective = counter.objective
+    point = counter.point(x)
     fast = v.boolean("fast", fast)
     directions = v.positive_int("directions", directions)
+    sample = v.positive_int("sample", sample)
     seed = v.seed("seed", seed)
+    h = None if h is None else v.positive_float("h", h)
+    noise_given = noise is not None
+    noise = 0.0 if noise is None else v.nonnegative_float("noise", noise)
+    accept_unverified = v.boolean("accept_unverified", accept_unverified)
+    max_evaluations = None if max_evaluations is None else v.positive_int("max_evaluations", max_evaluations)
+    ref = _reference_backend(reference, objective, h)
     analytic, source = _analytic(grad, objective, point, f)
     blocks = objective.blocks(point)
-    common = dict(rtol=rtol, atol=atol, analytic_source=source, reference=ref.name, h=h, dtype=dtype)
-    taylor = taylor_test(objective, point, analytic, seed=seed)
+    prof = profile(counter, point, blocks, seed, full=not fast)
+    dtype = point.dtype.name
+    rtol_default, _ = ref.tolerance(prof.precision)
+    rtol = rtol_default if rtol is None else v.positive_float("rtol", rtol)
+    a = analytic.astype(np.float64).reshape(-1)
+    notes = _profile_notes(prof, dtype)
+    common = dict(analytic_source=source, h=h, dtype=dtype, rtol=rtol)
 
-    notes: tuple[str, ...] = ()
-    fast_cost, dirs = 0, None
-    if fast:
-        probe = Counted(objective)
-        dirs = directional(probe, point, analytic, blocks, directions, seed, h, rtol, atol)
-        fast_cost = probe.evaluations
-        if dirs["passed"].all():
-            table = direction_table(dirs, blocks)
-            return GradcheckResult(
-                status="passed",
-                max_rel_error=float(dirs["rel_error"].max()),
-                max_abs_error=float(dirs["abs_error"].max()),
+    early = _cannot_judge(prof, noise_given)
+    if early:
+        table = pd.DataFrame([_empty_row(b, a) for b in blocks])
+        return _finish(
+            GradcheckResult(
+                status="inconclusive",
+                max_rel_error=math.nan,
+                max_abs_error=math.nan,
                 norm_rel_error=math.nan,
                 table=table,
                 analytic=analytic,
@@ -113,72 +153,67 @@ def gradcheck(
                 rel_error=None,
                 abs_error=None,
                 unverified=None,
-                taylor=taylor,
-                directions=dirs,
-                mode="fast",
-                evaluations=fast_cost,
+                taylor=None,
+                directions=None,
+                mode="fast" if fast else "full",
+                atol=atol or 0.0,
+                reference=ref.name,
+                evaluations=counter.evaluations,
+                notes=notes,
+                reasons=(early,),
                 **common,
-            )
-        failed = ", ".join(dict.fromkeys(dirs.loc[~dirs["passed"], "block"]))
-        notes = (f"fast check: directional derivatives disagree in {failed}; full per-entry check follows",)
-
-    counter = Counted(objective)
-    numeric_result = ref.compute(counter, point, h=h)
-    a = analytic.astype(np.float64).reshape(-1)
-    n = numeric_result.gradient.astype(np.float64).reshape(-1)
-    abs_error, rel_error = errors(a, n, rtol, atol)
-    steps = numeric_result.step.reshape(-1) if numeric_result.step is not None else np.zeros(a.size)
-    crossed = crossings(objective, point, rel_error > rtol, ref, steps)
-    unverified = np.zeros(a.size, dtype=bool)
-    if crossed.any():
-        # re-measure, don't excuse: the complex step takes the branch at x and never crosses
-        if objective.complex_ok:
-            for i in np.flatnonzero(crossed).tolist():
-                from ..backends.complex_step import complex_values
-
-                hi = COMPLEX_STEP.default_step(point.reshape(-1)[i : i + 1])
-                steps_c = np.zeros(a.size)
-                steps_c[i] = hi[0]
-                n[i] = complex_values(counter, point, steps_c, i, i + 1)[1][0] / hi[0]
-            abs_error, rel_error = errors(a, n, rtol, atol)
-        else:
-            unverified = crossed
-    table = block_table(blocks, a, n, abs_error, rel_error, rtol, unverified)
-    counted_mask = ~unverified
-    status = "failed" if (table["n_failed"] > 0).any() else "inconclusive" if unverified.any() else "passed"
-    reasons = ()
-    if unverified.any():
-        reasons = (
-            f"{int(unverified.sum())} entries unverified: their stencil crosses a kink of f and f cannot be "
-            f"evaluated in complex arithmetic to re-measure them; try reference='complex_step' or a smaller h",
+            ),
+            objective,
+            point,
+            seed,
         )
-    numeric = n.astype(point.dtype).reshape(point.shape)
+
+    _cost_guard(ref, point.size, prof, max_evaluations, fast)
+    limit = LIMITS[prof.precision]
+    if fast:
+        result = _fast(
+            counter, point, analytic, blocks, ref, h, prof, noise, rtol, atol, limit, directions, sample, seed
+        )
+        if result is not None:
+            return _finish(replace(result, notes=notes + result.notes, **common), objective, point, seed)
+        notes += ("fast check: the projection disagrees; localised with the full check (n is small)",)
+
+    R, ref, more = _measure_full(ref, counter, point, h, prof, noise, seed, scheduler)
+    notes += more
+    atol = (
+        1e-3 * rtol * max(float(np.abs(a).max(initial=0)), float(np.abs(R.values).max(initial=0)), 1e-300)
+        if (atol is None)
+        else v.positive_float("atol", atol)
+    )
+    j = _settle(R, ref, counter, objective, point, a, rtol, atol, limit, prof, noise)
+    unverified = R.unverified | j.coarse
+    unverified &= ~j.failed
+    table = block_table(blocks, a, R.values, j, unverified)
+    status = "failed" if j.failed.any() else "inconclusive" if unverified.any() and not accept_unverified else "passed"
+    counted_mask = ~unverified
+    n = R.values
     result = GradcheckResult(
         status=status,
-        max_rel_error=float(rel_error[counted_mask].max(initial=0.0)),
-        max_abs_error=float(abs_error[counted_mask].max(initial=0.0)),
+        max_rel_error=float(np.max(j.rel_error[counted_mask], initial=0.0)),
+        max_abs_error=float(np.max(j.abs_error[counted_mask], initial=0.0)),
         norm_rel_error=float(np.linalg.norm(a - n) / max(np.linalg.norm(a), np.linalg.norm(n), np.finfo(float).tiny)),
         table=table,
         analytic=analytic,
-        numeric=numeric,
-        rel_error=rel_error.reshape(point.shape),
-        abs_error=abs_error.reshape(point.shape),
+        numeric=n.astype(point.dtype).reshape(point.shape),
+        rel_error=j.rel_error.reshape(point.shape),
+        abs_error=j.abs_error.reshape(point.shape),
         unverified=unverified.reshape(point.shape),
-        taylor=taylor,
-        directions=dirs,
+        taylor=None,
+        directions=None,
         mode="fast, then full" if fast else "full",
-        evaluations=counter.evaluations + fast_cost,
+        atol=atol,
+        reference=R.name,
+        evaluations=counter.evaluations,
         notes=notes,
-        reasons=reasons,
+        reasons=_unverified_reasons(table, R, unverified, blocks, h),
         **common,
     )
-    return _with_hints(result)
-
-
-def _with_hints(result: GradcheckResult) -> GradcheckResult:
-    from dataclasses import replace
-
-    return replace(result, hints=tuple(hints_for(result)))
+    return _finish(result, objective, point, seed)
 
 
 def assert_gradcheck(f: object, x: object, **kwargs) -> GradcheckResult:
@@ -186,6 +221,20 @@ def assert_gradcheck(f: object, x: object, **kwargs) -> GradcheckResult:
     with the full message unless the check passed, return the result otherwise."""
     __tracebackhide__ = True
     return gradcheck(f, x, **kwargs).raise_if_failed()
+
+
+# -- the parts, composed -----------------------------------------------------------------------
+
+
+def _reference_backend(reference: object, objective, h) -> Backend:
+    if isinstance(reference, Backend):
+        return reference
+    name = v.choice("reference", reference, ["auto", *references()])
+    if name != "auto":
+        return get(name)
+    # the complex step where f is known to evaluate in complex arithmetic (cross-checked
+    # later); a step given by the user is a difference step: central differences then
+    return COMPLEX_STEP if objective.complex_ok and h is None else CENTRAL
 
 
 def _analytic(grad, objective, point, f) -> tuple[np.ndarray, str]:
@@ -216,3 +265,267 @@ def _user_gradient(grad, point: np.ndarray) -> np.ndarray:
         i = int(np.flatnonzero(~np.isfinite(arr.reshape(-1)))[0])
         raise ValueError(f"`grad(x)` must be finite; got {arr.reshape(-1)[i]} at flat index {i}")
     return arr.astype(point.dtype, copy=True)
+
+
+def _profile_notes(prof: Profile, dtype: str) -> tuple[str, ...]:
+    notes = []
+    if prof.precision != dtype:
+        notes.append(
+            f"f computes in {prof.precision} although x is {dtype} (its values are {prof.precision} numbers): "
+            f"judged at {prof.precision}'s precision"
+        )
+    if prof.zeros:
+        listing = ", ".join(f"{name} ({k})" for name, k in prof.zeros)
+        notes.append(
+            f"warning: x has exact zeros in {listing}: a bug that scales with those entries (an L2 term on the "
+            f"biases, say) is invisible here; check again at a perturbed point, x + 0.01 * noise"
+        )
+    return tuple(notes)
+
+
+def _cannot_judge(prof: Profile, noise_given: bool) -> str | None:
+    if prof.random and not noise_given:
+        return (
+            f"f is random: two evaluations at the same x gave {prof.f0!r} and {prof.repeat!r} (dropout? a fresh "
+            f"mini-batch? an unseeded generator?). No difference quotient can be trusted: fix f's seed, or pass "
+            f"noise=<the size of that difference> to judge with it"
+        )
+    if prof.constant:
+        return (
+            "f does not depend on x: it returned exactly the same value after every entry of x moved by 1e-3 "
+            "(a closure over the parameters instead of its argument, as in `lambda W: net.loss(X, y)`?). "
+            "Write f so that it computes from the x it is given"
+        )
+    return None
+
+
+def _empty_row(b, a) -> dict:
+    return {
+        "block": b.name,
+        "shape": "x".join(map(str, b.shape)) or "scalar",
+        "size": b.size,
+        "offset": b.offset,
+        "max_rel_error": math.nan,
+        "max_abs_error": math.nan,
+        "worst_index": (),
+        "analytic": math.nan,
+        "numeric": math.nan,
+        "n_failed": 0,
+        "n_unverified": b.size,
+        "resolution": math.nan,
+        "status": "inconclusive",
+        "passed": False,
+    }
+
+
+def _cost_guard(ref: Backend, n: int, prof: Profile, max_evaluations, fast: bool) -> None:
+    count = ref.evaluations(n) if not fast else 4
+    seconds = count * prof.seconds
+    advice = "try fast=True (a few evaluations whatever n), or scheduler='processes' or a dask cluster"
+    if max_evaluations is not None and count > max_evaluations:
+        raise ValueError(
+            f"`max_evaluations` = {max_evaluations} is below what this check needs: {count:,} evaluations of f "
+            f"(about {seconds:,.0f} s at {prof.seconds:.3g} s each); {advice}"
+        )
+    if seconds > COST_WARNING_SECONDS:
+        from ..backends.difference import caller_level
+
+        warnings.warn(
+            f"this check needs {count:,} evaluations of f, about {seconds / 3600:,.2f} h at {prof.seconds:.3g} s "
+            f"each; {advice}; max_evaluations= refuses outright",
+            CostWarning,
+            stacklevel=caller_level(),
+        )
+
+
+def _measure_full(ref, counter, point, h, prof, noise, seed, scheduler) -> tuple[Reference, Backend, tuple]:
+    notes: tuple[str, ...] = ()
+    if ref.kind == "complex":
+        try:
+            R = measure(ref, counter, point, h, prof.eps_f, noise, scheduler)
+        except TypeError as exc:  # f cannot take complex input after all
+            notes += (f"the complex step is not available ({exc}); central differences instead",)
+            return measure(CENTRAL, counter, point, None, prof.eps_f, noise, scheduler), CENTRAL, notes
+        ok, real, cs = complex_cross_check(counter, point, R.values, prof.eps_f, seed)
+        if ok:
+            return R, ref, notes
+        notes += (
+            f"the complex step disagrees with a real difference along a random direction ({cs:.10g} against "
+            f"{real:.10g}): f's complex evaluation drops or conjugates an imaginary part somewhere (abs, np.vdot, "
+            f"np.linalg.norm, .real?); judged with central differences instead",
+        )
+        return measure(CENTRAL, counter, point, None, prof.eps_f, noise, scheduler), CENTRAL, notes
+    return measure(ref, counter, point, h, prof.eps_f, noise, scheduler), ref, notes
+
+
+def _settle(R: Reference, ref, counter, objective, point, a, rtol, atol, limit, prof, noise):
+    """Judge; entries the reference cannot settle are measured again (kinks, then finer steps)."""
+    j = judge(a, R.values, R.bound, rtol, atol, limit)
+    if not isinstance(ref, DifferenceScheme):
+        return j
+    suspects = (j.failed | j.coarse) & ~R.unverified
+    crossed = crossings(objective, point, suspects, ref, R.steps)
+    if crossed.any():
+        remeasure_kinks(R, ref, counter, point, np.flatnonzero(crossed), prof.eps_f)
+        j = judge(a, R.values, R.bound, rtol, atol, limit)
+    R.confirmed |= crossed  # measured on their own piece: a failure there is a failure
+    for _ in range(LEVELS):
+        todo = np.flatnonzero(((j.failed & ~R.confirmed) | j.coarse) & ~R.unverified)
+        if not todo.size:
+            break
+        refine(R, ref, counter, point, todo, prof.eps_f, noise, j.failed)
+        j = judge(a, R.values, R.bound, rtol, atol, limit)
+    unconfirmed = j.failed & ~R.confirmed
+    if unconfirmed.any():  # the estimates never settled: not a failure, not a pass
+        R.unverified |= unconfirmed
+        for i in np.flatnonzero(unconfirmed).tolist():
+            R.why.setdefault(
+                i, "the reference does not converge as the step shrinks (a step far too large, or f not smooth here)"
+            )
+        j.failed &= ~unconfirmed
+    return j
+
+
+def _unverified_reasons(table, R: Reference, unverified, blocks, h) -> tuple[str, ...]:
+    if not unverified.any():
+        return ()
+    out = []
+    for b in blocks:
+        idx = np.flatnonzero(unverified[b.slice])
+        if not idx.size:
+            continue
+        shown = ", ".join(
+            f"{b.name}[{', '.join(str(int(k)) for k in np.unravel_index(int(i), b.shape))}]" for i in idx[:5]
+        )
+        more = f" and {idx.size - 5} more" if idx.size > 5 else ""
+        why = {R.why.get(b.offset + int(i)) for i in idx} - {None}
+        reason = "; ".join(sorted(why)) or (
+            "the reference's own error bound stays above what would reveal a bug"
+            + (f" (your step h={h:g} is too coarse?)" if h is not None else "")
+        )
+        out.append(f"unverified: {shown}{more}: {reason}")
+    out.append(
+        "what to try: reference='complex_step' (if f takes complex input), the default step, float64, or "
+        "accept_unverified=True to pass with these entries listed"
+    )
+    return tuple(out)
+
+
+def _fast(counter, point, analytic, blocks, ref, h, prof, noise, rtol, atol, limit, directions, sample, seed):
+    """The fast path; ``None`` when a disagreement should be localised by the full check."""
+    rng = np.random.default_rng(seed)
+    complex_ok = bool(counter.objective.complex_ok)
+    a = analytic.astype(np.float64).reshape(-1)
+
+    def project(v, label, k):
+        row = projection(counter, point, analytic, v, h, prof.eps_f, noise, rtol, limit, complex_ok)
+        return {"block": label, "direction": k, **row}
+
+    def settled(rows):
+        return not any(r["failed"] or r["coarse"] for r in rows)
+
+    v0 = block_direction(point, blocks, rng)
+    rows = [project(v0, "all", 0)]
+    if settled(rows):
+        # The projection sees an error in block b only through b's share of <a, v>: where that
+        # share is too small for the projection's tolerance, the block gets a direction of its own.
+        first = rows[0]
+        allowed = first["resolution"] * max(abs(first["analytic"]), abs(first["numeric"]))
+        weak = [b for b in blocks if allowed > limit * abs(float(a[b.slice] @ v0[b.slice]))]
+        rows += [project(block_direction(point, blocks, rng, b), b.name, 0) for b in weak]
+        if settled(rows):
+            return _fast_result(pd.DataFrame(rows), blocks, "passed", analytic, point, counter, ref, atol, (), "fast")
+    # a disagreement: is f random?  (the fast path skipped evaluating f twice up front)
+    if counter(point.copy()) != counter(point.copy()):
+        return _fast_result(
+            pd.DataFrame(rows),
+            blocks,
+            "inconclusive",
+            analytic,
+            point,
+            counter,
+            ref,
+            atol,
+            ("f is random: two evaluations at the same x differ; fix its seed or pass noise=",),
+            "fast",
+        )
+    if point.size <= FULL_FALLBACK_MAX:
+        return None
+    done = {r["block"] for r in rows}
+    for b in blocks:
+        for k in range(directions):
+            if k == 0 and b.name in done:
+                continue
+            rows.append(project(block_direction(point, blocks, rng, b), b.name, k))
+    dirs = pd.DataFrame(rows)
+    per_block = dirs[dirs["block"] != "all"]
+    bad = [b for b in blocks if per_block[(per_block["block"] == b.name)][["failed", "coarse"]].to_numpy().any()]
+    notes = ()
+    if bad:
+        sampled = _sample_entries(
+            counter, point, analytic, bad, ref, h, prof, noise, rtol, atol, limit, sample=sample, rng=rng
+        )
+        notes = (sampled,)
+    status = "failed" if per_block["failed"].any() else "inconclusive"
+    return _fast_result(dirs, blocks, status, analytic, point, counter, ref, atol, notes, "fast, localised")
+
+
+def _sample_entries(counter, point, analytic, bad, ref, h, prof, noise, rtol, atol, limit, sample, rng) -> str:
+    """Measure a sample of entries in the failing blocks; describe the worst one found."""
+    scheme = ref if isinstance(ref, DifferenceScheme) else CENTRAL
+    a = analytic.astype(np.float64).reshape(-1)
+    found = []
+    from ..backends.difference import node_values
+
+    flat = point.reshape(-1)
+    steps = scheme.default_step(flat) if h is None else np.full(flat.size, h)
+    for b in bad:
+        idx = np.arange(b.offset, b.offset + b.size)
+        top = idx[np.argsort(-np.abs(a[idx]))[: sample // 2]]
+        rest = rng.choice(idx, size=min(sample - top.size, idx.size), replace=False)
+        for i in np.unique(np.concatenate([top, rest])).tolist():
+            values, disp = node_values(counter, point, scheme.offsets, steps, i, i + 1)
+            n_i = float(scheme.combine(values, disp, steps[i : i + 1], point.dtype)[0][0])
+            err = abs(a[i] - n_i) / max(abs(a[i]), abs(n_i), np.finfo(float).tiny)
+            k = tuple(int(t) for t in np.unravel_index(i - b.offset, b.shape))
+            found.append((err, b.name, k, a[i], n_i))
+    err, name, k, ai, ni = max(found)
+    return (
+        f"sampled {len(found)} entries of {', '.join(b.name for b in bad)}: worst {name}"
+        f"[{', '.join(map(str, k))}]: analytic {ai:.10g}, numeric {ni:.10g} (rel error {err:.3g})"
+    )
+
+
+def _fast_result(dirs, blocks, status, analytic, point, counter, ref, atol, notes, mode) -> GradcheckResult:
+    table = fast_table(dirs, blocks)
+    return GradcheckResult(
+        status=status,
+        max_rel_error=float(dirs["rel_error"].max()),
+        max_abs_error=float(dirs["abs_error"].max()),
+        norm_rel_error=math.nan,
+        table=table,
+        analytic=analytic,
+        numeric=None,
+        rel_error=None,
+        abs_error=None,
+        unverified=None,
+        taylor=None,
+        directions=dirs,
+        mode=mode,
+        atol=atol or 0.0,
+        reference="central (directional)",
+        evaluations=counter.evaluations,
+        notes=tuple(notes),
+    )
+
+
+def _finish(result: GradcheckResult, objective, point, seed) -> GradcheckResult:
+    """Hints, and the Taylor test where it adds information (a verdict that is not a pass)."""
+    taylor = None
+    if result.status != "passed":
+        try:
+            taylor = taylor_test(objective, point, result.analytic, seed=seed)
+        except (ValueError, FloatingPointError):
+            taylor = None
+    result = replace(result, taylor=taylor)
+    return replace(result, hints=tuple(hints_for(result)))

@@ -1,29 +1,49 @@
-"""Hints: what a failure's shape says about the bug (a constant factor, a sign, the precision)."""
+"""Hints: what a failure's shape says about the bug -- per block, not only for the whole vector."""
 
 from __future__ import annotations
 
 import numpy as np
 
 
+def _factor_text(factor: float) -> str:
+    if abs(factor + 1) < 1e-3:
+        return "a flipped sign"
+    if abs(factor - 2) < 1e-3 or abs(factor - 0.5) < 1e-3:
+        return "a factor 2 (a 1/2 in the loss, or a term counted twice?)"
+    return "a missing or extra constant factor (a 1/m batch mean? a factor 2?)"
+
+
 def hints_for(result) -> list[str]:
-    """Hints for a failed check, one per failing block whose errors share a shape."""
+    """Hints for a failed check: a constant analytic/numeric ratio per failing block (one line
+    when every failing block shares it), and what the precision allows."""
     hints = []
     bad = result.table[result.table["n_failed"] > 0]
+    factors: dict[str, float] = {}
     if result.numeric is not None and len(bad):
         a = result.analytic.reshape(-1).astype(np.float64)
         n = result.numeric.reshape(-1).astype(np.float64)
         for r in bad.itertuples():
             sl = slice(r.offset, r.offset + r.size)
             ok = np.abs(n[sl]) > 1e-3 * np.max(np.abs(n[sl]), initial=0.0)
-            if ok.sum() >= 2:
+            if ok.sum() >= 2 or (ok.sum() == 1 and r.size == 1):
                 ratio = a[sl][ok] / n[sl][ok]
                 med = float(np.median(ratio))
                 # the same factor everywhere (up to a tenth of its distance from 1)
-                if abs(med - 1) > result.rtol and np.ptp(ratio) < 0.1 * abs(med - 1):
-                    hints.append(
-                        f"hint: in {r.block} analytic/numeric = {med:.6g} for every entry: a missing or "
-                        f"extra constant factor (a 1/m batch mean? a sign? a factor 2?)"
-                    )
+                if abs(med - 1) > 10 * result.rtol and np.ptp(ratio) < 0.1 * abs(med - 1):
+                    factors[r.block] = med
+    if factors:
+        values = list(factors.values())
+        if len(factors) == len(result.table) and np.ptp(values) < 1e-3 * abs(values[0]):
+            hints.append(f"hint: analytic/numeric = {values[0]:.6g} in every block: {_factor_text(values[0])}")
+        else:
+            for block, med in factors.items():
+                hints.append(
+                    f"hint: in {block} only, analytic/numeric = {med:.6g} for every entry: {_factor_text(med)}"
+                    if len(factors) < len(result.table)
+                    else f"hint: in {block} analytic/numeric = {med:.6g} for every entry: {_factor_text(med)}"
+                )
     if len(bad) and result.dtype == "float32":
-        hints.append("hint: float32 arithmetic limits any finite-difference check to ~1e-3; check in float64")
+        hints.append("hint: float32 limits difference references to about 1e-3; check in float64 if you can")
+    if result.numeric is not None and len(bad) and not np.any(result.numeric):
+        hints.append("hint: the reference gradient is exactly 0 everywhere: does f use its argument x at all?")
     return hints

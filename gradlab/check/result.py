@@ -24,6 +24,7 @@ TABLE_COLUMNS = (
     "numeric",
     "n_failed",
     "n_unverified",
+    "resolution",
     "status",
     "passed",
 )

@@ -1,0 +1,250 @@
+"""The reference gradient of a check, each entry with an honest bound on its own error.
+
+A check can only be as sharp as its reference.  Every entry of the reference comes with
+``bound``, an estimate of the absolute error the reference makes there, so that the
+checker can tell "the gradient is wrong" from "the reference cannot tell":
+
+- **rounding** -- a difference scheme divides ``f``'s rounding error by the step:
+  ``sum_k |w_k| / divisor * eps_f * max_k |f(x + o_k h)| / h``, with ``eps_f`` the
+  precision ``f`` actually computes in (which may be float32 for a float64 ``x``);
+- **truncation** -- unknown from one step.  Entries that disagree with the analytic
+  gradient by more than rounding allows, or whose bound is too coarse to judge
+  (*suspects*), are measured again at a second step (half the first where truncation may
+  dominate, twice it where rounding does): the difference between levels estimates the
+  truncation error (Richardson: ``|D(h/2) - D(h)| / (2^p - 1)``) and the extrapolated
+  value replaces the estimate.  A correct gradient at a badly scaled point (features of size 1000) then
+  passes; a bug stays a bug at every level and fails;
+- **kinks** -- an entry whose stencil crosses a kink of ``f`` (the objective's ``kinks``
+  hook, the backend's declared stencil) is measured again, not excused: with the complex
+  step where ``f`` evaluates in complex arithmetic (it takes the branch at ``x`` and never
+  crosses), otherwise with a one-sided stencil that stays on ``x``'s piece;
+- **the complex step** has no subtraction: its bound is a few ``eps |g_i|``.  It is
+  trusted only after a real central difference along a random direction agrees with it,
+  which exposes an ``f`` whose complex evaluation drops or conjugates an imaginary part
+  (``abs``, ``np.vdot``, ``np.linalg.norm``) in some term.
+
+What nothing can measure is *unverified*, with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..backends import CENTRAL, COMPLEX_STEP, Backend, DifferenceScheme
+from ..backends.complex_step import complex_values
+from ..backends.difference import StepTooSmallError, node_values
+from ..objective import Counted
+
+#: safety factors on the rounding and truncation estimates
+ROUNDING_FACTOR = 4.0
+TRUNCATION_FACTOR = 2.0
+#: refinement levels (h/2, h/4, ...) for entries the first measurement cannot settle
+LEVELS = 3
+
+
+@dataclass
+class Reference:
+    """The reference gradient (flat float64), its per-entry error bound and how it was measured."""
+
+    values: np.ndarray
+    bound: np.ndarray
+    steps: np.ndarray
+    unverified: np.ndarray
+    #: the unextrapolated estimate at the current step of each entry (for the next level)
+    raw: np.ndarray | None = None
+    #: the rounding part of each bound
+    rounding: np.ndarray | None = None
+    #: whether the value is confirmed: a refined estimate that lies within the previous bound
+    #: (the Richardson table converges).  A difference quotient's failure counts only once confirmed.
+    confirmed: np.ndarray | None = None
+    why: dict[int, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    name: str = ""
+
+
+def measure(
+    ref: Backend,
+    counted: Counted,
+    point: np.ndarray,
+    h: float | None,
+    eps_f: float,
+    noise: float,
+    scheduler=None,
+) -> Reference:
+    """Compute the reference at ``point`` with a bound per entry (see the module docstring)."""
+    kw = {} if scheduler is None else {"scheduler": scheduler}
+    result = ref.compute(counted, point, h=h, **kw)
+    n = result.gradient.astype(np.float64).reshape(-1)
+    steps = np.zeros(n.size) if result.step is None else np.asarray(result.step, dtype=np.float64).reshape(-1)
+    rounding = np.zeros(n.size)
+    if isinstance(ref, DifferenceScheme):
+        bound = rounding = _rounding(ref, counted, point, steps, eps_f, noise)
+        if result.error is not None:
+            bound = np.maximum(bound, TRUNCATION_FACTOR * result.error.reshape(-1).astype(np.float64))
+    elif ref.kind == "complex" and h is not None:
+        # a step chosen by the user may be large enough for the h^2 term to matter:
+        # measure at h/2 too and extrapolate, (4 D(h/2) - D(h)) / 3, with the levels' difference as bound
+        half = ref.compute(counted, point, h=h / 2, **kw).gradient.astype(np.float64).reshape(-1)
+        n, bound = (4 * half - n) / 3, TRUNCATION_FACTOR * np.abs(half - n) / 3 + 16 * eps_f * np.abs(half)
+    elif ref.kind == "complex":
+        bound = 16 * eps_f * np.abs(n) + noise
+    elif result.error is not None:
+        bound = TRUNCATION_FACTOR * np.asarray(result.error, dtype=np.float64).reshape(-1) + noise
+    else:  # a backend that says nothing about its error: its declared tolerance is all we have
+        bound = np.zeros(n.size)
+    return Reference(
+        n,
+        bound,
+        steps,
+        np.zeros(n.size, dtype=bool),
+        raw=n.copy(),
+        rounding=np.array(rounding),
+        confirmed=np.full(n.size, not isinstance(ref, DifferenceScheme)),
+        name=ref.name,
+    )
+
+
+def _rounding(scheme: DifferenceScheme, counted: Counted, point, steps, eps_f, noise) -> np.ndarray:
+    """``sum |w| / divisor * (eps_f |f| + noise) / h`` per entry, with ``|f|`` at ``x``."""
+    f0 = abs(counted(point.copy()))
+    return ROUNDING_FACTOR * scheme.rounding_constant * (eps_f * max(f0, np.finfo(float).tiny) + noise) / steps
+
+
+def refine(
+    ref: Reference,
+    scheme: DifferenceScheme,
+    counted: Counted,
+    point: np.ndarray,
+    entries: np.ndarray,
+    eps_f: float,
+    noise: float,
+    failed: np.ndarray,
+) -> None:
+    """One more level for ``entries``: a second step, Richardson-extrapolated; value and bound updated.
+
+    Where rounding dominates the bound the step doubles (rounding ~ 1/h), otherwise it
+    halves (truncation ~ h^p).  At the first level, when the bound holds rounding only,
+    an entry that ``failed`` (the difference may be truncation) halves its step, one that
+    was merely too coarse to judge doubles it.  A step more than 4 times the scheme's
+    default (the user's ``h = 0.3``, say) is not halved but restarted at twice the default:
+    Richardson's estimates mean nothing far from the asymptotic regime.  With ``Df`` and
+    ``Dc`` the estimates at the finer and the coarser of two steps in ratio 2,
+    ``(2^p Df - Dc) / (2^p - 1)`` becomes the value and ``|Df - Dc| / (2^p - 1)`` (times a
+    safety factor) plus ``Df``'s rounding its bound.
+    """
+    factor = 2.0**scheme.order
+    default = scheme.default_step(point.reshape(-1))
+    for i in entries.tolist():
+        first = ref.rounding[i] == ref.bound[i]
+        up = not failed[i] if first else ref.rounding[i] >= 0.5 * ref.bound[i]
+        restart = not up and ref.steps[i] > 4 * default[i]
+        new = 2 * default[i] if restart else ref.steps[i] * (2.0 if up else 0.5)
+        steps = np.zeros(point.size)
+        steps[i] = new
+        try:
+            values, disp = node_values(counted, point, scheme.offsets, steps, i, i + 1)
+        except (StepTooSmallError, ValueError) as exc:
+            ref.unverified[i] = True
+            ref.why[i] = f"the step cannot be changed any further at this entry ({str(exc).split(';')[0]})"
+            continue
+        d_new = float(scheme.combine(values, disp, steps[i : i + 1], point.dtype)[0][0])
+        rounding = ROUNDING_FACTOR * scheme.rounding_constant * (eps_f * np.abs(values).max() + noise) / new
+        if restart:  # a fresh first level at a sane step: nothing to extrapolate with yet
+            ref.values[i] = ref.raw[i] = d_new
+            ref.bound[i] = ref.rounding[i] = rounding
+            ref.steps[i] = new
+            ref.confirmed[i] = False
+            continue
+        fine, coarse = (ref.raw[i], d_new) if up else (d_new, ref.raw[i])
+        h_fine = min(new, ref.steps[i])
+        rounding = ROUNDING_FACTOR * scheme.rounding_constant * (eps_f * np.abs(values).max() + noise) / h_fine
+        value = (factor * fine - coarse) / (factor - 1)
+        # the new value confirms the old one if it lands within the old bound: the estimates
+        # converge (a real bug's reference does, at every step)
+        ref.confirmed[i] = abs(value - ref.values[i]) <= ref.bound[i]
+        ref.values[i] = value
+        ref.bound[i] = TRUNCATION_FACTOR * abs(fine - coarse) / (factor - 1) + rounding
+        if ref.bound[i] == rounding:  # keep "first level" recognisable: levels agreed to the last bit
+            ref.bound[i] = np.nextafter(rounding, np.inf)
+        ref.rounding[i] = rounding
+        ref.raw[i] = d_new
+        ref.steps[i] = new
+
+
+def remeasure_kinks(
+    ref: Reference, scheme: Backend, counted: Counted, point: np.ndarray, entries: np.ndarray, eps_f: float
+) -> None:
+    """Entries whose stencil crosses a kink: measured on ``x``'s own piece, or marked unverified."""
+    objective = counted.objective
+    flat = point.reshape(-1)
+    if objective.complex_ok:
+        steps = COMPLEX_STEP.default_step(flat)
+        for i in entries.tolist():
+            ref.values[i] = complex_values(counted, point, steps, i, i + 1)[1][0] / steps[i]
+            ref.bound[i] = 16 * eps_f * abs(ref.values[i])
+            ref.steps[i] = steps[i]
+        return
+    key = objective.kinks
+    base = key(point)
+    work = point.copy()
+    wflat = work.reshape(-1)
+    for i in entries.tolist():
+        h = ref.steps[i] if ref.steps[i] > 0 else float(CENTRAL.default_step(flat[i : i + 1])[0])
+        found = False
+        for _ in range(12):  # shrink until one side's stencil stays on x's piece
+            for side in (1.0, -1.0):
+                xi = wflat[i]
+                wflat[i] = xi + side * h
+                same = key(work) == base
+                wflat[i] = xi
+                if same:
+                    f0 = counted(work)
+                    wflat[i] = xi + side * h
+                    f1 = counted(work, (i, side))
+                    wflat[i] = xi
+                    dx = float(np.float64(flat.dtype.type(xi + side * h)) - np.float64(xi))
+                    ref.values[i] = (f1 - f0) / dx
+                    # one-sided: truncation ~ h |f''| / 2 is unknown; bound it by the step's share
+                    ref.bound[i] = ROUNDING_FACTOR * 2 * eps_f * max(abs(f0), abs(f1)) / abs(dx) + abs(dx) * abs(
+                        ref.values[i]
+                    )
+                    found = True
+                    break
+            if found:
+                break
+            h /= 8
+        if not found:
+            ref.unverified[i] = True
+            ref.why[i] = "a kink of f lies within any usable step of x on both sides"
+
+
+def complex_cross_check(
+    counted: Counted, point: np.ndarray, numeric: np.ndarray, eps_f: float, seed: int
+) -> tuple[bool, float, float]:
+    """Does a real central difference along a random direction agree with the complex step?
+
+    Returns ``(agrees, real directional derivative, complex-step one)``.  Costs 4 real
+    evaluations (central at ``t`` and ``t/2``, extrapolated).
+    """
+    rng = np.random.default_rng(seed + 7919)
+    flat = point.reshape(-1).astype(np.float64)
+    v = rng.standard_normal(flat.size)
+    v /= np.linalg.norm(v)
+    scale = max(1.0, float(np.abs(flat).max()))
+    t = np.finfo(np.float64).eps ** (1 / 3) * scale if point.dtype == np.float64 else 1e-2 * scale
+    d = []
+    f_abs = 0.0
+    for s in (t, t / 2):
+        xp = (flat + s * v).astype(point.dtype).reshape(point.shape)
+        xm = (flat - s * v).astype(point.dtype).reshape(point.shape)
+        fp, fm = counted(xp), counted(xm)
+        f_abs = max(f_abs, abs(fp), abs(fm))
+        span = float((xp.reshape(-1).astype(np.float64) - xm.reshape(-1)) @ v)
+        d.append((fp - fm) / span)
+    real = (4 * d[1] - d[0]) / 3
+    bound = 2 * abs(d[1] - d[0]) + 3 * ROUNDING_FACTOR * eps_f * f_abs / (t / 2)
+    cs = float(numeric @ v)
+    agrees = abs(real - cs) <= bound + 1e-6 * max(abs(real), abs(cs))
+    return agrees, real, cs

@@ -1,0 +1,162 @@
+"""The adversarial zoo: is the verdict right away from small, smooth, well-scaled networks?
+
+Every condition (input scale, weight scale, precision, batch size, activation, the user's
+step) is run on a correct gradient -- which must pass, or be *inconclusive* where the
+reference cannot judge, never fail -- and on planted bugs, which must never pass.  A bug
+"detected" means the check failed; "inconclusive" is reported apart, never counted as a pass.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..bugs import BUGS
+from ..check import gradcheck
+from ..nn import MLP, Rules
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One way a user might run the check."""
+
+    activation: str = "tanh"
+    input_scale: float = 1.0
+    weight_scale: float = 1.0
+    dtype: str = "float64"
+    batch: int = 16
+    h: float | None = None
+
+    @property
+    def label(self) -> str:
+        step = "default h" if self.h is None else f"h={self.h:g}"
+        return (
+            f"{self.activation}, x×{self.input_scale:g}, W×{self.weight_scale:g}, {self.dtype}, "
+            f"batch {self.batch}, {step}"
+        )
+
+
+def _scale_first_layer(factor: float) -> Callable:
+    def finish(net, grad):
+        net.params(grad)["W1"][...] *= factor
+        return grad
+
+    return finish
+
+
+def _one_bias(factor: float) -> Callable:
+    def finish(net, grad):
+        net.params(grad)["b1"][0] *= factor
+        return grad
+
+    return finish
+
+
+#: bugs beyond the bug zoo's: a 10% error in layer 1, and a 50% error on one bias
+EXTRA_BUGS: dict[str, Rules] = {
+    "W1 off by 10%": Rules(finish=_scale_first_layer(1.1)),
+    "b1[0] off by 50%": Rules(finish=_one_bias(1.5)),
+}
+
+
+def _problem(c: Condition, seed: int):
+    net = MLP([5, 8, 8, 3], activation=c.activation, output="softmax", loss="cross_entropy", l2=0.01, dtype=c.dtype)
+    X, Y = net.random_batch(c.batch, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    theta = net.init(seed=seed).astype(np.float64) * c.weight_scale + 0.05 * rng.standard_normal(net.n_params)
+    return net.objective(X * c.input_scale, Y), theta.astype(c.dtype)
+
+
+def conditions_grid(
+    activations: Sequence[str] = ("tanh", "relu", "leaky_relu", "hard_tanh", "hard_sigmoid"),
+    input_scales: Sequence[float] = (1e-3, 1.0, 1e3),
+    weight_scales: Sequence[float] = (1.0, 10.0),
+    dtypes: Sequence[str] = ("float64", "float32"),
+    batches: Sequence[int] = (16, 2000),
+    steps: Sequence[float | None] = (None, 0.3),
+) -> list[Condition]:
+    return [Condition(*c) for c in itertools.product(activations, input_scales, weight_scales, dtypes, batches, steps)]
+
+
+@dataclass(frozen=True)
+class TrustZoo:
+    """Parameters of the adversarial zoo, held as data."""
+
+    conditions: tuple[Condition, ...] = field(default_factory=lambda: tuple(conditions_grid()))
+    bugs: tuple[str, ...] = (
+        "bp2_missing_fprime",
+        "missing_batch_mean",
+        "wrong_sign_bp1",
+        "relu_prime_one",
+        "tanh_prime_unsquared",
+        "last_layer_0.1pct",
+        "W1 off by 10%",
+        "b1[0] off by 50%",
+    )
+    checks: tuple[tuple[str, dict], ...] = (("default", {}), ("fast", {"fast": True}))
+    seed: int = 0
+
+    def run(self) -> pd.DataFrame:
+        """One row per (condition, gradient, check): the status and the evaluations."""
+        rows = []
+        for c in self.conditions:
+            objective, theta = _problem(c, self.seed)
+            cases = [("none", None)]
+            for name in self.bugs:
+                rules = EXTRA_BUGS.get(name) or BUGS[name].rules
+                if name in BUGS and not BUGS[name].applies(objective.net):
+                    continue
+                if name == "relu_prime_one" and c.activation != "relu":
+                    continue
+                if name == "tanh_prime_unsquared" and c.activation != "tanh":
+                    continue
+                cases.append((name, rules))
+            right = objective.gradient(theta).astype(np.float64)
+            for name, rules in cases:
+                grad = None if rules is None else (lambda th, r=rules, o=objective: o.gradient(th, r))
+                if rules is not None:
+                    effect = np.abs(grad(theta).astype(np.float64) - right).max() / np.abs(right).max()
+                    if effect < 1e-6:  # the bug changes nothing measurable at this point
+                        continue
+                for check, kw in self.checks:
+                    r = gradcheck(objective, theta, grad=grad, h=c.h, seed=self.seed, **kw)
+                    rows.append(
+                        {
+                            "condition": c.label,
+                            **{k: getattr(c, k) for k in ("activation", "input_scale", "weight_scale", "dtype")},
+                            "batch": c.batch,
+                            "h": c.h,
+                            "bug": name,
+                            "check": check,
+                            "status": r.status,
+                            "evaluations": r.evaluations,
+                            "reference": r.reference,
+                        }
+                    )
+        return pd.DataFrame(rows)
+
+
+def summary(zoo: pd.DataFrame) -> pd.DataFrame:
+    """Per check: false alarms and inconclusive rate on correct gradients; silent passes,
+    detection and inconclusive rate on bugs."""
+    out = []
+    for check, g in zoo.groupby("check", sort=False):
+        clean, bugs = g[g["bug"] == "none"], g[g["bug"] != "none"]
+        out.append(
+            {
+                "check": check,
+                "correct gradients": len(clean),
+                "false alarms": int((clean["status"] == "failed").sum()),
+                "correct: inconclusive": float((clean["status"] == "inconclusive").mean()),
+                "bugs": len(bugs),
+                "silent passes": int((bugs["status"] == "passed").sum()),
+                "detected": float((bugs["status"] == "failed").mean()),
+                "bugs: inconclusive": float((bugs["status"] == "inconclusive").mean()),
+                "median evaluations (correct)": float(clean["evaluations"].median()),
+            }
+        )
+    return pd.DataFrame(out)
