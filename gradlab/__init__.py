@@ -14,12 +14,15 @@ from .backends import (
 )
 from .backends import names as backends
 from .check import GradcheckError, GradcheckResult, assert_gradcheck, gradcheck, taylor_test
+from .jacobian import jacobian
 from .nn import MLP
+from .structure import Structure, flatten
 
 __version__ = "0.2.0"
 
 __all__ = [
     "MLP",
+    "Structure",
     "Backend",
     "DifferenceScheme",
     "GradcheckError",
@@ -31,8 +34,10 @@ __all__ = [
     "assert_gradcheck",
     "backends",
     "differentiate",
+    "flatten",
     "gradcheck",
     "gradient",
+    "jacobian",
     "register",
     "taylor_test",
     "unregister",

@@ -20,6 +20,7 @@ import pandas as pd
 from .. import _validate as v
 from ..backends import CENTRAL, COMPLEX_STEP, Backend, DifferenceScheme, get, references
 from ..objective import Counted
+from ..structure import prepare_check
 from .directional import block_direction, fast_table, projection
 from .entrywise import LIMITS, block_table, judge
 from .hints import hints_for
@@ -44,6 +45,8 @@ def gradcheck(
     x: object,
     *,
     grad: object = None,
+    vjp: object = None,
+    cotangent: object = None,
     reference: str | Backend = "auto",
     h: float | None = None,
     rtol: float | None = None,
@@ -63,11 +66,22 @@ def gradcheck(
     ----------
     f : objective or callable
         The objective.  For an MLP objective the analytic side defaults to backprop.
-    x : array_like
-        The point (``theta`` for an MLP).  Never modified.
+    x : array_like or structure
+        The point (``theta`` for an MLP).  Never modified.  A dict, list or tuple of arrays
+        (nested as you like, any array-API library) is handed to ``f`` as it is -- a tuple
+        as positional arguments, ``f(*x)`` -- and its leaves are the blocks of the table,
+        named by path (``W2``, ``layers[0].W``; see :mod:`gradlab.structure`).
     grad : callable, optional
-        ``grad(x) -> array`` shaped like ``x``: the analytic gradient to verify.
+        ``grad(x) -> array`` shaped like ``x``: the analytic gradient to verify (for a
+        structure: the same structure, called like ``f``).
         Required when ``f`` has no analytic gradient of its own.
+    vjp : callable, optional
+        A backward pass to verify instead: ``f`` returns an array and ``vjp(x, u)`` (called
+        like ``f`` with the upstream gradient ``u`` appended) returns ``u^T J`` structured
+        like ``x`` -- ``dx, dw, db`` for a layer ``f(x, w, b)``.  Checked as the gradient
+        of ``<u, f(x)>`` (see :mod:`gradlab.jacobian`).
+    cotangent : array_like, optional
+        The ``u`` for ``vjp``, shaped like ``f(x)``; default: standard normal, seeded by ``seed``.
     reference : str or Backend
         ``"auto"`` (default): the complex step where ``f`` evaluates in complex arithmetic
         (cross-checked by a real difference along a random direction), central differences
@@ -115,6 +129,25 @@ def gradcheck(
     >>> result.status, list(result.table["block"])
     ('passed', ['W1', 'b1', 'W2', 'b2'])
     """
+    # -- structures and backward passes: the same check on a flat vector (gradlab.structure) --
+    call = prepare_check(f, x, grad=grad, vjp=vjp, cotangent=cotangent, seed=seed)
+    if call is not None:
+        options = dict(
+            reference=reference,
+            h=h,
+            rtol=rtol,
+            atol=atol,
+            fast=fast,
+            directions=directions,
+            sample=sample,
+            seed=seed,
+            noise=noise,
+            accept_unverified=accept_unverified,
+            max_evaluations=max_evaluations,
+            scheduler=scheduler,
+        )
+        return call.finish(gradcheck(call.objective, call.point, grad=call.grad, **options))
+    # -- the flat check --
     counter = Counted(f)
     objective = counter.objective
     point = counter.point(x)
