@@ -156,7 +156,8 @@ BUGS: dict[str, Bug] = {
 
 #: checker name -> (keyword arguments of gradcheck); the first is the default check.
 CHECKERS: dict[str, dict] = {
-    "default (central)": {},
+    "default (auto)": {},
+    "central (default h)": {"reference": "central"},
     "central h=1e-3": {"h": 1e-3},
     "central h=1e-8": {"h": 1e-8},
     "forward (default h)": {"reference": "forward"},
@@ -232,7 +233,7 @@ def bug_zoo(
                     "status": r.status,
                     "evaluations": r.evaluations,
                     "unverified": r.n_unverified,
-                    "taylor_rate": r.taylor.rate,
+                    "taylor_rate": r.taylor.rate if r.taylor is not None else float("nan"),
                     "n_params": objective.n_params,
                 }
             )

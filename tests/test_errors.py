@@ -45,7 +45,7 @@ SQ = lambda x: float(np.sum(x**2))  # noqa: E731
         (
             lambda: gradlab.gradcheck(OBJ, NET.init(), reference="backprop"),
             ValueError,
-            r"`reference` must be one of 'forward', 'central', 'richardson', 'complex_step'",
+            r"`reference` must be one of 'auto', 'forward', 'central', 'richardson', 'complex_step'",
         ),
         # the step
         (lambda: gradlab.gradient(SQ, [1.0], h=-1e-3), ValueError, r"`h` must be a positive finite float; got -0.001"),

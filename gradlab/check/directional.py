@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..backends.difference import StepTooSmallError
 from ..objective import Block, Counted
 from .entrywise import GREY
 from .reference import ROUNDING_FACTOR, TRUNCATION_FACTOR
@@ -93,9 +94,14 @@ def _central_projection(counted, point, analytic, v, h, eps_f, noise, rtol, limi
         xp = (flat + s * v).astype(point.dtype).reshape(point.shape)
         xm = (flat - s * v).astype(point.dtype).reshape(point.shape)
         span = float((xp.reshape(-1).astype(np.float64) - xm.reshape(-1)) @ v)
+        if span <= 0:
+            raise StepTooSmallError(
+                f"`h` = {s:g} is below the floating-point spacing of x ({point.dtype}): x + t v and x - t v "
+                f"round to the same point; use a larger h"
+            )
         fp, fm = counted(xp), counted(xm)
         evaluations += 2
-        d = (fp - fm) / span if span > 0 else np.nan
+        d = (fp - fm) / span
         return d, ROUNDING_FACTOR * (eps_f * max(abs(fp), abs(fm)) + noise) / (2 * s)
 
     def verdict(numeric, bound):

@@ -375,10 +375,10 @@ def _measure_full(ref, counter, point, h, prof, noise, seed, scheduler) -> tuple
     notes: tuple[str, ...] = ()
     if ref.kind == "complex":
         try:
-            R = measure(ref, counter, point, h, prof.eps_f, noise, scheduler)
+            R = measure(ref, counter, point, h, prof.eps_f, noise, scheduler, prof.f0)
         except TypeError as exc:  # f cannot take complex input after all
             notes += (f"the complex step is not available ({exc}); central differences instead",)
-            return measure(CENTRAL, counter, point, None, prof.eps_f, noise, scheduler), CENTRAL, notes
+            return measure(CENTRAL, counter, point, None, prof.eps_f, noise, scheduler, prof.f0), CENTRAL, notes
         ok, real, cs = complex_cross_check(counter, point, R.values, prof.eps_f, seed)
         if ok:
             return R, ref, notes
@@ -387,8 +387,8 @@ def _measure_full(ref, counter, point, h, prof, noise, seed, scheduler) -> tuple
             f"{real:.10g}): f's complex evaluation drops or conjugates an imaginary part somewhere (abs, np.vdot, "
             f"np.linalg.norm, .real?); judged with central differences instead",
         )
-        return measure(CENTRAL, counter, point, None, prof.eps_f, noise, scheduler), CENTRAL, notes
-    return measure(ref, counter, point, h, prof.eps_f, noise, scheduler), ref, notes
+        return measure(CENTRAL, counter, point, None, prof.eps_f, noise, scheduler, prof.f0), CENTRAL, notes
+    return measure(ref, counter, point, h, prof.eps_f, noise, scheduler, prof.f0), ref, notes
 
 
 def _settle(R: Reference, ref, counter, objective, point, a, rtol, atol, limit, prof, noise):

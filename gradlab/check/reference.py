@@ -72,6 +72,7 @@ def measure(
     eps_f: float,
     noise: float,
     scheduler=None,
+    f0: float | None = None,
 ) -> Reference:
     """Compute the reference at ``point`` with a bound per entry (see the module docstring)."""
     kw = {} if scheduler is None else {"scheduler": scheduler}
@@ -80,7 +81,7 @@ def measure(
     steps = np.zeros(n.size) if result.step is None else np.asarray(result.step, dtype=np.float64).reshape(-1)
     rounding = np.zeros(n.size)
     if isinstance(ref, DifferenceScheme):
-        bound = rounding = _rounding(ref, counted, point, steps, eps_f, noise)
+        bound = rounding = _rounding(ref, counted, point, steps, eps_f, noise, f0)
         if result.error is not None:
             bound = np.maximum(bound, TRUNCATION_FACTOR * result.error.reshape(-1).astype(np.float64))
     elif ref.kind == "complex" and h is not None:
@@ -106,9 +107,9 @@ def measure(
     )
 
 
-def _rounding(scheme: DifferenceScheme, counted: Counted, point, steps, eps_f, noise) -> np.ndarray:
+def _rounding(scheme: DifferenceScheme, counted: Counted, point, steps, eps_f, noise, f0) -> np.ndarray:
     """``sum |w| / divisor * (eps_f |f| + noise) / h`` per entry, with ``|f|`` at ``x``."""
-    f0 = abs(counted(point.copy()))
+    f0 = abs(counted(point.copy()) if f0 is None else f0)
     return ROUNDING_FACTOR * scheme.rounding_constant * (eps_f * max(f0, np.finfo(float).tiny) + noise) / steps
 
 
