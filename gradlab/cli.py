@@ -1,14 +1,20 @@
 """The ``gradlab`` command: ``gradlab report`` and ``gradlab check``.
 
-Exit status: 0 success, 1 a gradient check failed, 2 a usage error (argparse's convention).
+Exit status: 0 success, 1 a gradient check failed, 2 a usage error (argparse's convention:
+any bad option value, found before any work is done), 3 a check that could not tell
+(inconclusive).  An unexpected error inside gradlab is reported as such, never as a usage
+error; a closed output pipe (``gradlab check | head -1``) ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from . import _validate as v
 
 
 def _sizes(text: str) -> list[int]:
@@ -21,31 +27,26 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def _nonneg_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a non-negative finite number; got {text!r}")
-    return value
+def _typed(parse, check):
+    """An argparse type: parse the text, then the validation layer's check (its message, minus the name)."""
+
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a {parse.__name__}; got {text!r}") from None
+        try:
+            return check("value", value)
+        except (TypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc).replace("`value` ", "")) from None
+
+    return convert
 
 
-def _positive_float(text: str) -> float:
-    value = _nonneg_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"must be positive; got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1; got {text!r}")
-    return value
+_nonneg_float = _typed(float, v.nonnegative_float)
+_positive_float = _typed(float, v.positive_float)
+_positive_int = _typed(int, v.positive_int)
+_seed = _typed(int, v.seed)
 
 
 def _existing_file(text: str) -> Path:
@@ -102,13 +103,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--loss", choices=sorted(LOSSES), default="cross_entropy")
     c.add_argument("--l2", type=_nonneg_float, default=0.0, help="L2 penalty on the weights")
     c.add_argument("--batch", type=_positive_int, default=32, help="samples in the random batch")
-    c.add_argument("--seed", type=int, default=0, help="seed of weights, data and directions")
+    c.add_argument("--seed", type=_seed, default=0, help="seed of weights, data and directions")
     c.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     c.add_argument(
         "--reference",
-        choices=references(),
-        default="central",
-        help="finite-difference reference (default: central)",
+        choices=["auto", *references()],
+        default="auto",
+        help="reference backend: auto (the complex step, cross-checked, for a network), or any registered "
+        "backend that takes a step, third-party ones included (default: auto)",
     )
     c.add_argument("--h", type=_positive_float, default=None, help="finite-difference step (default: scaled)")
     c.add_argument(
@@ -144,6 +146,7 @@ def _report(args, p) -> int:
 
 
 def _check(args, p) -> int:
+    import numpy as np
 
     from .check import gradcheck
     from .nn.mlp import MLP
@@ -152,12 +155,25 @@ def _check(args, p) -> int:
         net = MLP(
             args.sizes, activation=args.activation, output=args.output, loss=args.loss, l2=args.l2, dtype=args.dtype
         )
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         p.error(str(exc))
     X, Y = net.random_batch(args.batch, seed=args.seed)
     theta = net.init(seed=args.seed)
+    objective = net.objective(X, Y)
+    # every option value is checked before the work starts: a usage error, never a traceback
+    if args.h is not None:
+        spacing = float(np.spacing(np.abs(theta).max()))
+        if args.h <= spacing:
+            p.error(
+                f"argument --h: {args.h:g} is below the floating-point spacing of the parameters "
+                f"({spacing:.3g} in {net.dtype.name} at |theta| = {float(np.abs(theta).max()):.3g}); use a larger step"
+            )
+    try:
+        objective(theta)
+    except FloatingPointError as exc:
+        p.error(f"the network as given cannot be evaluated (--l2 {args.l2:g}, --sizes, --dtype?): {exc}")
     result = gradcheck(
-        net.objective(X, Y),
+        objective,
         theta,
         reference=args.reference,
         h=args.h,
@@ -167,14 +183,21 @@ def _check(args, p) -> int:
     )
     print(f"{net!r}, batch {args.batch}, seed {args.seed}, {net.n_params} parameters")
     print(result.message())
-    return 0 if result.passed else 1
+    return {"passed": 0, "failed": 1, "inconclusive": 3}[result.status]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
     handler = {"report": _report, "check": _check}[args.command]
-    return handler(args, p)
+    try:
+        return handler(args, p)
+    except BrokenPipeError:
+        # the reader went away (`gradlab check | head -1`): stop quietly, and keep Python
+        # from complaining again when it flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
