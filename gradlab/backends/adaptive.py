@@ -213,7 +213,9 @@ class Adaptive(Backend):
         h, scale, known = unit, None, {}
         for _ in range(PILOTS):
             fp, dp, fm, dm = known[h] = pair(h)
-            if not (math.isfinite(fp) and math.isfinite(fm)):
+            if dp == 0 or dm == 0:
+                nxt = h * 2.0**10  # below the spacing of x (a tiny h given): x + h == x
+            elif not (math.isfinite(fp) and math.isfinite(fm)):
                 # a domain edge (or overflow) within h: look closer, at the relative step if smaller
                 rel = _pow2(h0 / max(1.0, abs(xi)) * abs(xi)) if xi != 0 else 0.0
                 nxt = rel if 0 < rel < h / 4 else h / 2.0**10
