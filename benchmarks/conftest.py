@@ -9,3 +9,10 @@ from threadpoolctl import threadpool_limits
 def one_blas_thread():
     with threadpool_limits(limits=1):
         yield
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The function-set table (benchmarks/functions_summary.py), when those benchmarks ran."""
+    from benchmarks.functions_summary import report
+
+    report(terminalreporter)

@@ -5,6 +5,7 @@ declares a finite-difference scheme by its stencil; :func:`register` adds a back
 (installed packages: the entry-point group ``gradlab.backends``).
 """
 
+from .adaptive import ADAPTIVE, Adaptive
 from .analytic import BACKPROP, Analytic
 from .base import (
     Backend,
@@ -30,10 +31,11 @@ from .difference import (
 )
 from .front import differentiate, gradient
 
-for _backend in (FORWARD, CENTRAL, BACKPROP, RICHARDSON, COMPLEX_STEP):
+for _backend in (FORWARD, CENTRAL, BACKPROP, RICHARDSON, COMPLEX_STEP, ADAPTIVE):
     register(_backend)
 
 __all__ = [
+    "Adaptive",
     "Analytic",
     "Backend",
     "ComplexStep",

@@ -7,11 +7,28 @@ gives the derivative to the last bits, for ``n`` evaluations in complex arithmet
 ``f`` must be analytic in ``x`` on the way: no ``abs``, no ``float()``, no ``.real``.
 
 The step must be small enough that the ``h^2`` term vanishes and large enough that
-``h |f'|`` (the imaginary part ``f`` returns) stays a normal float: where it underflows,
-the imaginary part is 0 or subnormal and the derivative is lost.  The default is
-``1e-20 * max(1, |x_i|)``, and an entry whose imaginary part comes back below the
-smallest normal float is measured again with a step raised by 1e10 at a time (still
-far below any scale on which ``f`` varies for an ``f'`` that small).
+``h |f'|`` (the imaginary part ``f`` returns) stays a normal float: below the smallest
+normal number ``tiny`` (2.2e-308 in float64) the imaginary part is subnormal or 0 and the
+derivative's digits are lost, silently.  No step fixed before ``f`` is seen does both for
+every ``f`` (``exp(x - 700)`` has ``|f'| ~ 1e-304``, so ``h |f'|`` underflows for any
+``h < 2e-4``), so the default rule has two parts:
+
+1. ``h_i = 1e-20 * max(1, |x_i|)``.  Then ``h^2 |f'''| / 6 <= eps |f'|`` wherever ``f``
+   varies on a scale above ``1e-12 * max(1, |x_i|)``: the result is exact to rounding
+   (``eps |f'|``), and ``h |f'|`` is normal wherever ``|f'| >= tiny / h ~ 2e-288``.
+2. An entry whose imaginary part comes back subnormal, or 0 while ``f`` itself is small
+   (``|f| < tiny / (eps h)``; otherwise a derivative below ``tiny / h`` is negligible beside
+   ``f``, and 0 is what a derivative that is exactly 0 gives too, at no extra cost), is
+   measured again at ``h = 4 tiny / |f|``, the smallest step at which ``h |f'|`` is safely
+   normal when ``|f'| ~ |f|``, raised by ``2^8`` while the imaginary part still underflows
+   (up to ``1e-2 max(1, |x_i|)``).  Such a step is no longer negligible, so its ``h^2`` term
+   is cancelled by Richardson extrapolation over ``h`` and ``h/2``: ``(4 D(h/2) - D(h)) / 3``
+   has error ``h^4 |f^(5)| / 480``, 1.4e-15 relative for ``exp(x - 700)`` at 0 (``h = 9e-4``).
+   Two evaluations more for each such entry (more while it still underflows), none for
+   any other: ``evaluations(n) = n`` is exact except for those, and
+   ``GradientResult.evaluations`` always counts them.
+
+A step ``h`` given by the caller is used as it is.
 
 Reference: J. R. R. A. Martins, P. Sturdza, J. J. Alonso, "The complex-step derivative
 approximation", ACM Trans. Math. Software 29 (2003) 245-262.
@@ -36,6 +53,8 @@ class ComplexStep(Backend):
     style = Style("complex step", "#b8860b", "h")
 
     def evaluations(self, n: int) -> int:
+        """``n`` complex evaluations; exact except for entries measured again because ``h f'``
+        underflowed (two or more each), which ``GradientResult.evaluations`` counts."""
         return n
 
     def default_step(self, x: np.ndarray) -> np.ndarray:
@@ -61,29 +80,33 @@ class ComplexStep(Backend):
         )
 
     def _underflowed(self, objective, x, steps, real, imag, g) -> None:
-        """Entries whose ``h f'`` underflowed, measured again in place.
-
-        An imaginary part below the normal range has lost its digits.  That matters only
-        where ``f`` itself is that small (``|f'| ~ |f|`` on a scale of 1: ``exp(x - 700)``);
-        there the step is raised until ``h |f|`` is 16 times the smallest normal number, and
-        the ``h^2`` term this brings back is cancelled by Richardson extrapolation over
-        ``h`` and ``h/2`` (``(4 D(h/2) - D(h)) / 3``, error ``O(h^4)``): two evaluations more
-        for each such entry, none for any other.
-        """
+        """Entries whose ``h f'`` underflowed, measured again in place (rule 2 of the module
+        docstring): Richardson over ``h`` and ``h/2`` with ``h`` balancing its ``h^4`` term
+        against the spacing of subnormal numbers; again with ``|f'|`` for ``|f|`` where the
+        first pass shows ``|f'|`` well below ``|f|``."""
         info = np.finfo(x.dtype)
+        tiny, eps = float(info.tiny), float(info.eps)
         flat = x.reshape(-1)
-        low = np.flatnonzero((np.abs(imag) < info.tiny) & (np.abs(real) < info.tiny / (info.eps * steps)))
+        lost = (imag != 0) & (np.abs(imag) < tiny)  # subnormal: digits visibly lost
+        zero = (imag == 0) & (np.abs(real) < tiny / (eps * steps))  # 0, and f small enough that f' may be too
+        low = np.flatnonzero(lost | zero)
         for i in low.tolist():
             if real[i] == 0:
                 continue  # f(x) = 0 exactly: nothing says its derivative is not 0 too
-            scale = max(1.0, abs(float(flat[i])))
-            hi = min(16 * float(info.tiny) / abs(real[i]), 1e-2 * scale)
-            steps[i] = hi
-            s = steps.copy()
-            d1 = complex_values(objective, x, s, i, i + 1)[1][0] / hi
-            s[i] = hi / 2
-            d2 = complex_values(objective, x, s, i, i + 1)[1][0] / (hi / 2)
-            g[i] = (4 * d2 - d1) / 3
+            cap = 1e-2 * max(1.0, abs(float(flat[i])))  # beyond it the h^4 term is no longer small
+            size = abs(real[i])  # |f'| ~ |f| on a scale of 1, until measured
+            for _ in range(2):
+                # h^4 / 480 (truncation) = 2 tiny eps / (h size) (subnormal spacing over h/2 size)
+                hi = min((240 * tiny * eps / size) ** 0.2, cap)
+                s = steps.copy()
+                s[i] = hi
+                d1 = complex_values(objective, x, s, i, i + 1)[1][0] / hi
+                s[i] = hi / 2
+                d2 = complex_values(objective, x, s, i, i + 1)[1][0] / (hi / 2)
+                steps[i], g[i] = hi, (4 * d2 - d1) / 3
+                if g[i] == 0 or abs(g[i]) > size / 16 or hi == cap:
+                    break
+                size = abs(g[i])
 
 
 def complex_values(objective: Counted, x: np.ndarray, steps: np.ndarray, start: int = 0, stop: int | None = None):

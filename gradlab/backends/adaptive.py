@@ -1,0 +1,306 @@
+"""Adaptive differences: a step chosen per entry from what ``f`` shows, Richardson extrapolation
+over a short geometric ladder, and an error estimate for every entry.
+
+For each entry ``i`` the backend works in three moves, all on the line ``x + t e_i``:
+
+1. **Pilot.**  ``f(x +- h)`` at the pilot step ``h`` (``eps^(1/5) * max(1, |x_i|)`` rounded to
+   a power of two, or the ``h`` given) together with ``f(x)`` give the first and second
+   differences ``d1 ~ f'`` and ``d2 ~ f''``.  Where ``d2`` stands above its rounding noise
+   ``~ eps |f| / h^2``, the local scale on which ``f'`` changes is ``s = |d1 / d2|``
+   (capped at ``max(1, |x_i|)``): ``1`` for ``exp`` wherever it is evaluated, ``|x|`` for
+   ``log``, ``x / 98`` for ``x^99``, about the distance to the pole for ``tan`` near
+   ``pi/2``.  The pilot is repeated (at most ``PILOTS`` rounds in all) at ``s / 8`` where it
+   was coarser than ``4 s``; ``2^10`` times further out where ``d2`` drowns in rounding
+   (``f`` linear to rounding at ``h``); and, where ``f`` is undefined on one side (it returns
+   nan or inf, or raises ``ValueError`` or an ``ArithmeticError``), at the relative step
+   ``eps^(1/5) |x_i|``, which stays in the domain of ``log`` or ``sqrt`` however close
+   ``x_i`` is to 0.
+2. **Ladder.**  Central differences ``D(H / r^k)``, ``k = 0..3``, with ``H ~ s / 8``,
+   extrapolated to ``h -> 0`` by Richardson (Neville's scheme in ``h^2``, each level
+   removing one more even power: orders 2, 4, 6, 8).  The ladder is aligned with the pilot
+   so that the pilot is one of its levels: ratio ``r = 2^q`` (``2 <= q <= 4``) from the pilot
+   up past ``s / 8``, else ``r = 4``.  Steps are powers of two and every quotient divides by
+   the displacement actually represented, so rounding ``x + h`` adds no error.  Where the
+   wider levels leave the domain on one side, the finer levels that stay inside are used;
+   where fewer than two do, the defined side gives one-sided differences
+   ``(f(x + t) - f(x)) / t`` on a ladder ``t = 4 h_finest / 2^k``, ``k = 0..5``, extrapolated
+   in powers of ``t``.  An entry fails only where ``f`` is undefined on both sides at every
+   step tried.
+3. **Choice and estimate.**  Among the extrapolated values ``T[k][j]`` (``j >= 1``) the one
+   with the smallest last correction ``|T[k][j] - T[k][j-1]|`` plus rounding error
+   (``4 eps max|f| / h_k``, amplified by the extrapolation weights) is returned.  Its error
+   estimate, in ``GradientResult.error``, is the wider ``|T[k][j] - T[k-1][j-1]|`` (the change
+   from one level and one order less, which bounds the error with a margin where the
+   expansion converges) plus that rounding error; its step ``h_k`` is in
+   ``GradientResult.step``.
+
+Cost: ``f(x)`` once, then per entry 2 evaluations per pilot round and 2 per ladder level not
+already taken by the pilot: 8 to 10 in the common case, at most ``2 PILOTS + 2 LEVELS +
+ONE_SIDED_LEVELS = 20``.  The count is adaptive, so :meth:`Adaptive.evaluations` is that
+upper bound and ``GradientResult.evaluations`` the exact count of a run.
+
+:attr:`Adaptive.offsets` lists, in units of the step reported, every point the estimate
+can be computed from (``x`` and ``x +- 2^m h`` for ``|m| <= SPAN``): what gradcheck must
+look at for kinks.  The pilot's own points only choose the ladder and are not listed.
+
+References
+----------
+L. F. Richardson, "The deferred approach to the limit", Phil. Trans. R. Soc. A 226 (1927).
+J. N. Lyness, C. B. Moler, "Numerical differentiation of analytic functions", SIAM J. Numer.
+Anal. 4 (1967) 202-210 (extrapolation of central differences in ``h^2``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..objective import Counted, FunctionWroteIntoItsArgument
+from .base import Backend, GradientResult, Style
+
+#: ratio between successive steps of the two-sided ladder, and its number of levels
+RATIO, LEVELS = 4.0, 4
+#: levels of the one-sided ladder (ratio 2)
+ONE_SIDED_LEVELS = 6
+#: after the pilot, every point evaluated is x +- 2^m h for |m| <= SPAN, h the step reported
+SPAN = 20
+#: the widest ladder ratio, 2^MAX_RATIO_POWER (used where it makes the pilot the finest level)
+MAX_RATIO_POWER = 4
+#: rounding error of one evaluation of f, in units of eps |f| (f's own rounding included)
+ROUNDING = 4.0
+#: the top of the ladder is about scale / TOP
+TOP = 8.0
+#: pilot rounds at most
+PILOTS = 3
+
+
+def _pow2(v: float) -> float:
+    """The power of two nearest ``v`` (in log scale)."""
+    return 2.0 ** round(math.log2(v))
+
+
+class _Line:
+    """``f`` along one coordinate of a private working copy of ``x``; nan where ``f`` is undefined.
+
+    ``f`` is undefined where it returns nan or inf or raises ``ValueError`` or an
+    ``ArithmeticError`` (``math.log(-1)``, a division by zero); floating-point warnings of
+    numpy are silenced while probing, since leaving the domain is expected there.
+    """
+
+    def __init__(self, objective: Counted, x: np.ndarray):
+        self.objective = objective
+        self.work = x.copy()  # the caller's x is never touched
+        self.flat = self.work.reshape(-1)
+        self.dtype = x.dtype
+
+    def at(self, i: int, x0: float, t: float, label: float) -> tuple[float, float]:
+        """``(f(x + t e_i), displacement actually represented)``; ``(nan, 0)`` if the node is x
+        itself or out of range, ``(nan, d)`` where ``f`` is undefined there."""
+        with np.errstate(all="ignore"):
+            node = self.dtype.type(x0 + t)
+        d = float(node) - x0
+        if d == 0 or not math.isfinite(d):
+            return math.nan, 0.0
+        old = self.flat[i]
+        self.flat[i] = node
+        try:
+            with np.errstate(all="ignore"):
+                return self.objective(self.work, (i, label)), d
+        except FunctionWroteIntoItsArgument:
+            raise
+        except (ValueError, ArithmeticError):
+            return math.nan, d
+        finally:
+            self.flat[i] = old
+
+
+def _extrapolate(values: list[float], t: list[float], power: int, fmax: float, eps: float, steps: list[float]):
+    """Neville's scheme for the value at ``t -> 0`` of estimates ``values`` at ``t``
+    (``t = h^2`` for central, ``h`` for one-sided differences).  Returns ``(best, error, step)``."""
+    n = len(values)
+    T = [[v] for v in values]
+    best = (values[-1], math.inf, steps[-1], math.inf)
+    for k in range(1, n):
+        for j in range(1, k + 1):
+            w = t[k] / (t[k - j] - t[k])
+            T[k].append(T[k][j - 1] + (T[k][j - 1] - T[k - 1][j - 1]) * w)
+            # rounding of each quotient ~ ROUNDING eps fmax / h, amplified by |1 + w| + |w| per order
+            amp = math.prod(abs(1 + t[k] / (t[k - m] - t[k])) + abs(t[k] / (t[k - m] - t[k])) for m in range(1, j + 1))
+            rounding = ROUNDING * eps * fmax / steps[k] * amp * (1 if power == 2 else 2)
+            err = abs(T[k][j] - T[k - 1][j - 1]) + rounding
+            # choose by the last correction (small where the expansion converges), report the
+            # wider change from one level and one order less
+            key = abs(T[k][j] - T[k][j - 1]) + rounding
+            if key < best[3]:
+                best = (T[k][j], err, steps[k], key)
+    if len(values) == 1:
+        return values[0], math.inf, steps[0]
+    return best[:3]
+
+
+class Adaptive(Backend):
+    """Per-entry step from a pilot, Richardson extrapolation over a short ladder, error estimates.
+
+    See the module docstring for the algorithm.  ``h`` (when given) is the pilot step;
+    the ladder's steps follow from what ``f`` shows there.
+
+    Examples
+    --------
+    >>> import numpy as np, gradlab
+    >>> r = gradlab.differentiate(lambda x: np.exp(x[0] - 700), np.array([0.0]), backend="adaptive")
+    >>> true = np.exp(-700.0)
+    >>> bool(abs(r.gradient[0] - true) < 1e-12 * true), bool(r.error[0] >= abs(r.gradient[0] - true))
+    (True, True)
+    """
+
+    name = "adaptive"
+    kind = "difference"
+    order = None  # no single order: the extrapolation picks its level per entry
+    #: every point evaluated after the pilot, in units of the step reported (the pilot's points,
+    #: which only choose the ladder, are not: no estimate is computed from them)
+    offsets = (0.0, *sorted(s * 2.0**m for m in range(-SPAN, SPAN + 1) for s in (-1, 1)))
+    tolerances = {"float64": (1e-8, 1e-11), "float32": (2e-3, 2e-4)}
+    style = Style("adaptive", "#7570b3", "D")
+
+    def evaluations(self, n: int) -> int:
+        """An upper bound (the count is adaptive): ``2 PILOTS + 2 LEVELS + ONE_SIDED_LEVELS``
+        per entry and ``f(x)`` once.  ``GradientResult.evaluations`` is the exact count of a run."""
+        return (2 * PILOTS + 2 * LEVELS + ONE_SIDED_LEVELS) * n + 1
+
+    def default_step(self, x: np.ndarray) -> np.ndarray:
+        """The pilot step ``eps^(1/5) * max(1, |x_i|)`` (rounded to a power of two when used)."""
+        eps = float(np.finfo(x.dtype).eps)
+        return eps ** (1 / 5) * np.maximum(1.0, np.abs(x.astype(np.float64)))
+
+    def compute(self, objective: Counted, x: np.ndarray, *, h: float | None) -> GradientResult:
+        start = objective.evaluations
+        flat = x.reshape(-1)
+        line = _Line(objective, x)
+        f0 = objective(line.work)
+        h0 = self.default_step(flat) if h is None else np.full(flat.size, float(h))
+        eps = float(np.finfo(x.dtype).eps)
+        g, err, step = np.empty(flat.size), np.empty(flat.size), np.empty(flat.size)
+        for i in range(flat.size):
+            g[i], err[i], step[i] = self._entry(line, i, float(flat[i]), f0, float(h0[i]), eps)
+        bad = np.flatnonzero(~np.isfinite(g))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"adaptive differences found f undefined (nan, inf or an error) on both sides of x at index {i} "
+                f"(x = {float(flat[i]):g}) at every step tried, or the quotient overflows: f has no derivative "
+                f"there that differences can measure"
+            )
+        return GradientResult(
+            g.astype(x.dtype).reshape(x.shape),
+            self.name,
+            h,
+            objective.evaluations - start,
+            step=step.reshape(x.shape),
+            error=err.reshape(x.shape),
+        )
+
+    # -- one entry ------------------------------------------------------------------------------------
+
+    def _entry(self, line: _Line, i: int, xi: float, f0: float, h0: float, eps: float):
+        unit = _pow2(h0)
+
+        def pair(h):
+            fp, dp = line.at(i, xi, h, h / unit)
+            fm, dm = line.at(i, xi, -h, -h / unit)
+            return fp, dp, fm, dm
+
+        h, scale, known = unit, None, {}
+        for _ in range(PILOTS):
+            fp, dp, fm, dm = known[h] = pair(h)
+            if dp == 0 or dm == 0:
+                nxt = h * 2.0**10  # below the spacing of x (a tiny h given): x + h == x
+            elif not (math.isfinite(fp) and math.isfinite(fm)):
+                # a domain edge (or overflow) within h: look closer, at the relative step if smaller
+                rel = _pow2(h0 / max(1.0, abs(xi)) * abs(xi)) if xi != 0 else 0.0
+                nxt = rel if 0 < rel < h / 4 else h / 2.0**10
+            else:
+                scale = self._scale(f0, fp, dp, fm, dm, eps)
+                if scale is None:
+                    nxt = h * 2.0**10  # f linear to rounding at h: look further out
+                    if nxt > max(1.0, abs(xi)):
+                        break
+                else:
+                    scale = min(scale, max(1.0, abs(xi)))
+                    if h <= 4 * scale:
+                        break
+                    nxt = _pow2(scale / TOP)  # the pilot was coarse for the scale it found: measure again
+            if not nxt > 0:
+                break
+            h = nxt
+        if scale is not None:
+            # a ladder aligned with the pilot (so that it is one of its levels where it can be)
+            m = round(math.log2(scale / TOP / h))
+            q = -(-m // (LEVELS - 1))  # ceil: a ladder from h up past the target, ratio 2^q
+            if 2 <= q <= MAX_RATIO_POWER:
+                return self._ladder(line, i, xi, f0, h * 2.0 ** (q * (LEVELS - 1)), 2.0**q, known, eps, unit)
+            top = h * RATIO ** round(m / 2)
+        else:
+            top = h
+        return self._ladder(line, i, xi, f0, top, RATIO, known, eps, unit)
+
+    @staticmethod
+    def _scale(f0, fp, dp, fm, dm, eps) -> float | None:
+        """``|f' / f''|`` from a symmetric pilot, or None where the pilot cannot tell."""
+        if not (math.isfinite(fp) and math.isfinite(fm)) or dp <= 0 or dm >= 0:
+            return None
+        # f' ~ (fp - fm) / (dp - dm) and f'' ~ 2 (a - b) / (dp - dm) with the one-sided slopes a, b;
+        # their ratio without forming either (each may overflow where the other does not)
+        a, b = (fp - f0) / dp, (f0 - fm) / -dm
+        noise = 4 * ROUNDING * eps * max(abs(fp), abs(fm), abs(f0)) * (1 / dp + 1 / -dm)
+        if not abs(a - b) > noise or fp == fm:
+            return None
+        return abs(fp - fm) / (2 * abs(a - b))
+
+    def _ladder(self, line, i, xi, f0, top, ratio, known, eps, unit):
+        steps = [top / ratio**k for k in range(LEVELS)]
+        rows = [known.get(h) or self._pair(line, i, xi, h, unit) for h in steps]
+        both = [k for k, r in enumerate(rows) if math.isfinite(r[0]) and math.isfinite(r[2])]
+        # the contiguous finer levels where both sides are defined
+        usable = []
+        for k in reversed(range(LEVELS)):
+            if k not in both:
+                break
+            usable.insert(0, k)
+        if len(usable) >= 2:
+            D, t, hs, fmax = [], [], [], abs(f0)
+            for k in usable:
+                fp, dp, fm, dm = rows[k]
+                D.append((fp - fm) / (dp - dm))
+                half = (dp - dm) / 2
+                t.append((half / top) ** 2)  # in units of the top step: h^2 may underflow
+                hs.append(half)
+                fmax = max(fmax, abs(fp), abs(fm))
+            return _extrapolate(D, t, 2, fmax, eps, hs)
+        # one side only: forward differences on the side that is defined at the finest level
+        plus = math.isfinite(rows[-1][0])
+        if not plus and not math.isfinite(rows[-1][2]):
+            return math.nan, math.inf, steps[-1]
+        sign = 1.0 if plus else -1.0
+        taken = {h: (r[0], r[1]) if plus else (r[2], r[3]) for h, r in zip(steps, rows)}
+        start = steps[-1] * 4  # reach back: the finest defined point is inside
+        F, t, fmax = [], [], abs(f0)
+        for k in range(ONE_SIDED_LEVELS):
+            s = start / 2.0**k
+            v, d = taken[s] if s in taken else line.at(i, xi, sign * s, sign * s / unit)
+            if math.isfinite(v) and d != 0:
+                F.append((v - f0) / d)
+                t.append(abs(d) / start)
+                fmax = max(fmax, abs(v))
+        if not F:
+            return math.nan, math.inf, steps[-1]
+        return _extrapolate(F, t, 1, fmax, eps, [v * start for v in t])
+
+    @staticmethod
+    def _pair(line, i, xi, h, unit):
+        fp, dp = line.at(i, xi, h, h / unit)
+        fm, dm = line.at(i, xi, -h, -h / unit)
+        return fp, dp, fm, dm
+
+
+ADAPTIVE = Adaptive()
