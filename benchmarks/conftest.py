@@ -9,3 +9,9 @@ from threadpoolctl import threadpool_limits
 def one_blas_thread():
     with threadpool_limits(limits=1):
         yield
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    from benchmarks.summary import write_summary
+
+    write_summary(terminalreporter, config)
