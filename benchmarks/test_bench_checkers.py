@@ -6,7 +6,7 @@ from functools import cache
 
 import pytest
 
-from gradlab.bugs import BUGS, CHECKERS, bug_zoo, run_checker, zoo_network
+from gradlab.experiments.bugzoo import BUGS, BugZooParams, bug_zoo, checkers, run_checker, zoo_network
 
 OBJ, THETA = zoo_network("tanh", 0)
 
@@ -14,10 +14,10 @@ OBJ, THETA = zoo_network("tanh", 0)
 @cache
 def zoo():
     """The zoo's verdicts, computed once, on first use (not at collection)."""
-    return bug_zoo(seeds=(0, 1), clean_seeds=(100, 101, 102), progress=False)
+    return bug_zoo(BugZooParams(seeds=(0, 1), clean_seeds=(100, 101, 102)))
 
 
-@pytest.mark.parametrize("checker", list(CHECKERS))
+@pytest.mark.parametrize("checker", list(checkers()))  # one per registered reference, and more
 def test_checker(benchmark, checker):
     rows = zoo()[zoo()["checker"] == checker]
     real = rows[(rows["bug"] != "none") & ~rows["bug"].map(lambda b: BUGS.get(b) is not None and BUGS[b].probe)]

@@ -10,7 +10,9 @@ Run: ``pytest --benchmark-only`` (add ``--benchmark-json=FILE`` for ``gradlab re
 import pytest
 
 import gradlab
-from gradlab.sweeps import blas_info, ladder_problem, peak_bytes
+from gradlab.backends import all_backends, get
+from gradlab.experiments.cost import ladder_problem
+from gradlab.timing import blas_info, peak_bytes
 
 BATCH = 64
 WIDTHS = [2, 4, 8, 16, 32, 47, 64, 128, 256, 512, 700]  # N = 42 ... 988,410
@@ -53,27 +55,19 @@ def test_objective(benchmark, width):
     run(benchmark, lambda: obj(theta), slow=False)
 
 
-@pytest.mark.parametrize("width", WIDTHS, ids=lambda w: f"w{w}")
-def test_backprop(benchmark, width):
-    obj, theta = problem(width)
-    benchmark.group = "cost vs N: backprop"
-    call = lambda: gradlab.differentiate(obj, theta, backend="backprop")  # noqa: E731
-    r = call()
-    record(benchmark, "backprop", obj, r.evaluations, r.backward_passes, call)
-    run(benchmark, call, slow=False)
+#: every registered backend; those that take a step stop at FD_WIDTHS (their cost grows as N^2)
+CASES = [(b.name, w) for b in all_backends() for w in (FD_WIDTHS if b.has_step else WIDTHS)]
 
 
-@pytest.mark.parametrize("backend", ["forward", "central", "richardson", "complex_step"])
-@pytest.mark.parametrize("width", FD_WIDTHS, ids=lambda w: f"w{w}")
-def test_finite_difference(benchmark, backend, width):
+@pytest.mark.parametrize("backend, width", CASES, ids=[f"{b}-w{w}" for b, w in CASES])
+def test_backend(benchmark, backend, width):
     obj, theta = problem(width)
     benchmark.group = f"cost vs N: {backend}"
     call = lambda: gradlab.differentiate(obj, theta, backend=backend)  # noqa: E731
     r = call()
-    n = obj.n_params
-    assert r.evaluations == {"forward": n + 1, "central": 2 * n, "richardson": 4 * n, "complex_step": n}[backend]
-    record(benchmark, backend, obj, r.evaluations, 0, call)
-    run(benchmark, call, slow=width >= 16)
+    assert r.evaluations == get(backend).evaluations(obj.n_params)
+    record(benchmark, backend, obj, r.evaluations, r.backward_passes, call)
+    run(benchmark, call, slow=get(backend).has_step and width >= 16)
 
 
 @pytest.mark.parametrize("width", WIDTHS, ids=lambda w: f"w{w}")

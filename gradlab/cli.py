@@ -49,10 +49,27 @@ _positive_int = _typed(int, v.positive_int)
 _seed = _typed(int, v.seed)
 
 
-def _existing_file(text: str) -> Path:
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}")
+    return value
+
+
+def _benchmark_json(text: str) -> Path:
+    """An existing pytest-benchmark JSON file holding cost benchmarks, parsed and checked now."""
+    from .experiments.cost import from_benchmark_json
+
     path = Path(text)
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"no such file: {text!r}")
+    try:
+        from_benchmark_json(path)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return path
 
 
@@ -66,18 +83,20 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser(
         "report",
-        help="run the sweeps and write charts, CSVs and index.md",
-        description="Run the accuracy sweep, the gradcheck zoo and the cost sweep, and write "
-        "accuracy.png, cost.png, gradcheck.png, their CSVs and index.md.",
+        help="run the experiments and write charts, CSVs and index.md",
+        description="Run the accuracy sweep, the cost ladder, the gradcheck and bug zoos and the training "
+        "comparison, and write their charts, CSVs and index.md into one folder, as one set.",
     )
-    r.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports/)")
+    r.add_argument(
+        "--out", type=Path, default=Path("reports"), help="output folder (default: reports/, ignored by git)"
+    )
     size = r.add_mutually_exclusive_group()
-    size.add_argument("--full", action="store_true", help="the larger ladders (N up to 10^6; a few minutes)")
-    size.add_argument("--smoke", action="store_true", help="tiny sweeps, every file in seconds (to try the pipeline)")
-    r.add_argument("--seed", type=int, default=0, help="seed of networks and data (default: 0)")
+    size.add_argument("--full", action="store_true", help="the larger ladders (N up to 10^6; several minutes)")
+    size.add_argument("--smoke", action="store_true", help="tiny experiments, every file in seconds (to try it out)")
+    r.add_argument("--seed", type=_seed, default=0, help="seed of networks and data (default: 0)")
     r.add_argument(
         "--benchmark-json",
-        type=_existing_file,
+        type=_benchmark_json,
         metavar="FILE",
         help="take the cost chart and table from `pytest --benchmark-only --benchmark-json FILE`",
     )
@@ -87,7 +106,11 @@ def parser() -> argparse.ArgumentParser:
         metavar="W,W,...",
         help="hidden widths of the cost ladder (default: 2..256 quick, 2..700 with --full)",
     )
-    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument(
+        "--repeats", type=_positive_int, default=None, help="interleaved timing rounds per size (default: 5 quick)"
+    )
+    r.add_argument("--scheduler", default=None, help="scheduler for gradlab.parallel, where installed")
+    r.add_argument("--no-progress", action="store_true", help="no progress lines")
 
     c = sub.add_parser(
         "check",
@@ -121,26 +144,29 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _report(args, p) -> int:
-    from .report import Config, build
+    from .report import Config, ReportBusyError, build
+    from .report.publish import check_writable
 
     try:
-        from .report.writer import check_writable
-
         check_writable(args.out)
     except PermissionError as exc:
         p.error(f"argument --out: {exc}")
     extra = {"widths": tuple(args.widths)} if args.widths else {}
+    if args.repeats is not None:
+        extra["repeats"] = args.repeats
     config = Config.make(
         "full" if args.full else "smoke" if args.smoke else "quick",
         seed=args.seed,
         benchmark_json=args.benchmark_json,
+        scheduler=args.scheduler,
         progress=False if args.no_progress else None,
         **extra,
     )
     try:
         files = build(args.out, config)
-    except ValueError as exc:
-        p.error(str(exc))
+    except ReportBusyError as exc:
+        print(f"gradlab report: {exc}", file=sys.stderr)
+        return 1
     print(f"wrote {len(files)} files to {args.out}/: " + ", ".join(sorted(f.name for f in files.values())))
     return 0
 

@@ -1,4 +1,4 @@
-"""The error model of finite differences: truncation against rounding.
+"""The error model of finite differences in closed form: truncation against rounding.
 
 For a difference scheme of order ``p`` with step ``h`` the error of one
 derivative is, to leading order,
@@ -25,6 +25,11 @@ Richardson extrapolation of central differences, ``(4 D(h/2) - D(h)) / 3``, leav
 The complex step has the truncation of central differences with the opposite sign
 and *no* ``1/h`` term: its rounding error is about ``eps |f'|``, whatever ``h``.
 
+Each backend carries its own model (:meth:`gradlab.Backend.error_terms`: a difference scheme
+derives it from its stencil, the complex step has its own); this module keeps what is not
+per-backend: the closed forms of one scalar model (:class:`ErrorModel`) and the numerical
+derivatives that set its constants (:func:`higher_derivatives`).
+
 References
 ----------
 W. H. Press et al., *Numerical Recipes*, 3rd ed., section 5.7;
@@ -39,32 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate as v
-
-#: scheme -> (order p, rounding constant per |f|, truncation constant per |f^(p+1)|)
-SCHEMES: dict[str, tuple[int, float, float]] = {
-    "forward": (1, 2.0, 1.0 / 2.0),
-    "central": (2, 1.0, 1.0 / 6.0),
-    "richardson": (4, 3.0, 1.0 / 480.0),
-}
-#: The complex step: truncation |f^(3)| h^2 / 6; rounding eps |f'|, independent of h.
-COMPLEX_STEP_TRUNCATION = 1.0 / 6.0
-
-
-def error_terms(
-    scheme: str, h: object, *, f0: float, grad: np.ndarray, derivs: dict[int, np.ndarray], eps: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-step, per-coordinate ``(truncation, rounding)`` error of ``scheme``.
-
-    ``derivs[k]`` holds the k-th derivative along each coordinate; ``grad`` the first.
-    Returns two arrays of shape ``(len(h), n)``.
-    """
-    h = np.asarray(h, dtype=np.float64)[:, None]
-    if scheme == "complex_step":
-        trunc = COMPLEX_STEP_TRUNCATION * np.abs(derivs[3])[None, :] * h**2
-        return trunc, np.broadcast_to(eps * np.abs(grad)[None, :], trunc.shape)
-    order, round_c, trunc_c = SCHEMES[v.choice("scheme", scheme, [*SCHEMES, "complex_step"])]
-    trunc = trunc_c * np.abs(derivs[order + 1])[None, :] * h**order
-    return trunc, np.broadcast_to(round_c * abs(f0) * eps / h, trunc.shape)
+from .backends import DifferenceScheme, get, names
 
 
 @dataclass(frozen=True)
@@ -97,17 +77,24 @@ class ErrorModel:
         return float((1.0 + 1.0 / self.order) * self.c_round * self.eps / self.h_opt)
 
 
+def _scheme(name: str) -> DifferenceScheme:
+    schemes = [n for n in names(kind="difference") if isinstance(get(n), DifferenceScheme)]
+    return get(v.choice("scheme", name, schemes))
+
+
 def error_model(scheme: str, *, f0: float, derivative: float, dtype: object = np.float64) -> ErrorModel:
-    """The error model of ``scheme`` for a function of magnitude ``|f0|``.
+    """The error model of the registered difference scheme ``scheme`` for a function of
+    magnitude ``|f0|``; its constants come from the scheme's stencil.
 
     Parameters
     ----------
-    scheme : {"forward", "central", "richardson"}
+    scheme : str
+        A registered :class:`~gradlab.DifferenceScheme` ("forward", "central", "richardson", ...).
     f0 : float
         The function value (its size sets the rounding error).
     derivative : float
-        ``f''`` for forward differences, ``f'''`` for central ones, ``f^(5)`` for
-        Richardson, at the point.
+        ``f^(p+1)`` at the point, ``p`` the scheme's order: ``f''`` for forward differences,
+        ``f'''`` for central ones, ``f^(5)`` for Richardson.
     dtype : float64 or float32
         The precision whose machine epsilon enters the rounding term.
 
@@ -117,25 +104,32 @@ def error_model(scheme: str, *, f0: float, derivative: float, dtype: object = np
     >>> f"{m.h_opt:.2e}, {m.min_error:.1e}"
     '8.73e-06, 3.8e-11'
     """
-    order, round_c, trunc_c = SCHEMES[v.choice("scheme", scheme, SCHEMES)]
+    s = _scheme(scheme)
     eps = float(np.finfo(v.float_dtype("dtype", dtype)).eps)
     return ErrorModel(
-        scheme, order, trunc_c * abs(float(derivative)), round_c * max(abs(float(f0)), np.finfo(float).tiny), eps
+        s.name,
+        s.order,
+        s.truncation_constant * abs(float(derivative)),
+        s.rounding_constant * max(abs(float(f0)), np.finfo(float).tiny),
+        eps,
     )
 
 
 def higher_derivatives(f: Callable[[float], float], x: float, *, h: float = 2e-2) -> dict[int, float]:
-    """``{2: f'', 3: f^(3), 5: f^(5)}`` of a scalar function at ``x`` by wide central stencils.
+    """``{k: f^(k)(x)}`` for ``k = 1 ... 5`` of a scalar function by wide central stencils:
+    enough for the error model of any scheme up to order 4.
 
     The steps are deliberately large: these constants only scale the model, a few
     correct digits suffice, and a large step keeps rounding away (``eps |f| / h^5``
-    is about 7e-8 at ``h = 2e-2``).  Truncation is ``O(h^2)`` for all three.
+    is about 7e-8 at ``h = 2e-2``).  Truncation is ``O(h^2)`` for all of them.
     Costs 7 evaluations of ``f``.
     """
     fm3, fm2, fm1, f0, fp1, fp2, fp3 = (float(f(x + k * h)) for k in (-3, -2, -1, 0, 1, 2, 3))
     return {
+        1: (fp1 - fm1) / (2 * h),
         2: (fp1 - 2 * f0 + fm1) / h**2,
         3: (fp2 - 2 * fp1 + 2 * fm1 - fm2) / (2 * h**3),
+        4: (fp2 - 4 * fp1 + 6 * f0 - 4 * fm1 + fm2) / h**4,
         5: (fp3 - 4 * fp2 + 5 * fp1 - 5 * fm1 + 4 * fm2 - fm3) / (2 * h**5),
     }
 
@@ -143,5 +137,7 @@ def higher_derivatives(f: Callable[[float], float], x: float, *, h: float = 2e-2
 def model_for_function(f: Callable[[float], float], x: float, scheme: str, *, dtype: object = np.float64) -> ErrorModel:
     """The error model of ``scheme`` for a scalar function at ``x``, constants estimated numerically."""
     d = higher_derivatives(f, x)
-    order = SCHEMES[v.choice("scheme", scheme, SCHEMES)][0]
+    order = _scheme(scheme).order
+    if order + 1 not in d:
+        raise v.fail("scheme", f"a scheme of order at most {max(d) - 1}", scheme)
     return error_model(scheme, f0=float(f(x)), derivative=d[order + 1], dtype=dtype)

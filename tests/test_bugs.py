@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import gradlab
-from gradlab import bugs
+from gradlab.backends import references
+from gradlab.experiments import bugzoo as bugs
 from gradlab.nn.activations import ACTIVATIONS
 
 CASES = [(name, act, seed) for name in bugs.BUGS for act in ("tanh", "relu") for seed in (0, 1)]
@@ -42,16 +43,19 @@ def test_no_false_alarm_of_the_default_check_on_correct_gradients(act):
 
 
 def test_zoo_table_reports_rates_and_costs():
-    zoo = bugs.bug_zoo(activations=("tanh",), seeds=(0,), clean_activations=("relu",), clean_seeds=(1,), progress=False)
+    zoo = bugs.bug_zoo(
+        bugs.BugZooParams(activations=("tanh",), seeds=(0,), clean_activations=("relu",), clean_seeds=(1,))
+    )
     s = bugs.zoo_summary(zoo)
-    assert list(s.columns) == list(bugs.CHECKERS)
-    assert s.loc["ALL BUGS (probes aside)", "default (auto)"] == 1.0
-    assert s.loc["FALSE ALARMS (correct gradient)", "default (auto)"] == 0.0
+    assert list(s.columns) == list(bugs.checkers())
+    assert {f"{name} reference" for name in references()} <= set(s.columns)  # every registered reference
+    assert s.loc["ALL BUGS (probes aside)", "default"] == 1.0
+    assert s.loc["FALSE ALARMS (correct gradient)", "default"] == 0.0
     n = bugs.zoo_network("relu", 1)[0].n_params
     cost = s.loc["evaluations (correct gradient)"]
     # what the check learns of f first (3); the complex step's real cross-check (4); a ReLU network's
     # entries whose stencil crosses a kink cost one complex evaluation more each
-    assert cost["default (auto)"] == cost["complex step"] == n + 3 + 4
-    assert 2 * n + 3 <= cost["central (default h)"] <= 2 * n + 13 and n + 4 <= cost["forward (default h)"]
+    assert cost["default"] == cost["complex_step reference"] == n + 3 + 4
+    assert 2 * n + 3 <= cost["central reference"] <= 2 * n + 13 and n + 4 <= cost["forward reference"]
     assert cost["fast, 1 direction"] <= 4 + 3 * 6 and cost["fast, 4 directions"] <= 4 + 3 * 6  # O(1) in n
-    assert s.loc["probe: dW[L] x (1 + 1e-7)", "complex step"] == 1.0
+    assert s.loc["probe: dW[L] x (1 + 1e-7)", "complex_step reference"] == 1.0

@@ -1,16 +1,33 @@
-"""The gradlab command and the report: files, figures faithful to their data, clean failures."""
+"""The gradlab command and the report: files written as one set, figures faithful to their data,
+findings that follow the data, clean failures, kills and concurrent runs survived.
 
+One smoke measurement is shared by the whole module (the slow part); every test that writes a
+report writes it from that measurement."""
+
+import io
 import json
+import os
+import pickle
+import signal
 import subprocess
 import sys
+import textwrap
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from gradlab import cli, sweeps
-from gradlab.report import writer as report_build
-from gradlab.report.figures import accuracy_figure, cost_figure, gradcheck_figure
+from gradlab import cli
+from gradlab.experiments import accuracy
+from gradlab.report import Config, files_of, verify
+from gradlab.report import assemble as build_module
+from gradlab.report.progress import Progress
+from gradlab.report.publish import STAGING_PREFIX, locked, repair
+from gradlab.report.sections import all_sections
+from gradlab.report.sections.accuracy import accuracy_figure
+from gradlab.report.sections.cost import Cost, cost_figure
+from gradlab.report.sections.gradcheck import gradcheck_figure
 
 FILES = {
     "accuracy.png",
@@ -25,56 +42,91 @@ FILES = {
     "index.md",
 }
 TINY = ["--smoke", "--no-progress"]
+SMOKE = Config.make("smoke", progress=False)
 
 
 @pytest.fixture(scope="module")
-def report_dir(tmp_path_factory):
+def measured():
+    """Every section's DataFrames, measured once in smoke mode."""
+    return build_module.measure(SMOKE)
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory, measured):
+    """A report written through the command line (from the shared measurement)."""
     out = tmp_path_factory.mktemp("rep") / "nested" / "reports"  # a missing folder is created
-    assert cli.main(["report", "--out", str(out), *TINY]) == 0
+    mp = pytest.MonkeyPatch()
+    mp.setattr(build_module, "measure", lambda config, sections=None, progress=None: measured)
+    try:
+        assert cli.main(["report", "--out", str(out), *TINY]) == 0
+    finally:
+        mp.undo()
     return out
 
 
-def test_report_writes_every_file_and_nothing_else(report_dir):
-    assert {p.name for p in report_dir.iterdir()} == FILES
+def test_report_writes_every_file_as_one_set_and_nothing_else(report_dir):
+    assert {p.name for p in report_dir.iterdir()} == FILES == set(files_of())
     for name in FILES:
         assert (report_dir / name).stat().st_size > 0
+    assert verify(report_dir) == []  # the manifest in index.md matches every file
     acc = pd.read_csv(report_dir / "accuracy.csv")
     assert {"backend", "dtype", "h", "rel_error"} <= set(acc.columns)
     cost = pd.read_csv(report_dir / "cost.csv")
-    assert {"backend", "n_params", "seconds", "evaluations"} <= set(cost.columns)
-    zoo = pd.read_csv(report_dir / "gradcheck.csv")
-    assert len(zoo.groupby("network")) == 9 * 6  # every activation x every head
+    assert {"backend", "n_params", "repeat", "seconds", "evaluations"} <= set(cost.columns)
     page = (report_dir / "index.md").read_text()
-    for needle in (
-        "![accuracy](accuracy.png)",
-        "![cost](cost.png)",
-        "![training](training.png)",
-        "## Findings",
-        "backprop is **",
-        "## Bug zoo",
-        "FALSE ALARMS",
-        "## Machine",
-        "torch gradcheck",
-    ):
+    for s in all_sections():
+        assert f"## {s.title}" in page
+    for needle in ("![accuracy](accuracy.png)", "## Findings", "FALSE ALARMS", "torch gradcheck", "gradlab manifest"):
         assert needle in page
 
 
-def test_findings_are_computed_from_the_data(report_dir):
+def test_a_mixed_set_is_detected(report_dir, tmp_path):
+    for p in report_dir.iterdir():
+        (tmp_path / p.name).write_bytes(p.read_bytes())
+    (tmp_path / "cost.csv").write_text("backend\nother run\n")
+    assert verify(tmp_path) == ["cost.csv is not the file index.md was written with"]
+
+
+def test_findings_are_computed_from_the_data(report_dir, measured):
     page = (report_dir / "index.md").read_text()
-    acc = pd.read_csv(report_dir / "accuracy.csv")
-    s = sweeps.accuracy_summary(acc).set_index(["backend", "dtype"])
+    s = measured["accuracy"]["accuracy_summary"].set_index(["backend", "dtype"])
     best = s.loc[("central", "float64")]
     assert f"**central, float64**: best relative error {best['best_rel_error']:.2g} at h = {best['best_h']:.2g}" in page
-    cost = pd.read_csv(report_dir / "cost.csv")
-    t = cost.pivot_table(index="n_params", columns="backend", values="seconds")
-    speedup = t["central"].iloc[-1] / t["backprop"].iloc[-1]
-    assert f"backprop is **{speedup:,.0f}× faster** at N = {t.index[-1]:,}" in page
+    scaling = measured["cost"]["scaling"].set_index("backend")
+    row = scaling.loc["central"]
+    if row["ratio_high"] / row["ratio_low"] <= SMOKE.ratio_tolerance:
+        assert f"backprop is **{row['ratio_at_largest']:,.0f}× faster**" in page
+    else:  # the rounds disagree: the page says so instead of printing a number
+        assert "how much faster backprop is at N" in page and "too noisy" in page
 
 
-def test_same_seed_gives_identical_accuracy_and_gradcheck_csvs(report_dir, tmp_path):
-    assert cli.main(["report", "--out", str(tmp_path), *TINY]) == 0
-    for name in ("accuracy.csv", "gradcheck.csv"):
-        assert (tmp_path / name).read_bytes() == (report_dir / name).read_bytes()
+def test_findings_state_an_exponent_only_when_its_uncertainty_allows(measured):
+    data = measured["cost"]
+    quiet = Config.make("smoke", exponent_tolerance=10.0, ratio_tolerance=1e9)
+    strict = Config.make("smoke", exponent_tolerance=0.0, ratio_tolerance=1.0)
+    loud, careful = Cost().findings(data, quiet), Cost().findings(data, strict)
+    assert any("∝ N^" in f for f in loud) and any("× faster**" in f for f in loud)
+    assert not any("∝ N^" in f for f in careful) and not any("× faster**" in f for f in careful)
+    assert all("--repeats" in f for f in careful if "backprop" in f)  # and how to rerun
+
+
+def test_chart_and_page_read_the_same_fit(measured):
+    data = measured["cost"]
+    config = Config.make("smoke", exponent_tolerance=10.0)
+    fig = cost_figure(data["cost_table"], data["scaling"], data["cost"], config)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    page = " ".join(Cost().findings(data, config))
+    row = data["scaling"].set_index("backend").loc["central"]
+    stated = f"∝ N^{row['exponent']:.2f} ± {row['uncertainty']:.2f}"
+    assert any(stated in t for t in legend) and stated in page
+
+
+def test_same_seed_gives_identical_accuracy_and_gradcheck_csvs(report_dir):
+    for s in all_sections():
+        if s.name in ("accuracy", "gradcheck"):
+            again = s.run(SMOKE, lambda *a: None)
+            for key in s.csvs:
+                assert again[key].to_csv(index=False) == (report_dir / f"{key}.csv").read_text()
 
 
 def _lines(ax, gid):
@@ -83,72 +135,94 @@ def _lines(ax, gid):
 
 def test_accuracy_figure_draws_exactly_the_sweep(report_dir):
     acc = pd.read_csv(report_dir / "accuracy.csv")
-    grid = acc
-    fig = accuracy_figure(acc, sweeps.accuracy_summary(acc))
+    fig = accuracy_figure(acc, accuracy.accuracy_summary(acc))
     for ax, dtype in zip(fig.axes, ["float64", "float32"]):
-        for backend in ("forward", "central"):
-            g = grid[(grid["backend"] == backend) & (grid["dtype"] == dtype)].sort_values("h")
+        for backend in accuracy.step_backends():
+            g = acc[(acc["backend"] == backend) & (acc["dtype"] == dtype)].sort_values("h")
             x, y = _lines(ax, f"measured-{backend}-{dtype}").get_data()
             np.testing.assert_array_equal(x, g["h"].to_numpy())
             np.testing.assert_array_equal(y, g["rel_error"].to_numpy())
             _, yt = _lines(ax, f"theory-{backend}-{dtype}").get_data()
             np.testing.assert_array_equal(yt, g["predicted_rel_error"].to_numpy())
+    # the float32 band: one patch, one legend entry
+    bands = [p for p in fig.axes[1].patches if (p.get_gid() or "").startswith("underflow")]
+    assert len(bands) == 1
     torch_marker = _lines(fig.axes[0], "tool-torch gradcheck-float64")
     row = acc[(acc["backend"] == "central") & (acc["dtype"] == "float64") & np.isclose(acc["h"], 1e-6)]
     assert torch_marker.get_ydata()[0] == row["rel_error"].iloc[0]
+    assert torch_marker.get_zorder() > max(
+        line.get_zorder() for line in fig.axes[0].get_lines() if line.get_marker() == "*"
+    )
 
 
-def test_cost_figure_draws_exactly_the_table(report_dir):
-    cost = pd.read_csv(report_dir / "cost.csv")
-    fig = cost_figure(cost)
+def test_cost_figure_draws_exactly_the_table(measured):
+    data = measured["cost"]
+    table = data["cost_table"]
+    fig = cost_figure(table, data["scaling"], data["cost"], SMOKE)
     ax_t, ax_r, ax_n = fig.axes
-    for backend, g in cost.groupby("backend"):
+    sizes = set()
+    for backend, g in table.groupby("backend"):
         g = g.sort_values("n_params")
         x, y = _lines(ax_t, f"time-{backend}").get_data()
         np.testing.assert_array_equal(x, g["n_params"].to_numpy())
         np.testing.assert_array_equal(y, g["seconds"].to_numpy())
         if backend != "objective":
-            np.testing.assert_array_equal(_lines(ax_n, f"evals-{backend}").get_ydata(), g["evaluations"].to_numpy())
-    t = cost.pivot_table(index="n_params", columns="backend", values="seconds")
-    np.testing.assert_allclose(_lines(ax_r, "ratio-central").get_ydata(), (t["central"] / t["backprop"]).dropna())
-    assert any("∝ N^" in text.get_text() for text in ax_t.get_legend().get_texts())
+            line = _lines(ax_n, f"evals-{backend}")
+            np.testing.assert_array_equal(line.get_ydata(), g["evaluations"].to_numpy())
+            sizes.add(line.get_markersize())
+    assert len(sizes) > 1  # coinciding counts (forward n + 1, complex step n) drawn at different sizes
 
 
-def test_gradcheck_figure_draws_every_block(report_dir):
+def test_gradcheck_figure_draws_every_block_with_a_fail_region(report_dir):
     zoo = pd.read_csv(report_dir / "gradcheck.csv")
-    fig = gradcheck_figure(zoo, 1e-6)
+    fig = gradcheck_figure(zoo)
     ax = fig.axes[0]
-    drawn = np.concatenate([line.get_ydata() for line in ax.get_lines() if (line.get_gid() or "").startswith("zoo-")])
+    lines = [line for line in ax.get_lines() if (line.get_gid() or "").startswith("zoo-")]
+    drawn = np.concatenate([line.get_ydata() for line in lines])
     np.testing.assert_array_equal(np.sort(drawn), np.sort(zoo["max_rel_error"].clip(lower=1e-17).to_numpy()))
+    assert len({line.get_color() for line in lines}) == len(lines) == zoo["block"].nunique()
+    assert any(p.get_gid() == "fail-region" for p in ax.patches)
+    assert ax.get_legend().get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1  # legend outside the axes
 
 
-def test_benchmark_json_feeds_the_cost_chart(tmp_path):
+def test_benchmark_json_feeds_the_cost_section(tmp_path):
     benchmarks = []
     for backend, evals, k in (("objective", 1, 0.6), ("backprop", 1, 0.6), ("central", None, 1.6)):
-        for n in (100, 1000, 10000):
-            benchmarks.append(
-                {
-                    "name": f"{backend}-{n}",
-                    "stats": {"median": 1e-6 * n**k},
-                    "extra_info": {
-                        "backend": backend,
-                        "n_params": n,
-                        "evaluations": evals or 2 * n,
-                        "backward_passes": 0,
-                    },
-                }
-            )
-    benchmarks.append(
-        {"name": "acc", "stats": {"median": 1.0}, "extra_info": {"backend": "central", "n_params": 90, "h": 1e-6}}
-    )  # ignored
+        for n in (100, 1000, 10000, 100000):
+            t = 1e-6 * n**k
+            stats = {"min": t, "q1": t * 1.01, "median": t * 1.02, "q3": t * 1.03, "max": t * 1.2}
+            info = {"backend": backend, "n_params": n, "evaluations": evals or 2 * n, "backward_passes": 0}
+            benchmarks.append({"name": f"{backend}-{n}", "stats": stats, "extra_info": info})
+    acc = {"backend": "central", "n_params": 90, "h": 1e-6}
+    benchmarks.append({"name": "acc", "stats": {"median": 1.0}, "extra_info": acc})  # not a cost benchmark: ignored
     path = tmp_path / "bench.json"
     path.write_text(json.dumps({"benchmarks": benchmarks}))
-    out = tmp_path / "rep"
-    assert cli.main(["report", "--out", str(out), "--benchmark-json", str(path), *TINY]) == 0
-    cost = pd.read_csv(out / "cost.csv")
-    assert sorted(cost["n_params"].unique()) == [100, 1000, 10000] and len(cost) == 9
-    assert "pytest-benchmark JSON" in (out / "index.md").read_text()
-    assert "Its time ÷ backprop's ∝ N^1.00" in (out / "index.md").read_text()
+    config = Config.make("smoke", benchmark_json=path)
+    data = Cost().run(config, lambda *a: None)
+    assert sorted(data["cost_table"]["n_params"].unique()) == [100, 1000, 10000, 100000]
+    assert len(data["cost_table"]) == 12
+    assert "pytest-benchmark JSON" in Cost().text(data, config)
+    assert "Its time ÷ backprop's ∝ N^1.00 ± 0.00" in " ".join(Cost().findings(data, config))
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "must be a readable pytest-benchmark JSON file"),
+        ("[1, 2]", "must be a pytest-benchmark JSON object with a 'benchmarks' list"),
+        ('{"benchmarks": [{"extra_info": {"backend": "central", "n_params": 9}}]}', "has no 'stats'"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"benchmarks": []}', "must hold gradlab cost benchmarks"),
+    ],
+)
+def test_bad_benchmark_json_is_a_usage_error_before_any_work(tmp_path, capsys, monkeypatch, content, message):
+    path = tmp_path / "x.json"
+    path.write_text(content)
+    monkeypatch.setattr(build_module, "measure", lambda *a, **k: pytest.fail("measured before validating"))
+    with pytest.raises(SystemExit) as info:
+        cli.main(["report", "--out", str(tmp_path / "r"), "--benchmark-json", str(path), *TINY])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and message in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize(
@@ -158,11 +232,12 @@ def test_benchmark_json_feeds_the_cost_chart(tmp_path):
         (["report", "--bogus"], "unrecognized arguments: --bogus"),
         (["report", "--full", "--smoke"], "not allowed with argument"),
         (["report", "--benchmark-json", "/no/such/file.json"], "no such file"),
+        (["report", "--seed", "-1"], "must be a non-negative integer"),
+        (["report", "--repeats", "0"], "at least 1"),
         (["check", "--activation", "swish"], "invalid choice: 'swish'"),
         (["check", "--sizes", "4"], "at least two positive widths"),
         (["check", "--l2", "-1"], "non-negative"),
         (["check", "--batch", "0"], "at least 1"),
-        (["check", "--output", "identity", "--loss", "cross_entropy"], "needs output 'sigmoid' or 'softmax'"),
         ([], "the following arguments are required"),
     ],
 )
@@ -173,12 +248,14 @@ def test_usage_errors_exit_2_and_say_what_was_wrong(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_bad_benchmark_json_is_a_usage_error(tmp_path, capsys):
-    path = tmp_path / "x.json"
-    path.write_text("{not json")
-    with pytest.raises(SystemExit) as info:
-        cli.main(["report", "--out", str(tmp_path / "r"), "--benchmark-json", str(path), *TINY])
-    assert info.value.code == 2 and "readable pytest-benchmark JSON" in capsys.readouterr().err
+def test_an_internal_error_is_not_a_usage_error(tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(build_module, "measure", boom)
+    with pytest.raises(ValueError, match="an internal bug"):  # a traceback, never "usage error, exit 2"
+        cli.main(["report", "--out", str(tmp_path), *TINY])
+    assert [p.name for p in tmp_path.iterdir()] == []
 
 
 def test_unwritable_output_folder_fails_cleanly(tmp_path, capsys):
@@ -191,19 +268,121 @@ def test_unwritable_output_folder_fails_cleanly(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
-def test_a_failure_while_writing_leaves_no_partial_file(tmp_path, monkeypatch, report_dir):
-    (tmp_path / "cost.png").write_bytes(b"old")
-    measured = report_build.measure(report_build.Config.make("smoke", progress=False))
-    monkeypatch.setattr(report_build, "measure", lambda config: measured)
+def _old_report(report_dir, out):
+    out.mkdir(exist_ok=True)
+    for p in report_dir.iterdir():
+        (out / p.name).write_bytes(p.read_bytes())
+    return {p.name: p.read_bytes() for p in out.iterdir()}
 
-    def boom(*args, **kwargs):
-        raise RuntimeError("disk full")
 
-    monkeypatch.setattr(report_build, "cost_figure", lambda cost: type("F", (), {"savefig": boom})())
+def test_a_failure_while_writing_leaves_the_old_report_whole(tmp_path, monkeypatch, measured, report_dir):
+    old = _old_report(report_dir, tmp_path)
+    monkeypatch.setattr(build_module, "measure", lambda config, sections=None, progress=None: measured)
+    monkeypatch.setattr(Cost, "figure", lambda *a: (_ for _ in ()).throw(RuntimeError("disk full")))
     with pytest.raises(RuntimeError, match="disk full"):
-        report_build.build(tmp_path, report_build.Config.make("smoke", progress=False))
-    assert (tmp_path / "cost.png").read_bytes() == b"old"  # the old file survives whole
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+        build_module.build(tmp_path, SMOKE)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == old  # old set whole, no stray file
+
+
+def test_sigterm_while_writing_leaves_the_old_report_and_no_stray_file(tmp_path, monkeypatch, measured, report_dir):
+    old = _old_report(report_dir, tmp_path)
+    monkeypatch.setattr(build_module, "measure", lambda config, sections=None, progress=None: measured)
+    real = Cost.figure
+
+    def terminated_halfway(self, data, config):
+        os.kill(os.getpid(), signal.SIGTERM)  # as a timeout or CI would send it, mid-write
+        return real(self, data, config)
+
+    monkeypatch.setattr(Cost, "figure", terminated_halfway)
+    with pytest.raises(SystemExit) as info:
+        build_module.build(tmp_path, SMOKE)
+    assert info.value.code == 128 + signal.SIGTERM
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == old
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
+
+
+KILLED = textwrap.dedent(
+    """
+    import os, pickle, sys, time
+    from pathlib import Path
+    from gradlab.report import Config, assemble as build, publish
+    data = pickle.loads(Path(sys.argv[2]).read_bytes())
+    data["accuracy"]["accuracy"]["function"] += " (a new run)"  # every file differs from the old set's
+    build.measure = lambda config, sections=None, progress=None: data
+    ready = Path(sys.argv[3])
+    if sys.argv[4] == "staging":  # stop after the first staged files
+        from gradlab.report.sections.cost import Cost
+        def stall(*args):
+            ready.write_text("now"); time.sleep(60)
+        Cost.figure = stall
+    else:  # stop after the first file is published
+        real = os.replace
+        def stall(src, dst):
+            real(src, dst); ready.write_text("now"); time.sleep(60)
+        publish.os.replace = stall
+    build.build(Path(sys.argv[1]), Config.make("smoke", progress=False, seed=1))
+    """
+)
+
+
+def test_sigkill_leaves_a_set_the_next_run_repairs(tmp_path, measured, report_dir):
+    """Killed outright while staging, or half-way through publishing: what is left is either
+    the old set plus a staging folder, or a detectable mix; the next run's repair leaves
+    the old or the new whole set and no stray file."""
+    blob = tmp_path / "data.pickle"
+    blob.write_bytes(pickle.dumps(measured))
+    runs = {}
+    for phase in ("staging", "publishing"):
+        out = tmp_path / phase
+        old = _old_report(report_dir, out)
+        ready = tmp_path / f"{phase}.ready"
+        cmd = [sys.executable, "-c", KILLED, str(out), str(blob), str(ready), phase]
+        runs[phase] = (subprocess.Popen(cmd), out, old, ready)
+    for phase, (proc, out, old, ready) in runs.items():
+        deadline = time.monotonic() + 60
+        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+        assert ready.exists(), f"the {phase} run ended before it could be killed"
+        left = {p.name for p in out.iterdir()}
+        assert any(name.startswith(STAGING_PREFIX) for name in left)
+        if phase == "staging":
+            assert verify(out) == []  # nothing published yet: the old set is whole
+        else:
+            assert verify(out) != []  # a mix, and detectably so
+        with locked(out):
+            repair(out)  # what the next run does first
+        assert verify(out) == [] and {p.name for p in out.iterdir()} == FILES
+        now = {p.name: p.read_bytes() for p in out.iterdir()}
+        assert (now == old) == (phase == "staging")  # staging: the old set; publishing: the new one
+        assert "--seed 1" in (out / "index.md").read_text() or phase == "staging"
+
+
+def test_a_second_run_into_the_same_folder_is_refused_clearly(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(build_module, "measure", lambda *a, **k: pytest.fail("measured while another run held it"))
+    with locked(tmp_path):  # another run holds the folder
+        assert cli.main(["report", "--out", str(tmp_path), *TINY]) == 1
+    err = capsys.readouterr().err
+    assert "another `gradlab report` is writing to" in err and "Traceback" not in err
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_progress_prints_a_line_per_stage_when_not_a_terminal():
+    stream = io.StringIO()
+    p = Progress(2, stream=stream, every=0.0)
+    p.stage("cost")
+    p(1, 10)
+    p(10, 10)
+    p.done()
+    p.stage("writing")
+    p.done()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "[1/2] cost ..." and "10%" in lines[1] and "left" in lines[1]
+    assert lines[-1].startswith("[2/2] writing: done in")
+    silent = io.StringIO()
+    Progress(1, enabled=False, stream=silent).stage("x").done()
+    assert silent.getvalue() == ""
 
 
 def test_check_command_passes_and_fails(capsys):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import gradlab
-from gradlab.train import compare_backends, planar_data, train
+from gradlab.backends import all_backends
+from gradlab.experiments.training import TrainingParams, planar_data, run, train
 
 
 def test_planar_data_is_two_balanced_classes():
@@ -15,7 +16,7 @@ def test_planar_data_is_two_balanced_classes():
 
 
 def test_every_backend_follows_the_same_trajectory_at_its_own_cost():
-    h = compare_backends(("backprop", "forward", "central", "complex_step"), m=64, epochs=4, batch_size=16)
+    h = run(TrainingParams(m=64, epochs=4, batch_size=16, repeats=2))
     n = gradlab.MLP([2, 8, 8, 1]).n_params
     last = h.groupby("backend").tail(1).set_index("backend")
     steps = 4 * 4
@@ -23,7 +24,15 @@ def test_every_backend_follows_the_same_trajectory_at_its_own_cost():
     assert last.loc["backprop", "evaluations"] == steps
     assert last.loc["forward", "evaluations"] == steps * (n + 1)
     assert last.loc["central", "evaluations"] == steps * 2 * n
+    for b in all_backends():  # every registered backend trains, at its own exact cost
+        assert last.loc[b.name, "evaluations"] == steps * b.evaluations(n)
     assert last.loc["complex_step", "evaluations"] == steps * n
+    assert last.loc["richardson", "evaluations"] == steps * 4 * n
+    assert (last["repeats"] == 2).all()
+    # the kept time per epoch is the fastest repeat's: never above the median's
+    assert (h["seconds"] <= h["seconds_high"] + 1e-12).all() and h.groupby("backend")[
+        "seconds"
+    ].is_monotonic_increasing.all()
     costs = h.pivot(index="epoch", columns="backend", values="cost")
     np.testing.assert_allclose(costs["complex_step"], costs["backprop"], rtol=1e-12)
     np.testing.assert_allclose(costs["central"], costs["backprop"], rtol=1e-7)

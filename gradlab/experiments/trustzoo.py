@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..bugs import BUGS
+from .bugzoo import BUGS
 from ..check import gradcheck
 from ..nn import MLP, Rules
 

@@ -1,5 +1,7 @@
-"""Charts, tables and the report page, from the sweeps' DataFrames."""
+"""The report: sections (experiment -> DataFrames -> figure -> page text), written as one set."""
 
-from .writer import Config, build, cost_from_benchmark_json
+from .assemble import build, files_of, measure
+from .config import MODES, Config
+from .publish import ReportBusyError, verify
 
-__all__ = ["Config", "build", "cost_from_benchmark_json"]
+__all__ = ["MODES", "Config", "ReportBusyError", "build", "files_of", "measure", "verify"]

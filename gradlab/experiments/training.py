@@ -2,20 +2,24 @@
 
 Every backend follows (almost) the same trajectory -- they compute the same
 gradient -- but at very different cost: the point of reverse mode, seen in a loss
-curve against wall-clock time.
+curve against wall-clock time.  :func:`run` trains with every registered backend,
+``repeats`` times each (interleaved), and keeps per epoch the fastest repeat's time, so
+one slow epoch on a busy machine does not draw a false step into the curve.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from . import _validate as v
-from .backends import differentiate, get
-from .nn.mlp import MLP
+from .. import _validate as v
+from ..backends import all_backends, differentiate, get
+from ..nn.mlp import MLP
+from ..timing import blas_threads
 
 
 def planar_data(m: int = 400, *, seed: int = 0, noise: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
@@ -98,21 +102,57 @@ def train(
     return theta, out
 
 
-def compare_backends(
-    backends: Sequence[str] = ("backprop", "forward", "central", "complex_step"),
-    *,
-    sizes: Sequence[int] = (2, 8, 8, 1),
-    m: int = 400,
-    epochs: int = 60,
-    batch_size: int = 64,
-    learning_rate: float = 0.2,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Train the same network from the same start with each backend; one history table."""
-    X, Y = planar_data(m, seed=seed)
-    net = MLP(list(sizes), activation="tanh", output="sigmoid", loss="cross_entropy")
-    runs = [
-        train(net, X, Y, backend=b, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)[1]
-        for b in backends
-    ]
-    return pd.concat(runs, ignore_index=True)
+@dataclass(frozen=True)
+class TrainingParams:
+    """Mini-batch descent of an MLP ``sizes`` (tanh, sigmoid + cross-entropy) on ``m`` points
+    of the planar flower, ``epochs`` epochs of batches of ``batch_size`` at ``learning_rate``,
+    from the same start with each backend (None: every registered backend), ``repeats``
+    interleaved runs each for the timing."""
+
+    sizes: tuple[int, ...] = (2, 8, 8, 1)
+    m: int = 400
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 0.2
+    seed: int = 0
+    repeats: int = 3
+    backends: tuple[str, ...] | None = None
+    threads: int | None = 1
+
+    def chosen(self) -> list[str]:
+        return [b.name for b in all_backends()] if self.backends is None else list(self.backends)
+
+
+def run(params: TrainingParams = TrainingParams(), *, progress: Callable[[float, float], None] | None = None):
+    """Train with every backend of ``params``, ``repeats`` times, interleaved.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (backend, epoch): ``cost`` (full batch; the runs are deterministic, so
+        every repeat gives the same), ``steps``, ``evaluations`` (cumulative), and the
+        cumulative gradient time three ways -- ``seconds`` (the sum over epochs of each
+        epoch's fastest repeat), ``seconds_high`` (of each epoch's median) -- and ``repeats``.
+    """
+    p = params
+    X, Y = planar_data(p.m, seed=p.seed)
+    net = MLP(list(p.sizes), activation="tanh", output="sigmoid", loss="cross_entropy")
+    runs: dict[str, list[pd.DataFrame]] = {b: [] for b in p.chosen()}
+    total, done = p.repeats * len(runs), 0
+    with blas_threads(p.threads):
+        for _ in range(p.repeats):
+            for backend in runs:
+                kw = dict(epochs=p.epochs, batch_size=p.batch_size, learning_rate=p.learning_rate, seed=p.seed)
+                runs[backend].append(train(net, X, Y, backend=backend, **kw)[1])
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+    out = []
+    for histories in runs.values():
+        h = histories[0].copy()
+        per_epoch = np.stack([np.diff(r["seconds"].to_numpy(), prepend=0.0) for r in histories])
+        h["seconds"] = np.cumsum(per_epoch.min(axis=0))
+        h["seconds_high"] = np.cumsum(np.median(per_epoch, axis=0))
+        h["repeats"] = len(histories)
+        out.append(h)
+    return pd.concat(out, ignore_index=True)

@@ -1,6 +1,6 @@
 """A zoo of realistic backprop bugs, and which gradient checker catches which.
 
-Each bug is the backprop of :mod:`gradlab.methods.backprop` with one rule written
+Each bug is the backprop of :mod:`gradlab.nn.backprop` with one rule written
 the way people get it wrong (the seeds' derivations show where: BP1-BP4, the batch
 mean, the L2 term).  :func:`bug_zoo` runs every checker on every bug over a few
 random networks, and on the correct gradient for the false-alarm rate.
@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .check import GradcheckResult, gradcheck
-from .nn.activations import softmax
-from .nn.backprop import RULES, Rules
-from .nn.mlp import MLP, MLPObjective
+from ..backends import references
+from ..check import GradcheckResult, gradcheck
+from ..nn.activations import softmax
+from ..nn.backprop import RULES, Rules
+from ..nn.mlp import MLP, MLPObjective
 
 
 def buggy_gradient(objective: MLPObjective, theta: np.ndarray, rules: Rules = RULES) -> np.ndarray:
@@ -154,20 +155,43 @@ BUGS: dict[str, Bug] = {
     ]
 }
 
-#: checker name -> (keyword arguments of gradcheck); the first is the default check.
-CHECKERS: dict[str, dict] = {
-    "default (auto)": {},
-    "central (default h)": {"reference": "central"},
-    "central h=1e-3": {"h": 1e-3},
-    "central h=1e-8": {"h": 1e-8},
-    "forward (default h)": {"reference": "forward"},
-    "forward h=1e-5": {"reference": "forward", "h": 1e-5},
-    "complex step": {"reference": "complex_step"},
-    "richardson": {"reference": "richardson"},
-    "fast, 1 direction": {"fast": True, "directions": 1},
-    "fast, 2 directions": {"fast": True, "directions": 2},
-    "fast, 4 directions": {"fast": True, "directions": 4},
-}
+
+def checkers() -> dict[str, dict]:
+    """Checker name -> keyword arguments of gradcheck; the first is the default check.
+
+    The default reference at two other steps, every registered reference backend at its
+    default step (so a backend registered by a user is judged too), and the fast mode.
+    """
+    out: dict[str, dict] = {"default": {}, "default, h=1e-3": {"h": 1e-3}, "default, h=1e-8": {"h": 1e-8}}
+    for name in references():
+        out[f"{name} reference"] = {"reference": name}
+    for k in (1, 2, 4):
+        out[f"fast, {k} direction{'s' if k > 1 else ''}"] = {"fast": True, "directions": k}
+    return out
+
+
+@dataclass(frozen=True)
+class BugZooParams:
+    """What the bug zoo runs: bugs on ``activations`` x ``seeds``; correct gradients (for the
+    false-alarm rate) on ``clean_activations`` x ``clean_seeds``."""
+
+    activations: tuple[str, ...] = ("tanh", "relu")
+    seeds: tuple[int, ...] = (0, 1, 2, 3)
+    clean_activations: tuple[str, ...] = (
+        "tanh",
+        "sigmoid",
+        "relu",
+        "leaky_relu",
+        "hard_tanh",
+        "hard_sigmoid",
+        "elu",
+        "softplus",
+    )
+    clean_seeds: tuple[int, ...] = tuple(range(10, 16))
+    width: int = 6
+    batch: int = 16
+    #: None: every bug of :data:`BUGS`
+    bugs: tuple[str, ...] | None = None
 
 
 def zoo_network(activation: str, seed: int, *, width: int = 6, batch: int = 16) -> tuple[MLPObjective, np.ndarray]:
@@ -189,54 +213,47 @@ def _bound(objective: MLPObjective, bug: Bug) -> Callable[[np.ndarray], np.ndarr
 
 
 def run_checker(objective: MLPObjective, theta: np.ndarray, grad: Callable | None, checker: str) -> GradcheckResult:
-    """One gradcheck of ``grad`` (backprop when None) with a checker of :data:`CHECKERS`."""
-    return gradcheck(objective, theta, grad=grad, **CHECKERS[checker])
+    """One gradcheck of ``grad`` (backprop when None) with a checker of :func:`checkers`."""
+    return gradcheck(objective, theta, grad=grad, **checkers()[checker])
 
 
-def bug_zoo(
-    *,
-    activations=("tanh", "relu"),
-    seeds=(0, 1, 2, 3),
-    clean_activations=("tanh", "sigmoid", "relu", "leaky_relu", "hard_tanh", "hard_sigmoid", "elu", "softplus"),
-    clean_seeds=tuple(range(10, 16)),
-    progress: bool | None = None,
-) -> pd.DataFrame:
+def bug_zoo(params: BugZooParams = BugZooParams(), *, progress: object = None) -> pd.DataFrame:
     """Every checker against every bug (and the correct gradient), over seeded networks.
 
     Returns one row per (network, bug, checker): ``detected`` (the check failed),
-    ``evaluations``, ``unverified`` (entries no reference could measure), and ``bug == "none"`` rows for the
-    false-alarm rate (correct backprop on ``clean_activations`` x ``clean_seeds``).
+    ``evaluations``, ``unverified`` (entries no reference could measure), and ``bug == "none"``
+    rows for the false-alarm rate (correct backprop on ``clean_activations`` x ``clean_seeds``).
+    ``progress(i, total)`` is called after each case, when given.
     """
-    from tqdm.auto import tqdm
-
-    cases = [(act, seed, name) for act in activations for seed in seeds for name in BUGS]
-    cases += [(act, seed, "none") for act in clean_activations for seed in clean_seeds]
+    p = params
+    bugs = list(BUGS) if p.bugs is None else list(p.bugs)
+    cases = [(act, seed, name) for act in p.activations for seed in p.seeds for name in bugs]
+    cases += [(act, seed, "none") for act in p.clean_activations for seed in p.clean_seeds]
+    table = checkers()
     rows = []
-    for act, seed, name in tqdm(cases, desc="bug zoo", unit="case", disable=None if progress is None else not progress):
-        objective, theta = zoo_network(act, seed)
-        if name == "none":
-            grad = None
-        else:
-            bug = BUGS[name]
-            if not bug.applies(objective.net):
-                continue
-            grad = _bound(objective, bug)
-        for checker in CHECKERS:
-            r = run_checker(objective, theta, grad, checker)
-            rows.append(
-                {
-                    "activation": act,
-                    "seed": seed,
-                    "bug": name,
-                    "checker": checker,
-                    "detected": r.status == "failed",
-                    "status": r.status,
-                    "evaluations": r.evaluations,
-                    "unverified": r.n_unverified,
-                    "taylor_rate": r.taylor.rate if r.taylor is not None else float("nan"),
-                    "n_params": objective.n_params,
-                }
-            )
+    for i, (act, seed, name) in enumerate(cases):
+        objective, theta = zoo_network(act, seed, width=p.width, batch=p.batch)
+        bug = None if name == "none" else BUGS[name]
+        if bug is None or bug.applies(objective.net):
+            grad = None if bug is None else _bound(objective, bug)
+            for checker, kw in table.items():
+                r = gradcheck(objective, theta, grad=grad, **kw)
+                rows.append(
+                    {
+                        "activation": act,
+                        "seed": seed,
+                        "bug": name,
+                        "checker": checker,
+                        "detected": r.status == "failed",
+                        "status": r.status,
+                        "evaluations": r.evaluations,
+                        "unverified": r.n_unverified,
+                        "taylor_rate": r.taylor.rate if r.taylor is not None else float("nan"),
+                        "n_params": objective.n_params,
+                    }
+                )
+        if progress is not None:
+            progress(i + 1, len(cases))
     return pd.DataFrame(rows)
 
 
@@ -250,7 +267,7 @@ def zoo_summary(zoo: pd.DataFrame) -> pd.DataFrame:
     table.loc["ALL BUGS (probes aside)"] = real.groupby("checker", sort=False)["detected"].mean()
     table.loc["FALSE ALARMS (correct gradient)"] = clean["detected"].mean()
     table.loc["evaluations (correct gradient)"] = clean["evaluations"].median()
-    return table[list(CHECKERS)]
+    return table[list(dict.fromkeys(zoo["checker"]))]
 
 
-__all__ = ["BUGS", "CHECKERS", "Bug", "Rules", "bug_zoo", "buggy_gradient", "zoo_summary"]
+__all__ = ["BUGS", "Bug", "BugZooParams", "Rules", "bug_zoo", "buggy_gradient", "checkers", "zoo_summary"]

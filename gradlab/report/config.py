@@ -1,0 +1,137 @@
+"""What one report run measures: a frozen :class:`Config`, built from a mode and overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from .. import _validate as v
+
+#: mode -> settings: "quick" (the default, about a minute), "full" (N up to 10^6, minutes),
+#: "smoke" (seconds: every file and section, from tiny experiments)
+MODES: dict[str, dict] = {
+    "quick": dict(
+        widths=(2, 4, 8, 12, 16, 24, 32, 64, 128, 256),
+        fd_max_params=1_500,
+        repeats=5,
+        steps_per_decade=3,
+        bug_seeds=1,
+        clean_seeds=1,
+        epochs=20,
+        training_repeats=3,
+        training_points=200,
+    ),
+    "full": dict(
+        widths=(2, 4, 8, 16, 24, 32, 47, 64, 128, 256, 512, 700),
+        fd_max_params=9_000,
+        repeats=7,
+        bug_seeds=4,
+        clean_seeds=6,
+        epochs=60,
+        training_repeats=5,
+    ),
+    "smoke": dict(
+        widths=(2, 3, 4),
+        fd_max_params=5_000,
+        repeats=2,
+        bug_seeds=1,
+        clean_seeds=1,
+        epochs=2,
+        training_repeats=2,
+        steps_per_decade=1,
+        dtypes=("float64", "float32"),
+        bug_activations=("tanh",),
+        clean_activations=("relu",),
+        zoo_activations=("tanh", "relu"),
+        accuracy_sizes=(3, 4, 2),
+        accuracy_batch=8,
+        bugs=("missing_batch_mean", "last_layer_0.1pct", "probe: dW[L] x (1 + 1e-7)"),
+        min_seconds=2e-4,
+        training_points=64,
+        dpi=30,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """What one report run measures (each section turns it into its experiment's parameters)."""
+
+    seed: int = 0
+    mode: str = "quick"
+    widths: tuple[int, ...] = ()
+    fd_max_params: int = 0
+    repeats: int = 0
+    bug_seeds: int = 0
+    clean_seeds: int = 0
+    epochs: int = 0
+    training_repeats: int = 1
+    training_points: int = 400
+    steps_per_decade: int = 4
+    dtypes: tuple[str, ...] = ("float64", "float32")
+    bug_activations: tuple[str, ...] = ("tanh", "relu")
+    clean_activations: tuple[str, ...] = (
+        "tanh",
+        "sigmoid",
+        "relu",
+        "leaky_relu",
+        "hard_tanh",
+        "hard_sigmoid",
+        "elu",
+        "softplus",
+    )
+    accuracy_sizes: tuple[int, ...] = (4, 8, 8, 3)
+    accuracy_batch: int = 32
+    #: None: every bug of the zoo
+    bugs: tuple[str, ...] | None = None
+    #: None: every activation of the table
+    zoo_activations: tuple[str, ...] | None = None
+    #: each timed call is looped to last at least this long
+    min_seconds: float = 2e-3
+    #: an exponent is stated only when its uncertainty is at most this
+    exponent_tolerance: float = 0.1
+    #: a speed-up is stated only when the fastest and slowest round differ by at most this factor
+    ratio_tolerance: float = 1.5
+    benchmark_json: Path | None = None
+    #: passed to gradlab.parallel.use() where that module exists
+    scheduler: str | None = None
+    progress: bool | None = None
+    dpi: int = 110
+
+    @classmethod
+    def make(cls, mode: str = "quick", **overrides) -> Config:
+        """The settings of ``mode`` ("quick", "full", "smoke") with ``overrides`` on top."""
+        v.choice("mode", mode, MODES)
+        known = {f.name for f in fields(cls)}
+        for key in overrides:
+            if key not in known:
+                raise TypeError(f"Config has no setting {key!r}; settings: {', '.join(sorted(known))}")
+        config = cls(mode=mode, **(MODES[mode] | overrides))
+        return config.validated()
+
+    def validated(self) -> Config:
+        """``self``, with every setting checked (messages name the setting and the value)."""
+        v.seed("seed", self.seed)
+        for name in ("fd_max_params", "repeats", "bug_seeds", "clean_seeds", "epochs", "training_repeats"):
+            v.positive_int(name, getattr(self, name))
+        if not self.widths:
+            raise v.fail("widths", "at least one positive width", self.widths)
+        for w in self.widths:
+            v.positive_int("widths", w)
+        v.positive_float("min_seconds", self.min_seconds)
+        return replace(self, widths=tuple(int(w) for w in self.widths))
+
+    @property
+    def command(self) -> str:
+        """The command line that reproduces this run."""
+        parts = ["gradlab report"]
+        if self.mode != "quick":
+            parts.append(f"--{self.mode}")
+        parts.append(f"--seed {self.seed}")
+        if self.widths != MODES[self.mode]["widths"]:
+            parts.append("--widths " + ",".join(str(w) for w in self.widths))
+        if self.repeats != MODES[self.mode]["repeats"]:
+            parts.append(f"--repeats {self.repeats}")
+        if self.benchmark_json:
+            parts.append(f"--benchmark-json {self.benchmark_json}")
+        return " ".join(parts)

@@ -1,0 +1,228 @@
+"""Cost against the number of parameters N: time (robust, with its band) and evaluations.
+
+The chart and the page read the same :func:`~gradlab.experiments.cost.scaling_summary`; an
+exponent or a speed-up is stated only when its uncertainty is within the tolerances of the
+run's configuration, otherwise the page says the machine was too noisy and how to rerun.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ...experiments import cost as exp
+from ..style import evaluations_label, style_of
+from . import Data, Section, fmt
+
+
+def params(config) -> exp.CostParams:
+    return exp.CostParams(
+        widths=config.widths,
+        fd_max_params=config.fd_max_params,
+        repeats=config.repeats,
+        seed=config.seed,
+        min_seconds=config.min_seconds,
+    )
+
+
+def _rerun(config) -> str:
+    return (
+        "the machine was too noisy to state it; rerun on a quieter machine, or with more repeats "
+        f"(`gradlab report --repeats {max(2 * config.repeats, 9)}`)"
+    )
+
+
+def exponent_text(value: float, uncertainty: float, config) -> str | None:
+    """``"1.23 ± 0.04"`` when the uncertainty allows, else None."""
+    if np.isfinite(value) and np.isfinite(uncertainty) and uncertainty <= config.exponent_tolerance:
+        return f"{value:.2f} ± {uncertainty:.2f}"
+    return None
+
+
+def _fit_line(ax, row: pd.Series, prefix: str, lo: float, hi: float, color: str, gid: str) -> None:
+    k, c = row.get(f"{prefix}exponent", np.nan), row.get(f"{prefix}intercept", np.nan)
+    if np.isfinite(k) and np.isfinite(c):
+        n = np.array([lo, hi], dtype=float)
+        ax.loglog(n, 10 ** (c + k * np.log10(n)), "--", color=color, lw=1.0, alpha=0.8, gid=gid)
+
+
+def _exp_label(row: pd.Series, prefix: str, config) -> str:
+    text = exponent_text(row.get(f"{prefix}exponent", np.nan), row.get(f"{prefix}uncertainty", np.nan), config)
+    return f"∝ N^{text}" if text else "exponent: too noisy to state"
+
+
+def cost_figure(table: pd.DataFrame, scaling: pd.DataFrame, samples: pd.DataFrame, config) -> Figure:
+    """Seconds per gradient against N for every backend (robust value, band from fastest to
+    median repeat, fitted exponent from ``scaling``), the speed-up of backprop, and objective
+    evaluations per gradient."""
+    fig = Figure(figsize=(17, 6.8), layout="constrained")
+    ax_t, ax_r, ax_n = fig.subplots(1, 3)
+    s = scaling.set_index("backend")
+    for i, (backend, g) in enumerate(table.groupby("backend", sort=False)):
+        g = g.sort_values("n_params")
+        st = style_of(backend)
+        n, t = g["n_params"].to_numpy(), g["seconds"].to_numpy()
+        err = np.vstack([t - g["seconds_low"].to_numpy(), g["seconds_high"].to_numpy() - t])
+        row = s.loc[backend]
+        ax_t.errorbar(
+            n, t, yerr=err, fmt=st.marker + "-", color=st.color, ms=5, capsize=2, lw=1,
+            label=f"{st.label}: {_exp_label(row, '', config)}", gid=f"time-{backend}",
+        )  # fmt: skip
+        _fit_line(ax_t, row, "", row["fit_from_n"], row["largest_n"], st.color, f"fit-{backend}")
+        if backend != exp.OBJECTIVE:
+            # hollow markers, larger for earlier series: coinciding counts (n + 1 and n) stay visible
+            ax_n.loglog(
+                n, g["evaluations"], st.marker + "-", color=st.color, mfc="none", ms=11 - 1.2 * (i % 6), mew=1.4,
+                lw=1, label=evaluations_label(backend), gid=f"evals-{backend}",
+            )  # fmt: skip
+        if "ratio_to_backprop_exponent" in s.columns and np.isfinite(row.get("ratio_n", np.nan)):
+            r = exp.ratio_samples(samples, backend)
+            med = r.groupby("n_params")["ratio"].agg(["median", "min", "max"])
+            ax_r.errorbar(
+                med.index, med["median"], yerr=np.vstack([med["median"] - med["min"], med["max"] - med["median"]]),
+                fmt=st.marker + "-", color=st.color, ms=5, capsize=2, lw=1, gid=f"ratio-{backend}",
+                label=f"{st.label} ÷ backprop: {_exp_label(row, 'ratio_to_backprop_', config)}",
+            )  # fmt: skip
+            _fit_line(ax_r, row, "ratio_to_backprop_", med.index[-min(4, len(med))], med.index[-1], st.color,
+                      f"ratio-fit-{backend}")  # fmt: skip
+    ax_r.set_xlabel("number of parameters N")
+    ax_r.set_ylabel("time of a finite-difference gradient ÷ time of backprop (median of rounds, min–max)")
+    ax_r.set_title("How many times faster backprop is: grows linearly in N")
+    ax_t.set_xlabel("number of parameters N")
+    ax_t.set_ylabel("seconds per gradient (fastest rounds; bar: fastest to median)")
+    ax_t.set_title("Time: finite differences grow a power of N faster than backprop")
+    ax_n.set_xlabel("number of parameters N")
+    ax_n.set_ylabel("objective evaluations per gradient")
+    ax_n.set_title("Cost counted in evaluations of J (exact)")
+    for ax in (ax_t, ax_r, ax_n):
+        ax.grid(True, which="major", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False)
+    fig.suptitle("Dashed: the fitted power law over the largest sizes (the exponents of the page)", fontsize=9)
+    return fig
+
+
+class Cost(Section):
+    name = "cost"
+    title = "Cost against the number of parameters N"
+    order = 20
+    csvs = ("cost",)
+    timed = True
+
+    def check(self, config) -> None:
+        if config.benchmark_json is not None:
+            exp.from_benchmark_json(config.benchmark_json)
+
+    def run(self, config, progress) -> Data:
+        if config.benchmark_json is not None:
+            samples = exp.from_benchmark_json(config.benchmark_json)
+        else:
+            samples = exp.cost_sweep(params(config), progress=progress)
+        return {
+            "cost": samples,
+            "cost_table": exp.cost_table(samples),
+            "scaling": exp.scaling_summary(samples),
+        }
+
+    def figure(self, data: Data, config) -> Figure:
+        return cost_figure(data["cost_table"], data["scaling"], data["cost"], config)
+
+    def findings(self, data: Data, config) -> list[str]:
+        s = data["scaling"].set_index("backend")
+        out = []
+        if "backprop" in s.index:
+            bp = s.loc["backprop"]
+            a = exponent_text(bp["exponent"], bp["uncertainty"], config)
+            b = exponent_text(bp["objective_exponent"], bp["objective_uncertainty"], config)
+            units = bp["in_objective_units"]
+            if np.isfinite(units) and units < 1:
+                out.append(
+                    f"**backprop** was measured faster than one evaluation of J at N = {bp.largest_n:,} "
+                    f"({units:.2f}×), which it cannot be: {_rerun(config)}."
+                )
+            else:
+                scaling = (
+                    f"time ∝ N^{a} over N = {bp.sizes}; one evaluation of J ∝ N^{b}"
+                    if a and b
+                    else f"its exponent over N = {bp.sizes}: {_rerun(config)}"
+                )
+                out.append(
+                    f"**backprop** costs {fmt(units, 3)}× one evaluation of J at N = {bp.largest_n:,} ({scaling})."
+                )
+        for backend, b in s.iterrows():
+            if "ratio_to_backprop_exponent" not in s.columns or not np.isfinite(b.get("ratio_n", np.nan)):
+                continue
+            rows = data["cost_table"]
+            rows = rows[(rows["backend"] == backend) & (rows["n_params"] == b.largest_n)]
+            evals = int(rows["evaluations"].iloc[0])
+            t, o = (
+                exponent_text(b["exponent"], b["uncertainty"], config),
+                exponent_text(b["objective_exponent"], b["objective_uncertainty"], config),
+            )
+            if t and o:
+                growth = (
+                    f"time ∝ N^{t} over N = {b.sizes}, where one evaluation of J ∝ N^{o} "
+                    f"(difference {b.exponent - b.objective_exponent:.2f}; theory 1)"
+                )
+            else:
+                growth = f"its exponent over N = {b.sizes}: {_rerun(config)}"
+            r = exponent_text(b["ratio_to_backprop_exponent"], b["ratio_to_backprop_uncertainty"], config)
+            ratio = (
+                f"Its time ÷ backprop's ∝ N^{r} (theory 1: O(N²) against O(N))"
+                if r
+                else f"The exponent of its time ÷ backprop's: {_rerun(config)}"
+            )
+            n = int(b["ratio_n"])
+            band = b["ratio_high"] / b["ratio_low"]
+            if np.isfinite(band) and band <= config.ratio_tolerance:
+                speed = (
+                    f"backprop is **{b.ratio_at_largest:,.0f}× faster** at N = {n:,} "
+                    f"(rounds: {b.ratio_low:,.0f}–{b.ratio_high:,.0f}×)"
+                )
+            else:
+                speed = f"how much faster backprop is at N = {n:,}: {_rerun(config)}"
+            out.append(
+                f"**{backend}** takes {fmt(b.in_objective_units, 4)} objective evaluations' worth of time for its "
+                f"{evals:,} evaluations at N = {b.largest_n:,}; {growth}. {ratio}; {speed}."
+            )
+        return out
+
+    def text(self, data: Data, config) -> str:
+        table = data["cost_table"].pivot_table(index="n_params", columns="backend", values="seconds").sort_index()
+        if config.benchmark_json is not None:
+            source = f"pytest-benchmark JSON `{config.benchmark_json.name}` (each benchmark's rounds or quantiles)"
+            about = "Networks as in benchmarks/test_bench_cost.py"
+        else:
+            p = params(config)
+            source = (
+                f"built-in timer, {p.repeats} interleaved rounds per size, each call looped to at least "
+                f"{p.min_seconds * 1e3:g} ms; the value is the fastest rounds' (20% quantile), the band runs to the "
+                "median round"
+            )
+            about = (
+                f"Networks [w, w, w, 10] for w in {', '.join(map(str, p.widths))} (tanh, softmax, batch {p.batch}, "
+                f"seed {p.seed}), float64, one BLAS thread; backends that take a step stop above N = "
+                f"{p.fd_max_params:,}"
+            )
+        return "\n".join(
+            [
+                f"{about}. Timing: {source}.",
+                f"Exponents are fitted over each backend's 4 largest sizes, ± their uncertainty (bootstrap over the "
+                f"rounds, and the fit's standard error); one is stated only within ± {config.exponent_tolerance:g}, "
+                f"a speed-up only when its rounds agree within a factor {config.ratio_tolerance:g}.",
+                "",
+                "![cost](cost.png)",
+                "",
+                data["scaling"]
+                .drop(columns=[c for c in data["scaling"].columns if c.endswith("intercept")])
+                .to_markdown(index=False, floatfmt=".3g"),
+                "",
+                "Seconds per gradient:",
+                "",
+                table.to_markdown(floatfmt=".3g"),
+            ]
+        )
+
+
+SECTION = Cost()
