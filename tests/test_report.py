@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from gradlab import cli
+from gradlab.backends import get as get_backend
 from gradlab.experiments import accuracy
 from gradlab.report import Config, files_of, verify
 from gradlab.report import assemble as build_module
@@ -138,6 +139,8 @@ def test_accuracy_figure_draws_exactly_the_sweep(report_dir):
     fig = accuracy_figure(acc, accuracy.accuracy_summary(acc))
     for ax, dtype in zip(fig.axes, ["float64", "float32"]):
         for backend in accuracy.step_backends():
+            if get_backend(backend).order is None:
+                continue  # it chooses its own steps: a single mark, tested below
             g = acc[(acc["backend"] == backend) & (acc["dtype"] == dtype)].sort_values("h")
             x, y = _lines(ax, f"measured-{backend}-{dtype}").get_data()
             np.testing.assert_array_equal(x, g["h"].to_numpy())
@@ -233,11 +236,11 @@ def test_bad_benchmark_json_is_a_usage_error_before_any_work(tmp_path, capsys, m
         (["report", "--full", "--smoke"], "not allowed with argument"),
         (["report", "--benchmark-json", "/no/such/file.json"], "no such file"),
         (["report", "--seed", "-1"], "must be a non-negative integer"),
-        (["report", "--repeats", "0"], "at least 1"),
+        (["report", "--repeats", "0"], "must be a positive integer; got 0"),
         (["check", "--activation", "swish"], "invalid choice: 'swish'"),
         (["check", "--sizes", "4"], "at least two positive widths"),
         (["check", "--l2", "-1"], "non-negative"),
-        (["check", "--batch", "0"], "at least 1"),
+        (["check", "--batch", "0"], "must be a positive integer; got 0"),
         ([], "the following arguments are required"),
     ],
 )
@@ -389,9 +392,9 @@ def test_check_command_passes_and_fails(capsys):
     assert cli.main(["check", "--sizes", "3,5,2", "--activation", "tanh", "--output", "softmax"]) == 0
     out = capsys.readouterr().out
     assert "gradcheck passed" in out and "W1" in out and "b2" in out
-    # a tolerance no finite difference meets: the command reports the failure with exit 1
-    assert cli.main(["check", "--sizes", "3,5,2", "--reference", "forward", "--h", "0.5"]) == 1
-    assert "gradcheck FAILED" in capsys.readouterr().out
+    # a step far too coarse for forward differences: the command cannot tell, and says so (exit 3)
+    assert cli.main(["check", "--sizes", "3,5,2", "--reference", "forward", "--h", "0.5"]) == 3
+    assert "gradcheck INCONCLUSIVE" in capsys.readouterr().out
 
 
 def test_module_entry_point_and_help():

@@ -24,8 +24,11 @@ def test_every_backend_follows_the_same_trajectory_at_its_own_cost():
     assert last.loc["backprop", "evaluations"] == steps
     assert last.loc["forward", "evaluations"] == steps * (n + 1)
     assert last.loc["central", "evaluations"] == steps * 2 * n
-    for b in all_backends():  # every registered backend trains, at its own exact cost
-        assert last.loc[b.name, "evaluations"] == steps * b.evaluations(n)
+    for b in all_backends():  # every registered backend trains, at its own exact cost (adaptive: at most)
+        if b.order is None:
+            assert 0 < last.loc[b.name, "evaluations"] <= steps * b.evaluations(n)
+        else:
+            assert last.loc[b.name, "evaluations"] == steps * b.evaluations(n)
     assert last.loc["complex_step", "evaluations"] == steps * n
     assert last.loc["richardson", "evaluations"] == steps * 4 * n
     assert (last["repeats"] == 2).all()

@@ -40,8 +40,37 @@ TOOL_STEPS = (
 
 
 def step_backends() -> list[str]:
-    """Every registered backend that takes a step (the accuracy sweep's default)."""
+    """Every registered backend that takes a step (the accuracy sweep's default); those with no
+    fixed order (``adaptive`` chooses its own steps) appear once, as a mark, not along the grid."""
     return [b.name for b in all_backends() if b.has_step]
+
+
+def adaptive_rows(f, x64, ref, ref_norm, backend: Backend, dtype, label) -> dict:
+    """One measurement of a backend that picks its own steps: where it lands, at what cost, and
+    how often its error estimate bounds the true error."""
+    fd = in_precision(f, dtype)
+    r = differentiate(fd, x64.astype(dtype), backend=backend.name)
+    err = r.gradient.astype(np.float64).reshape(-1) - ref.reshape(-1)
+    bounds = (
+        float(np.mean(np.abs(err) <= np.asarray(r.error, dtype=np.float64).reshape(-1)))
+        if r.error is not None
+        else math.nan
+    )
+    return {
+        "function": label,
+        "backend": backend.name,
+        "dtype": np.dtype(dtype).name,
+        "h": float(np.median(r.step)) if r.step is not None else math.nan,
+        "predicted_rel_error": math.nan,
+        "predicted_truncation": math.nan,
+        "predicted_rounding": math.nan,
+        "abs_error": float(np.max(np.abs(err))),
+        "rel_error": float(np.linalg.norm(err) / ref_norm),
+        "evaluations": r.evaluations,
+        "underflow": False,
+        "own_steps": True,
+        "estimate_bounds_error": bounds,
+    }
 
 
 def expected_slopes(backend: Backend) -> tuple[float, float]:
@@ -159,6 +188,9 @@ def accuracy_sweep(
         fd = in_precision(f, dtype)
         xd = x64.astype(dtype)
         for backend in chosen:
+            if backend.order is None:  # it chooses its own steps: one mark, not a curve
+                rows.append(adaptive_rows(f, x64, ref, ref_norm, backend, dtype, label))
+                continue
             model = predicted_error(backend, steps, f0=f0, grad=ref, derivs=derivs, dtype=dtype)
             model = (nan, nan, nan) if model is None else tuple(e / ref_norm for e in model)
             for h, pred, pt, pr in zip(steps, *model):
@@ -185,6 +217,9 @@ def accuracy_sweep(
                         "evaluations": r.evaluations,
                         "underflow": False,
                     }
+                    if r.error is not None:
+                        est = np.asarray(r.error, dtype=np.float64).reshape(-1)
+                        row["estimate_bounds_error"] = float(np.mean(np.abs(err.reshape(-1)) <= est))
                 rows.append(row)
     return pd.DataFrame(rows)
 
@@ -207,7 +242,8 @@ def accuracy_summary(sweep: pd.DataFrame) -> pd.DataFrame:
     error model gets NaN predictions and slopes.
     """
     rows = []
-    for (function, backend, dtype), g in sweep.groupby(["function", "backend", "dtype"], sort=False):
+    grid = sweep[~sweep["own_steps"].fillna(False).astype(bool)] if "own_steps" in sweep else sweep
+    for (function, backend, dtype), g in grid.groupby(["function", "backend", "dtype"], sort=False):
         g = g.sort_values("h")
         h, e = g["h"].to_numpy(), g["rel_error"].to_numpy()
         pt, pr, pred = (g[c].to_numpy() for c in ("predicted_truncation", "predicted_rounding", "predicted_rel_error"))

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .bugzoo import BUGS
 from ..check import gradcheck
 from ..nn import MLP, Rules
+from .bugzoo import BUGS
 
 
 @dataclass(frozen=True)

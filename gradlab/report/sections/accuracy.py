@@ -56,6 +56,21 @@ def accuracy_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> Figure:
                 label="x + h == x in this precision: no quotient",
                 gid=f"underflow-{dtype}",
             )
+        own = part["own_steps"].fillna(False).astype(bool) if "own_steps" in part else np.zeros(len(part), bool)
+        for r in part[own].itertuples():  # backends that choose their own steps: one mark each
+            st = style_of(r.backend)
+            ax.plot(
+                [r.h],
+                [r.rel_error],
+                st.marker,
+                color=st.color,
+                ms=12,
+                mec="k",
+                zorder=6,
+                label=f"{st.label}: its own steps, {r.evaluations} evaluations",
+                gid=f"own-{r.backend}-{dtype}",
+            )
+        part = part[~own]
         for backend, g in part.groupby("backend", sort=False):
             g = g.sort_values("h")
             st = style_of(backend)
@@ -177,6 +192,24 @@ class Accuracy(Section):
                 f"{theory}; slopes {_slope(a.truncation_slope, a.expected_truncation_slope)} on the truncation "
                 f"side and {_slope(a.rounding_slope, a.expected_rounding_slope)} on the rounding side."
             )
+        sweep = data["accuracy"]
+        if "own_steps" in sweep:
+            for r in sweep[sweep["own_steps"].fillna(False).astype(bool)].itertuples():
+                out.append(
+                    f"**{r.backend}, {r.dtype}** (its own steps, {r.evaluations} evaluations): relative error "
+                    f"{fmt(r.rel_error)}; its per-entry error estimate bounds the true error on "
+                    f"{r.estimate_bounds_error:.0%} of the entries."
+                )
+        if "estimate_bounds_error" in sweep:
+            for (backend, dtype), g in sweep[~sweep["own_steps"].fillna(False).astype(bool)].groupby(
+                ["backend", "dtype"], sort=False
+            ):
+                share = g["estimate_bounds_error"].dropna()
+                if len(share):
+                    out.append(
+                        f"**{backend}, {dtype}**: its error estimate bounds the true error on {share.mean():.0%} "
+                        f"of the entries over the grid of h."
+                    )
         return out
 
     def text(self, data: Data, config) -> str:
