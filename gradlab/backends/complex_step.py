@@ -53,9 +53,10 @@ class ComplexStep(Backend):
     style = Style("complex step", "#b8860b", "h")
 
     def evaluations(self, n: int) -> int:
-        """``n`` complex evaluations; exact except for entries measured again because ``h f'``
-        underflowed (two or more each), which ``GradientResult.evaluations`` counts."""
-        return n
+        """``n`` complex evaluations and 4 real ones (the cross-check); exact except for entries
+        measured again because ``h f'`` underflowed (two or more each), which
+        ``GradientResult.evaluations`` counts."""
+        return n + CROSS_CHECK_EVALUATIONS
 
     def default_step(self, x: np.ndarray) -> np.ndarray:
         return 1e-20 * np.maximum(1.0, np.abs(x.astype(np.float64)))
@@ -70,11 +71,26 @@ class ComplexStep(Backend):
     def compute(self, objective: Counted, x: np.ndarray, *, h: float | None) -> GradientResult:
         start = objective.evaluations
         flat = x.reshape(-1)
+        info = np.finfo(x.dtype)
+        if h is not None and h < info.tiny:
+            raise ValueError(
+                f"`h` = {h:g} is a subnormal number in {x.dtype}: h f' would keep only a few significant bits "
+                f"(at h = 1e-320 the error is about 1e-3); use h of at least {info.tiny / info.eps:.3g}, or the default"
+            )
         steps = self.default_step(flat) if h is None else np.full(flat.size, float(h))
         real, imag = complex_values(objective, x, steps)
         g = imag / steps
         if h is None:
             self._underflowed(objective, x, steps, real, imag, g)
+        agrees, along_real, along_complex = real_cross_check(objective, x, g, seed=0)
+        if not agrees:
+            raise ComplexStepDisagrees(
+                f"the complex step disagrees with a real central difference along a random direction "
+                f"({along_complex:.10g} against {along_real:.10g}): f's complex evaluation drops or conjugates an "
+                f"imaginary part somewhere (abs, np.vdot, np.linalg.norm, .real, np.maximum?), so its derivative "
+                f"would be silently wrong; use backend 'central', 'richardson' or 'adaptive', or write f with "
+                f"functions analytic in complex x (x @ x instead of np.vdot(x, x) or np.linalg.norm(x)**2)"
+            )
         return GradientResult(
             g.astype(x.dtype).reshape(x.shape), self.name, h, objective.evaluations - start, step=steps.reshape(x.shape)
         )
@@ -107,6 +123,41 @@ class ComplexStep(Backend):
                 if g[i] == 0 or abs(g[i]) > size / 16 or hi == cap:
                     break
                 size = abs(g[i])
+
+
+class ComplexStepDisagrees(ValueError):
+    """A real difference contradicts the complex step: ``f`` is not analytic on the way."""
+
+
+#: real evaluations of the cross-check (central differences along v at t and t/2)
+CROSS_CHECK_EVALUATIONS = 4
+
+
+def real_cross_check(objective: Counted, x: np.ndarray, g: np.ndarray, seed: int = 0) -> tuple[bool, float, float]:
+    """Does a real central difference along a seeded random direction ``v`` agree with ``<g, v>``?
+
+    Central differences at ``t`` and ``t/2``, Richardson-extrapolated; they agree when
+    the difference is within the extrapolation's own error estimate plus rounding.  Returns
+    ``(agrees, real directional derivative, <g, v>)``; costs 4 real evaluations.
+    """
+    flat = x.reshape(-1).astype(np.float64)
+    v = np.random.default_rng(seed + 7919).standard_normal(flat.size)
+    v /= np.linalg.norm(v)
+    eps = float(np.finfo(x.dtype).eps)
+    t = eps ** (1 / 3) * max(1.0, float(np.abs(flat).max())) * (1 if x.dtype == np.float64 else 2)
+    d, f_abs = [], 0.0
+    for s in (t, t / 2):
+        xp = (flat + s * v).astype(x.dtype).reshape(x.shape)
+        xm = (flat - s * v).astype(x.dtype).reshape(x.shape)
+        fp, fm = objective(xp), objective(xm)
+        f_abs = max(f_abs, abs(fp), abs(fm))
+        span = float((xp.reshape(-1).astype(np.float64) - xm.reshape(-1)) @ v)
+        d.append((fp - fm) / span)
+    real = (4 * d[1] - d[0]) / 3
+    bound = 2 * abs(d[1] - d[0]) + 12 * eps * f_abs / (t / 2)
+    along = float(g.reshape(-1).astype(np.float64) @ v)
+    agrees = abs(real - along) <= bound + 1e-6 * max(abs(real), abs(along))
+    return agrees, real, along
 
 
 def complex_values(objective: Counted, x: np.ndarray, steps: np.ndarray, start: int = 0, stop: int | None = None):

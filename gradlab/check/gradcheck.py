@@ -19,6 +19,7 @@ import pandas as pd
 
 from .. import _validate as v
 from ..backends import CENTRAL, COMPLEX_STEP, Backend, DifferenceScheme, get, references
+from ..backends.complex_step import ComplexStepDisagrees
 from ..objective import Counted
 from ..structure import prepare_check
 from .directional import block_direction, fast_table, projection
@@ -26,7 +27,7 @@ from .entrywise import LIMITS, block_table, judge
 from .hints import hints_for
 from .kinks import crossings
 from .probe import Profile, profile
-from .reference import LEVELS, Reference, complex_cross_check, measure, refine, remeasure_kinks
+from .reference import LEVELS, Reference, measure, refine, remeasure_kinks
 from .result import GradcheckResult
 from .taylor import taylor_test
 
@@ -372,23 +373,18 @@ def _cost_guard(ref: Backend, n: int, prof: Profile, max_evaluations, fast: bool
 
 
 def _measure_full(ref, counter, point, h, prof, noise, seed, scheduler) -> tuple[Reference, Backend, tuple]:
-    notes: tuple[str, ...] = ()
+    """The reference; the complex step falls back to central differences where ``f`` cannot take
+    complex input, or where its own real cross-check shows that ``f``'s complex evaluation drops or
+    conjugates an imaginary part."""
     if ref.kind == "complex":
         try:
-            R = measure(ref, counter, point, h, prof.eps_f, noise, scheduler, prof.f0)
-        except TypeError as exc:  # f cannot take complex input after all
-            notes += (f"the complex step is not available ({exc}); central differences instead",)
-            return measure(CENTRAL, counter, point, None, prof.eps_f, noise, scheduler, prof.f0), CENTRAL, notes
-        ok, real, cs = complex_cross_check(counter, point, R.values, prof.eps_f, seed)
-        if ok:
-            return R, ref, notes
-        notes += (
-            f"the complex step disagrees with a real difference along a random direction ({cs:.10g} against "
-            f"{real:.10g}): f's complex evaluation drops or conjugates an imaginary part somewhere (abs, np.vdot, "
-            f"np.linalg.norm, .real?); judged with central differences instead",
-        )
-        return measure(CENTRAL, counter, point, None, prof.eps_f, noise, scheduler, prof.f0), CENTRAL, notes
-    return measure(ref, counter, point, h, prof.eps_f, noise, scheduler, prof.f0), ref, notes
+            return measure(ref, counter, point, h, prof.eps_f, noise, scheduler, prof.f0), ref, ()
+        except (TypeError, ComplexStepDisagrees) as exc:
+            note = (
+                f"the complex step cannot be trusted here ({str(exc).split(';')[0]}); judged with central differences"
+            )
+            return measure(CENTRAL, counter, point, None, prof.eps_f, noise, scheduler, prof.f0), CENTRAL, (note,)
+    return measure(ref, counter, point, h, prof.eps_f, noise, scheduler, prof.f0), ref, ()
 
 
 def _settle(R: Reference, ref, counter, objective, point, a, rtol, atol, limit, prof, noise):

@@ -219,33 +219,3 @@ def remeasure_kinks(
         if not found:
             ref.unverified[i] = True
             ref.why[i] = "a kink of f lies within any usable step of x on both sides"
-
-
-def complex_cross_check(
-    counted: Counted, point: np.ndarray, numeric: np.ndarray, eps_f: float, seed: int
-) -> tuple[bool, float, float]:
-    """Does a real central difference along a random direction agree with the complex step?
-
-    Returns ``(agrees, real directional derivative, complex-step one)``.  Costs 4 real
-    evaluations (central at ``t`` and ``t/2``, extrapolated).
-    """
-    rng = np.random.default_rng(seed + 7919)
-    flat = point.reshape(-1).astype(np.float64)
-    v = rng.standard_normal(flat.size)
-    v /= np.linalg.norm(v)
-    scale = max(1.0, float(np.abs(flat).max()))
-    t = np.finfo(np.float64).eps ** (1 / 3) * scale if point.dtype == np.float64 else 1e-2 * scale
-    d = []
-    f_abs = 0.0
-    for s in (t, t / 2):
-        xp = (flat + s * v).astype(point.dtype).reshape(point.shape)
-        xm = (flat - s * v).astype(point.dtype).reshape(point.shape)
-        fp, fm = counted(xp), counted(xm)
-        f_abs = max(f_abs, abs(fp), abs(fm))
-        span = float((xp.reshape(-1).astype(np.float64) - xm.reshape(-1)) @ v)
-        d.append((fp - fm) / span)
-    real = (4 * d[1] - d[0]) / 3
-    bound = 2 * abs(d[1] - d[0]) + 3 * ROUNDING_FACTOR * eps_f * f_abs / (t / 2)
-    cs = float(numeric @ v)
-    agrees = abs(real - cs) <= bound + 1e-6 * max(abs(real), abs(cs))
-    return agrees, real, cs
