@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from .. import _validate as v
+from .. import parallel
 from ..objective import Counted
 from .base import Backend, GradientResult, get
 
@@ -15,7 +18,7 @@ def resolve(backend: object) -> Backend:
 
 
 def differentiate(
-    f: object, x: object, *, backend: str | Backend = "central", h: float | None = None
+    f: object, x: object, *, backend: str | Backend = "central", h: float | None = None, scheduler: object = None
 ) -> GradientResult:
     """The gradient of ``f`` at ``x`` with what it cost and did: a :class:`GradientResult`.
 
@@ -25,12 +28,17 @@ def differentiate(
     """
     impl = resolve(backend)
     h = None if h is None else v.positive_float("h", h)
+    kw = {} if scheduler is None else {"scheduler": parallel.check("scheduler", scheduler)}
+    if kw and "scheduler" not in inspect.signature(impl.compute).parameters:
+        raise ValueError(f"`scheduler` is not taken by backend {impl.name!r} (its compute runs in-process only)")
     objective = Counted(f)
     point = objective.point(x)
-    return impl.compute(objective, point, h=h)
+    return impl.compute(objective, point, h=h, **kw)
 
 
-def gradient(f: object, x: object, *, backend: str | Backend = "central", h: float | None = None) -> np.ndarray:
+def gradient(
+    f: object, x: object, *, backend: str | Backend = "central", h: float | None = None, scheduler: object = None
+) -> np.ndarray:
     """The gradient of a scalar function ``f`` at ``x``.
 
     Parameters
@@ -46,6 +54,11 @@ def gradient(f: object, x: object, *, backend: str | Backend = "central", h: flo
         Absolute step.  The default scales with each entry:
         ``sqrt(eps) * max(1, |x_i|)`` forward, ``cbrt(eps) * max(1, |x_i|)`` central,
         where ``eps`` is the machine epsilon of ``x``'s precision.
+    scheduler : None, str or dask.distributed.Client
+        Where the entries are evaluated: ``None`` (default) serially in this process,
+        or, with dask installed, ``"threads"``, ``"processes"``, a ``Client`` or a
+        scheduler address (see :mod:`gradlab.parallel`, and :func:`gradlab.parallel.use`
+        to set it for a whole block).  The result is the same to the last bit.
 
     Returns
     -------
@@ -59,4 +72,4 @@ def gradient(f: object, x: object, *, backend: str | Backend = "central", h: flo
     >>> np.round(g, 6)
     array([ 2., -4.])
     """
-    return differentiate(f, x, backend=backend, h=h).gradient
+    return differentiate(f, x, backend=backend, h=h, scheduler=scheduler).gradient

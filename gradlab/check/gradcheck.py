@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .. import _validate as v
+from .. import parallel
 from ..backends import COMPLEX_STEP, get, references
 from ..backends.front import resolve
 from ..objective import Counted
@@ -35,6 +36,7 @@ def gradcheck(
     fast: bool = False,
     directions: int = 2,
     seed: int = 0,
+    scheduler: object = None,
 ) -> GradcheckResult:
     """Compare an analytic gradient with a finite-difference reference, block by block.
 
@@ -62,6 +64,8 @@ def gradcheck(
         Random directions per block in fast mode.
     seed : int
         Seed of the random directions (fast mode and the Taylor test).
+    scheduler : None, str or dask.distributed.Client
+        Where the reference gradient's entries are evaluated (see :func:`gradlab.gradient`).
 
     Returns
     -------
@@ -89,6 +93,7 @@ def gradcheck(
     fast = v.boolean("fast", fast)
     directions = v.positive_int("directions", directions)
     seed = v.seed("seed", seed)
+    scheduler = parallel.check("scheduler", scheduler)
     analytic, source = _analytic(grad, objective, point, f)
     blocks = objective.blocks(point)
     common = dict(rtol=rtol, atol=atol, analytic_source=source, reference=ref.name, h=h, dtype=dtype)
@@ -123,7 +128,7 @@ def gradcheck(
         notes = (f"fast check: directional derivatives disagree in {failed}; full per-entry check follows",)
 
     counter = Counted(objective)
-    numeric_result = ref.compute(counter, point, h=h)
+    numeric_result = ref.compute(counter, point, h=h, **({} if scheduler is None else {"scheduler": scheduler}))
     a = analytic.astype(np.float64).reshape(-1)
     n = numeric_result.gradient.astype(np.float64).reshape(-1)
     abs_error, rel_error = errors(a, n, rtol, atol)
