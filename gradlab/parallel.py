@@ -33,9 +33,10 @@ work of a chunk.
 
 What travels
 ------------
-The objective, ``x`` and the per-entry steps go out once: scattered to the cluster (each
-worker fetches them once, whatever the number of its chunks) or held as one key of a
-local graph; a task receives only its ``start, stop``.  Before any of that, the objective
+The objective, ``x`` and the per-entry steps go out once, each as one key of the graph
+(on a cluster, the result of a task of its own, which each worker fetches once whatever
+the number of its chunks, and which is computed again if the worker holding it is lost);
+a chunk's task receives only its ``start, stop``.  Before any of that, the objective
 is serialised once with cloudpickle (what dask uses) so that an ``f`` that cannot be sent
 (a closure over a lock, an open file, a generator) is refused with an error that says so,
 instead of failing somewhere inside dask.  An exception raised by ``f`` on a worker
@@ -103,13 +104,23 @@ def _import_dask():
     return dask
 
 
+class SchedulerUnreachable(OSError):
+    """No dask scheduler answered at the address given."""
+
+
 def _client_for(address: str):
     _import_dask()
     try:
         from distributed import Client
     except ImportError as exc:  # pragma: no cover
         raise ImportError("a scheduler address needs dask.distributed: pip install 'gradlab[dask]'") from exc
-    return Client(address, set_as_default=False)
+    try:
+        return Client(address, set_as_default=False)
+    except OSError as exc:
+        raise SchedulerUnreachable(
+            f"no dask scheduler answers at {address!r} ({exc}); start one (`dask scheduler`, then "
+            f"`dask worker {address}` on each machine) or check the address"
+        ) from exc
 
 
 @contextlib.contextmanager
@@ -277,9 +288,15 @@ def map_entries(
     return tuple(np.concatenate(column) for column in zip(*parts))
 
 
+def _itself(item: object) -> object:
+    return item
+
+
 def _on_cluster(client, kernel, objective, x, steps, args, static) -> list:
-    # scattered once: a worker fetches each shared item once, whatever the number of its chunks
-    shared = client.scatter([objective, x, steps], hash=False)
+    # Each shared item is the result of a task of its own, which a worker fetches once whatever
+    # the number of its chunks.  Not `scatter`: scattered data lost with a worker cannot be
+    # recovered, while a task's result is simply computed again from the spec the scheduler holds.
+    shared = [client.submit(_itself, item, pure=False) for item in (objective, x, steps)]
     futures = [client.submit(_run_chunk, kernel, *shared, lo, hi, base, static, pure=False) for lo, hi, base in args]
     try:
         if _progress_wanted():
