@@ -28,7 +28,7 @@ distributed = pytest.importorskip("distributed")
 # [w, w, w, 10] has 2 w^2 + 12 w + 10 parameters: 1,050 / 10,650 / 99,450 / 1,002,520 / 10,026,234
 WIDTHS = {1_000: 20, 10_000: 70, 100_000: 220, 1_000_000: 705, 10_000_000: 2236}
 SIZES = [1_000, 10_000] + ([100_000] if os.environ.get("GRADLAB_BENCH_LARGE") else [])
-ROUNDS = {1_000: 5, 10_000: 3, 100_000: 1}
+ROUNDS = {1_000: 5, 10_000: int(os.environ.get("GRADLAB_BENCH_ROUNDS", 3)), 100_000: 1}
 
 
 @pytest.fixture(scope="module")
