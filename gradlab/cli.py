@@ -73,6 +73,15 @@ def _benchmark_json(text: str) -> Path:
     return path
 
 
+def _scheduler(text: str) -> str:
+    from .parallel import check
+
+    try:
+        return check("--scheduler", text)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parser() -> argparse.ArgumentParser:
     from .backends import references
     from .nn.activations import ACTIVATIONS, OUTPUT_ONLY
@@ -140,6 +149,14 @@ def parser() -> argparse.ArgumentParser:
         "--fast", action="store_true", help="random directional derivatives per block first (a handful of evaluations)"
     )
     c.add_argument("--directions", type=_positive_int, default=2, help="random directions per block with --fast")
+    c.add_argument(
+        "--scheduler",
+        type=_scheduler,
+        default=None,
+        metavar="ADDRESS|threads|processes",
+        help="evaluate the reference on dask: a scheduler address (tcp://host:8786) or a local pool "
+        "(default: serial; needs gradlab[dask])",
+    )
     return p
 
 
@@ -176,6 +193,7 @@ def _check(args, p) -> int:
 
     from .check import gradcheck
     from .nn.mlp import MLP
+    from .parallel import SchedulerUnreachable
 
     try:
         net = MLP(
@@ -198,15 +216,19 @@ def _check(args, p) -> int:
         objective(theta)
     except FloatingPointError as exc:
         p.error(f"the network as given cannot be evaluated (--l2 {args.l2:g}, --sizes, --dtype?): {exc}")
-    result = gradcheck(
-        objective,
-        theta,
-        reference=args.reference,
-        h=args.h,
-        fast=args.fast,
-        directions=args.directions,
-        seed=args.seed,
-    )
+    try:
+        result = gradcheck(
+            objective,
+            theta,
+            reference=args.reference,
+            h=args.h,
+            fast=args.fast,
+            directions=args.directions,
+            seed=args.seed,
+            scheduler=args.scheduler,
+        )
+    except SchedulerUnreachable as exc:
+        p.error(f"argument --scheduler: {exc}")
     print(f"{net!r}, batch {args.batch}, seed {args.seed}, {net.n_params} parameters")
     print(result.message())
     return {"passed": 0, "failed": 1, "inconclusive": 3}[result.status]

@@ -21,7 +21,10 @@ class Analytic(Backend):
     def evaluations(self, n: int) -> int:
         return 1
 
-    def compute(self, objective: Counted, x: np.ndarray, *, h: float | None) -> GradientResult:
+    def compute(
+        self, objective: Counted, x: np.ndarray, *, h: float | None, scheduler: object = None
+    ) -> GradientResult:
+        # one forward and one backward pass: nothing to farm out, whatever the scheduler
         gradient = objective.objective.gradient
         if gradient is None:
             f = getattr(objective.objective, "f", objective.objective)

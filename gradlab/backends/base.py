@@ -106,7 +106,10 @@ class Backend(abc.ABC):
 
         ``x`` is validated but may be the caller's array: a backend that perturbs it
         works on a copy of its own.  ``h`` is a validated positive step or ``None``
-        for the backend's default rule.
+        for the backend's default rule.  A backend whose work can be split over entries
+        may also take a keyword ``scheduler`` (see :mod:`gradlab.parallel`); the
+        built-in ones do, and :func:`gradlab.differentiate` passes it only to backends
+        that declare it.
         """
 
     def evaluations(self, n: int) -> int:

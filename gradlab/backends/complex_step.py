@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import parallel
 from ..objective import Counted
 from .base import Backend, GradientResult, Style
 
@@ -69,7 +70,9 @@ class ComplexStep(Backend):
         trunc = np.abs(np.asarray(derivs[3]))[None, :] * h**2 / 6
         return trunc, np.broadcast_to(eps * np.abs(grad)[None, :], trunc.shape)
 
-    def compute(self, objective: Counted, x: np.ndarray, *, h: float | None) -> GradientResult:
+    def compute(
+        self, objective: Counted, x: np.ndarray, *, h: float | None, scheduler: object = None
+    ) -> GradientResult:
         start = objective.evaluations
         flat = x.reshape(-1)
         info = np.finfo(x.dtype)
@@ -79,7 +82,7 @@ class ComplexStep(Backend):
                 f"(at h = 1e-320 the error is about 1e-3); use h of at least {info.tiny / info.eps:.3g}, or the default"
             )
         steps = self.default_step(flat) if h is None else np.full(flat.size, float(h))
-        real, imag = complex_values(objective, x, steps)
+        real, imag = parallel.map_entries(complex_values, objective, x, steps, per_entry=1, scheduler=scheduler)
         g = imag / steps
         if h is None:
             self._underflowed(objective, x, steps, real, imag, g)

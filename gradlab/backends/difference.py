@@ -44,6 +44,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .. import _validate as v
+from .. import parallel
 from ..objective import Counted
 from .base import DEFAULT_TOLERANCES, Backend, GradientResult, Style
 
@@ -181,10 +182,12 @@ class DifferenceScheme(Backend):
         flat = x.reshape(-1)
         return self.default_step(flat) if h is None else np.full(flat.size, float(h))
 
-    def compute(self, objective: Counted, x: np.ndarray, *, h: float | None) -> GradientResult:
+    def compute(
+        self, objective: Counted, x: np.ndarray, *, h: float | None, scheduler: object = None
+    ) -> GradientResult:
         start = objective.evaluations
         steps = self.steps(x, h)
-        values, disp = node_values(objective, x, self.offsets, steps)
+        values, disp = all_node_values(objective, x, self.offsets, steps, scheduler)
         g, err = self.combine(values, disp, steps, x.dtype)
         _check_quotients(g, values, disp, steps, x, self, objective, h)
         return GradientResult(
@@ -231,6 +234,41 @@ class DifferenceScheme(Backend):
         return out
 
 
+def all_node_values(
+    objective: Counted, x: np.ndarray, offsets: Sequence[float], steps: np.ndarray, scheduler: object = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`node_values` for every entry, serially or in chunks on ``scheduler`` (the same bits).
+
+    In chunks, the caller checks every displacement first (so errors and warnings name
+    the same entry as a serial run, and reach the caller) and evaluates an offset-0
+    node once, on a copy of ``x`` laid out as the serial run's working copy.
+    """
+    scheduler = parallel.current(scheduler)
+    if scheduler is None:
+        return node_values(objective, x, offsets, steps)
+    _nodes(x, offsets, steps, 0, steps.size, check=True)
+    f0 = objective(x.copy()) if 0 in offsets else None
+    moving = sum(1 for o in offsets if o != 0)
+    return parallel.map_entries(
+        node_values, objective, x, steps, per_entry=moving, scheduler=scheduler, offsets=offsets, f0=f0, checked=True
+    )
+
+
+def _nodes(x, offsets, steps, start, stop, *, check: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The nodes of entries ``start..stop - 1`` rounded to x's precision, and the
+    displacements they actually represent (float64); checked when ``check``."""
+    flat = x.reshape(-1)
+    o = np.asarray(offsets, dtype=np.float64)
+    x64 = flat[start:stop].astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        disp = x64[:, None] + o[None, :] * steps[start:stop, None]
+        points = disp.astype(x.dtype)  # the nodes, rounded to x's precision
+        np.subtract(points, x64[:, None], out=disp)  # the displacements actually represented
+    if check:
+        _check_displacements(disp, o, steps[start:stop], flat, np.arange(start, stop), x.dtype)
+    return points, disp
+
+
 def node_values(
     objective: Counted,
     x: np.ndarray,
@@ -239,24 +277,22 @@ def node_values(
     start: int = 0,
     stop: int | None = None,
     f0: float | None = None,
+    *,
+    checked: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``f`` at ``x + o_k h_i e_i`` for entries ``start <= i < stop`` and every offset.
 
     Returns ``values`` and the displacements actually represented ``disp`` (both float64,
     shape ``(stop - start, K)``).  An offset 0 is evaluated once (or taken from ``f0``).
     Works on a private copy of ``x``, which ``f`` receives read-only; entries are
-    independent, so any split of the range gives the same bits.
+    independent, so any split of the range gives the same bits.  ``checked``: the caller
+    has already checked the displacements (see :func:`all_node_values`).
     """
     flat = x.reshape(-1)
     stop = flat.size if stop is None else stop
     idx = np.arange(start, stop)
+    points, disp = _nodes(x, offsets, steps, start, stop, check=not checked)
     o = np.asarray(offsets, dtype=np.float64)
-    x64 = flat[start:stop].astype(np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        disp = x64[:, None] + o[None, :] * steps[start:stop, None]
-        points = disp.astype(x.dtype)  # the nodes, rounded to x's precision
-        np.subtract(points, x64[:, None], out=disp)  # the displacements actually represented
-    _check_displacements(disp, o, steps[start:stop], flat, idx, x.dtype)
     work = x.copy()  # the one working copy; the caller's array is never touched
     wflat = work.reshape(-1)  # a view: perturbing wflat perturbs work
     values = np.empty(disp.shape, dtype=np.float64)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import replace
 
 import numpy as np
 
 from .. import _validate as v
+from .. import parallel
 from ..objective import Counted
 from ..structure import prepare
 from .base import Backend, GradientResult, get
@@ -18,7 +20,7 @@ def resolve(backend: object) -> Backend:
 
 
 def differentiate(
-    f: object, x: object, *, backend: str | Backend = "central", h: float | None = None
+    f: object, x: object, *, backend: str | Backend = "central", h: float | None = None, scheduler: object = None
 ) -> GradientResult:
     """The gradient of ``f`` at ``x`` with what it cost and did: a :class:`GradientResult`.
 
@@ -32,9 +34,12 @@ def differentiate(
     """
     impl = resolve(backend)
     h = None if h is None else v.positive_float("h", h)
+    kw = {} if scheduler is None else {"scheduler": parallel.check("scheduler", scheduler)}
+    if kw and "scheduler" not in inspect.signature(impl.compute).parameters:
+        raise ValueError(f"`scheduler` is not taken by backend {impl.name!r} (its compute runs in-process only)")
     structured = prepare(f, x)
     if structured is not None:  # a dict, list or tuple of arrays: the same call on its flat vector
-        result = impl.compute(Counted(structured.objective), structured.point, h=h)
+        result = impl.compute(Counted(structured.objective), structured.point, h=h, **kw)
         s = structured.structure
         return replace(
             result,
@@ -44,10 +49,12 @@ def differentiate(
         )
     objective = Counted(f)
     point = objective.point(x)
-    return impl.compute(objective, point, h=h)
+    return impl.compute(objective, point, h=h, **kw)
 
 
-def gradient(f: object, x: object, *, backend: str | Backend = "central", h: float | None = None) -> np.ndarray:
+def gradient(
+    f: object, x: object, *, backend: str | Backend = "central", h: float | None = None, scheduler: object = None
+) -> np.ndarray:
     """The gradient of a scalar function ``f`` at ``x``.
 
     Parameters
@@ -66,6 +73,11 @@ def gradient(f: object, x: object, *, backend: str | Backend = "central", h: flo
         Absolute step.  The default scales with each entry:
         ``sqrt(eps) * max(1, |x_i|)`` forward, ``cbrt(eps) * max(1, |x_i|)`` central,
         where ``eps`` is the machine epsilon of ``x``'s precision.
+    scheduler : None, str or dask.distributed.Client
+        Where the entries are evaluated: ``None`` (default) serially in this process,
+        or, with dask installed, ``"threads"``, ``"processes"``, a ``Client`` or a
+        scheduler address (see :mod:`gradlab.parallel`, and :func:`gradlab.parallel.use`
+        to set it for a whole block).  The result is the same to the last bit.
 
     Returns
     -------
@@ -79,4 +91,4 @@ def gradient(f: object, x: object, *, backend: str | Backend = "central", h: flo
     >>> np.round(g, 6)
     array([ 2., -4.])
     """
-    return differentiate(f, x, backend=backend, h=h).gradient
+    return differentiate(f, x, backend=backend, h=h, scheduler=scheduler).gradient

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _validate as v
+from .. import parallel
 from ..backends import CENTRAL, COMPLEX_STEP, Backend, DifferenceScheme, get, references
 from ..backends.complex_step import ComplexStepDisagrees
 from ..objective import Counted
@@ -162,6 +163,7 @@ def gradcheck(
     accept_unverified = v.boolean("accept_unverified", accept_unverified)
     max_evaluations = None if max_evaluations is None else v.positive_int("max_evaluations", max_evaluations)
     ref = _reference_backend(reference, objective, h)
+    scheduler = parallel.check("scheduler", scheduler)
     analytic, source = _analytic(grad, objective, point, f)
     blocks = objective.blocks(point)
     prof = profile(counter, point, blocks, seed, full=not fast)

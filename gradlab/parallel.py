@@ -1,0 +1,323 @@
+"""Entries farmed out to dask: the same gradient, bit for bit, on many cores or a cluster.
+
+A difference or complex-step gradient is a loop over entries, and entries are independent:
+:func:`~gradlab.backends.difference.node_values` and
+:func:`~gradlab.backends.complex_step.complex_values` compute any contiguous range of them
+on a private copy of ``x``.  :func:`map_entries` cuts ``0..n`` into contiguous chunks, runs
+one task per chunk and puts the pieces back in order.  Each entry is computed by exactly
+the operations of the serial loop, so the result is **bitwise identical** to the serial
+run, and each task returns its evaluation count with its values, so the counts add up to
+the serial count however the tasks were scheduled: a task rerun after a worker was lost
+is counted once, because only the run that delivered its values is counted.
+
+The scheduler follows dask's conventions:
+
+- ``None`` (default): serial and in-process; nothing is imported from dask;
+- ``"threads"``, ``"processes"``, ``"synchronous"``: dask's local schedulers
+  (``"threads"`` suits an ``f`` that releases the GIL, such as large BLAS calls);
+- a ``dask.distributed.Client``, or the address of a scheduler (``"tcp://10.0.0.5:8786"``,
+  ``"10.0.0.5:8786"``): a cluster.  Workers must have gradlab installed.
+
+:func:`use` sets the scheduler for every call that does not pass one, the way
+``dask.config.set(scheduler=...)`` does; it is a context variable, so it holds in the
+thread (or task) that entered it and in nothing else.
+
+Chunks
+------
+``min(n, CHUNKS_PER_WORKER * workers, MAX_CHUNKS)`` chunks of (nearly) equal size, with
+``workers`` the threads of the cluster (``sum(client.nthreads().values())``) or of the
+local pool (dask's ``num_workers``, else the CPU count).  Four chunks per worker let a fast
+worker take over the tail of a slow one; the bound keeps the per-task overhead (a few
+milliseconds on a LocalCluster: ``benchmarks/test_bench_parallel.py``) small against the
+work of a chunk.
+
+What travels
+------------
+The objective, ``x`` and the per-entry steps go out once, each as one key of the graph
+(on a cluster, the result of a task of its own, which each worker fetches once whatever
+the number of its chunks, and which is computed again if the worker holding it is lost);
+a chunk's task receives only its ``start, stop``.  Before any of that, the objective
+is serialised once with cloudpickle (what dask uses) so that an ``f`` that cannot be sent
+(a closure over a lock, an open file, a generator) is refused with an error that says so,
+instead of failing somewhere inside dask.  An exception raised by ``f`` on a worker
+reaches the caller with its own type and message, plus a note naming the entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import sys
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from . import _validate as v
+from .objective import Counted, describe
+
+LOCAL = ("threads", "processes", "synchronous")
+CHUNKS_PER_WORKER = 4
+MAX_CHUNKS = 1024
+
+_DEFAULT: contextvars.ContextVar[object] = contextvars.ContextVar("gradlab_scheduler", default=None)
+_PROGRESS: contextvars.ContextVar[bool | None] = contextvars.ContextVar("gradlab_progress", default=None)
+
+_REQUIREMENT = "None, 'threads', 'processes', 'synchronous', a dask.distributed.Client or a scheduler address"
+
+
+def _is_client(obj: object) -> bool:
+    # without importing distributed: a Client can only exist if distributed is already imported
+    mod = sys.modules.get("distributed")
+    return mod is not None and isinstance(obj, mod.Client)
+
+
+def _is_address(text: str) -> bool:
+    if "://" in text:
+        return True
+    host, sep, port = text.rpartition(":")
+    return bool(sep and host and port.isdigit())
+
+
+def check(name: str, scheduler: object) -> object:
+    """Validate a scheduler argument (``name`` is the argument's name in messages); return it."""
+    if scheduler is None or _is_client(scheduler):
+        return scheduler
+    if not isinstance(scheduler, str):
+        raise v.fail(name, _REQUIREMENT, scheduler, TypeError)
+    if scheduler not in LOCAL and not _is_address(scheduler):
+        raise v.fail(name, _REQUIREMENT + " ('tcp://host:port' or 'host:port')", scheduler)
+    return scheduler
+
+
+def current(scheduler: object = None) -> object:
+    """The scheduler a call runs on: its own argument, else the one set by :func:`use`, else ``None``."""
+    return _DEFAULT.get() if scheduler is None else check("scheduler", scheduler)
+
+
+def _import_dask():
+    try:
+        import dask
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "a `scheduler` needs dask: pip install 'gradlab[dask]' (or pass scheduler=None to run serially)"
+        ) from exc
+    return dask
+
+
+class SchedulerUnreachable(OSError):
+    """No dask scheduler answered at the address given."""
+
+
+def _client_for(address: str):
+    _import_dask()
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError("a scheduler address needs dask.distributed: pip install 'gradlab[dask]'") from exc
+    try:
+        return Client(address, set_as_default=False)
+    except OSError as exc:
+        raise SchedulerUnreachable(
+            f"no dask scheduler answers at {address!r} ({exc}); start one (`dask scheduler`, then "
+            f"`dask worker {address}` on each machine) or check the address"
+        ) from exc
+
+
+@contextlib.contextmanager
+def use(scheduler: object, *, progress: bool | None = None) -> Iterator[object]:
+    """Run every gradient, gradcheck reference, sweep and report inside on ``scheduler``.
+
+    Parameters
+    ----------
+    scheduler : None, str or dask.distributed.Client
+        As for :func:`gradlab.gradient`.  An address is connected once, for the whole
+        block, and the connection closed on the way out.
+    progress : bool, optional
+        Show dask's progress bar (``None``: when stderr is a terminal).
+
+    Yields
+    ------
+    The scheduler in force (the ``Client`` when an address was given).
+
+    Examples
+    --------
+    >>> import numpy as np, gradlab
+    >>> f, x = (lambda x: np.sum(np.sin(x))), np.arange(50.0)
+    >>> with gradlab.parallel.use("threads"):
+    ...     g = gradlab.gradient(f, x)
+    >>> bool(np.array_equal(g, gradlab.gradient(f, x)))   # the same bits as the serial run
+    True
+    """
+    scheduler = check("scheduler", scheduler)
+    progress = None if progress is None else v.boolean("progress", progress)
+    opened = None
+    if isinstance(scheduler, str) and scheduler not in LOCAL:
+        scheduler = opened = _client_for(scheduler)
+    token, ptoken = _DEFAULT.set(scheduler), _PROGRESS.set(progress)
+    try:
+        yield scheduler
+    finally:
+        _DEFAULT.reset(token)
+        _PROGRESS.reset(ptoken)
+        if opened is not None:
+            opened.close()
+
+
+def workers(scheduler: object) -> int:
+    """Threads that run tasks: the cluster's, or the local pool's."""
+    if _is_client(scheduler):
+        return max(1, sum(scheduler.nthreads().values()))
+    if scheduler == "synchronous":
+        return 1
+    dask = _import_dask()
+    from dask.system import CPU_COUNT
+
+    return int(dask.config.get("num_workers", None) or CPU_COUNT)
+
+
+def chunks(n: int, workers: int) -> list[tuple[int, int]]:
+    """``0..n`` cut into ``min(n, CHUNKS_PER_WORKER * workers, MAX_CHUNKS)`` contiguous ranges."""
+    c = max(1, min(n, CHUNKS_PER_WORKER * workers, MAX_CHUNKS))
+    bounds = [n * k // c for k in range(c + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+class _Tracked(Counted):
+    """A worker's :class:`Counted` that starts counting where the serial run would be
+    (so that messages naming an evaluation read the same) and remembers which entry it
+    was evaluating (so that an exception can name it)."""
+
+    def __init__(self, objective: object, base: int):
+        super().__init__(objective)
+        self.evaluations = base
+        self.where = None
+
+    def __call__(self, x, where=None):
+        self.where = where
+        return super().__call__(x, where)
+
+    def complex(self, x, where=None):
+        self.where = where
+        return super().complex(x, where)
+
+
+def _note(exc: BaseException, text: str) -> None:
+    if hasattr(exc, "add_note"):  # Python 3.11+
+        exc.add_note(text)
+    else:  # pragma: no cover - Python 3.10 keeps the note without printing it
+        exc.__notes__ = [*getattr(exc, "__notes__", []), text]
+
+
+def _run_chunk(kernel: Callable, objective: object, x: np.ndarray, steps: np.ndarray, start: int, stop: int,
+               base: int, static: dict) -> tuple[tuple, int]:  # fmt: skip
+    """One task: the kernel on entries ``start..stop - 1``, and the evaluations it made."""
+    counted = _Tracked(objective, base)
+    try:
+        out = kernel(counted, x, steps=steps, start=start, stop=stop, **static)
+    except Exception as exc:
+        where = counted.where
+        entry = f"entry {where[0]}, evaluated {describe(where)}" if where else f"entries {start}..{stop - 1}"
+        _note(exc, f"raised while gradlab evaluated f on a dask worker: {entry} (chunk of entries {start}..{stop - 1})")
+        raise
+    return out, counted.evaluations - base
+
+
+def _serialisable(objective: object, scheduler: object) -> None:
+    import cloudpickle
+
+    try:
+        cloudpickle.dumps(objective)
+    except Exception as exc:
+        where = "the cluster" if _is_client(scheduler) else f"scheduler={scheduler!r}"
+        raise TypeError(
+            f"`f` cannot be serialised to send it to dask workers ({where}): cloudpickle says "
+            f"{type(exc).__name__}: {exc}.  Make f picklable -- a function defined at module level, or an "
+            f"object whose attributes are arrays and numbers, not locks, open files, generators or "
+            f"connections -- or use scheduler='threads' (no serialisation) or scheduler=None (serial)"
+        ) from exc
+
+
+def _progress_wanted() -> bool:
+    wanted = _PROGRESS.get()
+    if wanted is not None:
+        return wanted
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def map_entries(
+    kernel: Callable,
+    counted: Counted,
+    x: np.ndarray,
+    steps: np.ndarray,
+    *,
+    per_entry: int,
+    scheduler: object = None,
+    **static,
+) -> tuple[np.ndarray, ...]:
+    """``kernel(counted, x, steps=steps, start=0, stop=n, **static)``, run in chunks on ``scheduler``.
+
+    ``kernel`` returns a tuple of arrays whose first axis runs over the entries
+    ``start..stop - 1`` (as :func:`~gradlab.backends.difference.node_values` and
+    :func:`~gradlab.backends.complex_step.complex_values` do); ``per_entry`` is the number
+    of evaluations it makes per entry.  The pieces are concatenated in order and their
+    evaluations added to ``counted.evaluations``.  With no scheduler (argument or
+    :func:`use`), this is the plain call.
+    """
+    scheduler = current(scheduler)
+    n = steps.size
+    if scheduler is None:
+        return kernel(counted, x, steps=steps, start=0, stop=n, **static)
+    if isinstance(scheduler, str) and scheduler not in LOCAL:
+        with use(scheduler, progress=_PROGRESS.get()) as client:
+            return map_entries(kernel, counted, x, steps, per_entry=per_entry, scheduler=client, **static)
+    objective = counted.objective
+    if scheduler != "threads":
+        _serialisable(objective, scheduler)
+    ranges = chunks(n, workers(scheduler))
+    base = counted.evaluations
+    args = [(lo, hi, base + lo * per_entry) for lo, hi in ranges]
+    if _is_client(scheduler):
+        results = _on_cluster(scheduler, kernel, objective, x, steps, args, static)
+    else:
+        results = _on_local(scheduler, kernel, objective, x, steps, args, static)
+    counted.evaluations += sum(count for _, count in results)
+    parts = [out for out, _ in results]
+    return tuple(np.concatenate(column) for column in zip(*parts))
+
+
+def _itself(item: object) -> object:
+    return item
+
+
+def _on_cluster(client, kernel, objective, x, steps, args, static) -> list:
+    # Each shared item is the result of a task of its own, which a worker fetches once whatever
+    # the number of its chunks.  Not `scatter`: scattered data lost with a worker cannot be
+    # recovered, while a task's result is simply computed again from the spec the scheduler holds.
+    shared = [client.submit(_itself, item, pure=False) for item in (objective, x, steps)]
+    futures = [client.submit(_run_chunk, kernel, *shared, lo, hi, base, static, pure=False) for lo, hi, base in args]
+    try:
+        if _progress_wanted():
+            from distributed import progress
+
+            progress(futures)
+        return client.gather(futures)
+    finally:
+        client.cancel([*futures, *shared])
+
+
+def _on_local(scheduler, kernel, objective, x, steps, args, static) -> list:
+    import dask
+
+    shared = [dask.delayed(item, pure=False, traverse=False) for item in (objective, x, steps)]
+    task = dask.delayed(_run_chunk, pure=False)
+    tasks = [task(kernel, *shared, lo, hi, base, static) for lo, hi, base in args]
+    bar = contextlib.nullcontext()
+    if _progress_wanted():
+        from dask.diagnostics import ProgressBar
+
+        bar = ProgressBar(out=sys.stderr)
+    with bar:
+        return list(dask.compute(*tasks, scheduler=scheduler))
