@@ -27,7 +27,7 @@ def expsin_grad(x):
 def test_evaluation_counts(n):
     x = np.linspace(0.1, 1.0, n)
     assert gradlab.differentiate(expsin, x, backend="richardson").evaluations == 4 * n
-    assert gradlab.differentiate(expsin, x, backend="complex_step").evaluations == n
+    assert gradlab.differentiate(expsin, x, backend="complex_step").evaluations == n + 4  # + the real cross-check
 
 
 @pytest.mark.parametrize("h", [1e-8, 1e-12, 1e-20, 1e-100, 1e-300])

@@ -29,7 +29,7 @@ def test_every_backend_follows_the_same_trajectory_at_its_own_cost():
             assert 0 < last.loc[b.name, "evaluations"] <= steps * b.evaluations(n)
         else:
             assert last.loc[b.name, "evaluations"] == steps * b.evaluations(n)
-    assert last.loc["complex_step", "evaluations"] == steps * n
+    assert last.loc["complex_step", "evaluations"] == steps * (n + 4)
     assert last.loc["richardson", "evaluations"] == steps * 4 * n
     assert (last["repeats"] == 2).all()
     # the kept time per epoch is the fastest repeat's: never above the median's
