@@ -44,7 +44,13 @@ def test_no_false_alarm_of_the_default_check_on_correct_gradients(act):
 
 def test_zoo_table_reports_rates_and_costs():
     zoo = bugs.bug_zoo(
-        bugs.BugZooParams(activations=("tanh",), seeds=(0,), clean_activations=("relu",), clean_seeds=(1,))
+        bugs.BugZooParams(
+            activations=("tanh",),
+            seeds=(0,),
+            clean_activations=("relu",),
+            clean_seeds=(1,),
+            bugs=("missing_batch_mean", "last_layer_0.1pct", "bp2_missing_fprime", "probe: dW[L] x (1 + 1e-7)"),
+        )
     )
     s = bugs.zoo_summary(zoo)
     assert list(s.columns) == list(bugs.checkers())

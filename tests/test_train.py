@@ -16,10 +16,10 @@ def test_planar_data_is_two_balanced_classes():
 
 
 def test_every_backend_follows_the_same_trajectory_at_its_own_cost():
-    h = run(TrainingParams(m=64, epochs=4, batch_size=16, repeats=2))
+    h = run(TrainingParams(m=32, epochs=2, batch_size=16, repeats=2))
     n = gradlab.MLP([2, 8, 8, 1]).n_params
     last = h.groupby("backend").tail(1).set_index("backend")
-    steps = 4 * 4
+    steps = 2 * 2  # epochs x batches per epoch
     assert (last["steps"] == steps).all()
     assert last.loc["backprop", "evaluations"] == steps
     assert last.loc["forward", "evaluations"] == steps * (n + 1)
