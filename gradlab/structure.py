@@ -44,6 +44,7 @@ import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
+import array_api_compat
 import numpy as np
 
 from . import _validate as v
@@ -53,7 +54,20 @@ from .objective import Block
 
 
 def _is_array_api(value: object) -> bool:
-    return hasattr(value, "__array_namespace__") and not isinstance(value, np.ndarray | np.generic)
+    """An array of a library other than numpy that speaks the array API, natively
+    (``__array_namespace__``) or through array-api-compat's wrappers (torch, jax, cupy, dask)."""
+    if isinstance(value, np.ndarray | np.generic):
+        return False
+    if hasattr(value, "__array_namespace__"):
+        return True
+    return array_api_compat.is_array_api_obj(value)
+
+
+def _namespace(value: object):
+    """The array-API namespace of ``value`` (array-api-compat's wrapper where the library has none)."""
+    if hasattr(value, "__array_namespace__"):
+        return value.__array_namespace__()
+    return array_api_compat.array_namespace(value)
 
 
 def to_numpy(value: object) -> np.ndarray:
@@ -220,8 +234,8 @@ class Structure:
         elif isinstance(node, np.generic):
             kind = "numpy-scalar"
         elif _is_array_api(node):
-            xp = node.__array_namespace__()
-            kind, extra = "array-api", {"namespace": xp, "device": getattr(node, "device", None)}
+            xp = _namespace(node)
+            kind, extra = "array-api", {"namespace": xp, "device": array_api_compat.device(node)}
         elif isinstance(node, list | tuple):
             pass  # a nested list of numbers: an array
         elif not isinstance(node, np.ndarray):
