@@ -29,7 +29,7 @@ checked in one call; the arguments are named by the layer's own parameter names:
 (4, 2, 2)
 >>> result = gradlab.gradcheck(affine, (x, w, b), vjp=affine_backward)
 >>> result.status, list(result.table["block"]), result.evaluations
-('passed', ['x', 'w', 'b'], 43)
+('passed', ['x', 'w', 'b'], 49)
 
 A bug in ``dw`` is named by its argument and entry:
 

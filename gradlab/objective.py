@@ -131,6 +131,8 @@ class Counted:
         self.objective: Objective = as_objective(f)
         self._fn = self.objective.value
         self.evaluations = 0
+        #: the absolute noise of f's values, where a caller measured it (a checker); 0: eps |f|
+        self.noise = 0.0
 
     def point(self, x: object) -> np.ndarray:
         return self.objective.point(x)

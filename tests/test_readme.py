@@ -24,7 +24,7 @@ def test_readme_python_examples_run():
     quick = quick_start["quick"]
     assert quick.mode == "fast" and quick.evaluations == 4 + 3 * (len(quick.directions) - 1)
     # "Check your own backprop": one call each; the failures shown are the ones printed
-    assert own["layer"].passed and own["layer"].evaluations == 43
+    assert own["layer"].passed and own["layer"].evaluations == 49
     shown = text.split("## Check your own backprop")[1].split("## Backends")[0]
     for check in (own["net_check"], own["layer_check"]):
         assert check.status == "failed"

@@ -161,7 +161,8 @@ def real_cross_check(objective: Counted, x: np.ndarray, g: np.ndarray, seed: int
         span = float((xp.reshape(-1).astype(np.float64) - xm.reshape(-1)) @ v)
         d.append((fp - fm) / span)
     real = (4 * d[1] - d[0]) / 3
-    bound = 2 * abs(d[1] - d[0]) + 12 * eps * f_abs / (t / 2)
+    noise = getattr(objective, "noise", 0.0)  # f's own rounding noise, where a checker measured it
+    bound = 2 * abs(d[1] - d[0]) + 12 * (eps * f_abs + noise) / (t / 2)
     along = float(g.reshape(-1).astype(np.float64) @ v)
     agrees = abs(real - along) <= bound + 1e-6 * max(abs(real), abs(along))
     return agrees, real, along

@@ -28,7 +28,7 @@ from .entrywise import LIMITS, block_table, judge
 from .hints import hints_for
 from .kinks import crossings
 from .probe import Profile, profile
-from .reference import LEVELS, Reference, measure, refine, remeasure_kinks
+from .reference import CONFIRMATIONS, LEVELS, Reference, measure, recheck_complex, refine, remeasure_kinks
 from .result import GradcheckResult
 from .taylor import taylor_test
 
@@ -204,6 +204,9 @@ def gradcheck(
             seed,
         )
 
+    # the noise the reference must allow for: the caller's (a random f), and f's own rounding as measured
+    noise = max(noise, 3 * prof.noise)
+    counter.noise = noise
     _cost_guard(ref, point.size, prof, max_evaluations, fast)
     limit = LIMITS[prof.precision]
     if fast:
@@ -214,6 +217,10 @@ def gradcheck(
             return _finish(replace(result, notes=notes + result.notes, **common), objective, point, seed)
         notes += ("fast check: the projection disagrees; localised with the full check (n is small)",)
 
+    if h is None and prof.precision != dtype and isinstance(ref, DifferenceScheme):
+        # f computes in a lower precision than x: the step follows f's precision, not x's
+        h = float(prof.eps_f ** (1 / (ref.order + 1)) * max(1.0, float(np.abs(point).max())))
+        notes += (f"the reference steps by h = {h:.3g}, the best step for {prof.precision} arithmetic",)
     R, ref, more = _measure_full(ref, counter, point, h, prof, noise, seed, scheduler)
     notes += more
     atol = (
@@ -393,20 +400,35 @@ def _settle(R: Reference, ref, counter, objective, point, a, rtol, atol, limit, 
     """Judge; entries the reference cannot settle are measured again (kinks, then finer steps)."""
     j = judge(a, R.values, R.bound, rtol, atol, limit)
     if not isinstance(ref, DifferenceScheme):
+        if ref.kind == "complex" and j.failed.any():
+            recheck_complex(R, counter, point, np.flatnonzero(j.failed))
+            j = judge(a, R.values, R.bound, rtol, atol, limit)
         return j
     suspects = (j.failed | j.coarse) & ~R.unverified
     crossed = crossings(objective, point, suspects, ref, R.steps)
     if crossed.any():
         remeasure_kinks(R, ref, counter, point, np.flatnonzero(crossed), prof.eps_f)
         j = judge(a, R.values, R.bound, rtol, atol, limit)
-    R.confirmed |= crossed  # measured on their own piece: a failure there is a failure
+        if j.failed[crossed].any():  # measured by the complex step: its rounding, measured too
+            recheck_complex(R, counter, point, np.flatnonzero(j.failed & crossed))
+            j = judge(a, R.values, R.bound, rtol, atol, limit)
+    default = prof.eps_f ** (1 / (ref.order + 1)) * np.maximum(1.0, np.abs(point.reshape(-1).astype(np.float64)))
+    R.needed = CONFIRMATIONS if (R.steps > 4 * default).any() or prof.precision == "float32" else 1
+    R.confirmed[crossed] = R.needed  # measured on their own piece: a failure there is a failure
+
+    def confirmed():
+        # a second confirmation guards against truncation far from the asymptotic regime; where the
+        # bound is rounding and the step never was the user's far larger one, one is enough
+        rounding = (R.rounding >= 0.5 * R.bound) & ~R.restarted
+        return (R.confirmed >= R.needed) | ((R.confirmed >= 1) & rounding)
+
     for _ in range(LEVELS):
-        todo = np.flatnonzero(((j.failed & ~R.confirmed) | j.coarse) & ~R.unverified)
+        todo = np.flatnonzero(((j.failed & ~confirmed()) | j.coarse) & ~R.unverified)
         if not todo.size:
             break
         refine(R, ref, counter, point, todo, prof.eps_f, noise, j.failed)
         j = judge(a, R.values, R.bound, rtol, atol, limit)
-    unconfirmed = j.failed & ~R.confirmed
+    unconfirmed = j.failed & ~confirmed()
     if unconfirmed.any():  # the estimates never settled: not a failure, not a pass
         R.unverified |= unconfirmed
         for i in np.flatnonzero(unconfirmed).tolist():

@@ -41,7 +41,9 @@ from ..objective import Counted
 ROUNDING_FACTOR = 4.0
 TRUNCATION_FACTOR = 2.0
 #: refinement levels (h/2, h/4, ...) for entries the first measurement cannot settle
-LEVELS = 3
+LEVELS = 4
+#: consecutive confirmations a failing difference quotient needs
+CONFIRMATIONS = 2
 
 
 @dataclass
@@ -56,9 +58,18 @@ class Reference:
     raw: np.ndarray | None = None
     #: the rounding part of each bound
     rounding: np.ndarray | None = None
-    #: whether the value is confirmed: a refined estimate that lies within the previous bound
-    #: (the Richardson table converges).  A difference quotient's failure counts only once confirmed.
+    #: consecutive confirmations of the value: refined estimates that landed within the previous
+    #: bound (the Richardson table converges).  A difference quotient's failure counts only after
+    #: ``needed`` of them: one, at the scheme's own step in float64; two where the first step was
+    #: the user's (restarted far from it) or f computes in float32 -- one can be luck far from
+    #: the asymptotic regime, two in a row are not.
     confirmed: np.ndarray | None = None
+    needed: int = 1
+    #: entries whose first step (the user's) was abandoned for one near the default
+    restarted: np.ndarray | None = None
+    #: the last difference between two levels, per entry (NaN: none yet): a confirmation also
+    #: needs the levels to converge, this difference shrinking as the step does
+    level_gap: np.ndarray | None = None
     why: dict[int, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     name: str = ""
@@ -102,7 +113,9 @@ def measure(
         np.zeros(n.size, dtype=bool),
         raw=n.copy(),
         rounding=np.array(rounding),
-        confirmed=np.full(n.size, not isinstance(ref, DifferenceScheme)),
+        confirmed=np.full(n.size, 0 if isinstance(ref, DifferenceScheme) else CONFIRMATIONS),
+        level_gap=np.full(n.size, np.nan),
+        restarted=np.zeros(n.size, dtype=bool),
         name=ref.name,
     )
 
@@ -136,12 +149,21 @@ def refine(
     safety factor) plus ``Df``'s rounding its bound.
     """
     factor = 2.0**scheme.order
-    default = scheme.default_step(point.reshape(-1))
+    # the scheme's default step for the precision f computes in (float32 inside a float64 x too)
+    default = eps_f ** (1.0 / (scheme.order + 1)) * np.maximum(1.0, np.abs(point.reshape(-1).astype(np.float64)))
     for i in entries.tolist():
         first = ref.rounding[i] == ref.bound[i]
         up = not failed[i] if first else ref.rounding[i] >= 0.5 * ref.bound[i]
         restart = not up and ref.steps[i] > 4 * default[i]
         new = 2 * default[i] if restart else ref.steps[i] * (2.0 if up else 0.5)
+        if up and new > 4 * default[i]:
+            # larger steps would trade rounding for truncation no estimate here can see
+            ref.unverified[i] = True
+            ref.why[i] = (
+                "f's rounding noise is too large for any difference step to resolve this entry "
+                "(float32 arithmetic, a large sum?): try the complex step or float64"
+            )
+            continue
         steps = np.zeros(point.size)
         steps[i] = new
         try:
@@ -153,10 +175,12 @@ def refine(
         d_new = float(scheme.combine(values, disp, steps[i : i + 1], point.dtype)[0][0])
         rounding = ROUNDING_FACTOR * scheme.rounding_constant * (eps_f * np.abs(values).max() + noise) / new
         if restart:  # a fresh first level at a sane step: nothing to extrapolate with yet
+            ref.restarted[i] = True
             ref.values[i] = ref.raw[i] = d_new
             ref.bound[i] = ref.rounding[i] = rounding
             ref.steps[i] = new
-            ref.confirmed[i] = False
+            ref.confirmed[i] = 0
+            ref.level_gap[i] = np.nan
             continue
         fine, coarse = (ref.raw[i], d_new) if up else (d_new, ref.raw[i])
         h_fine = min(new, ref.steps[i])
@@ -164,7 +188,16 @@ def refine(
         value = (factor * fine - coarse) / (factor - 1)
         # the new value confirms the old one if it lands within the old bound: the estimates
         # converge (a real bug's reference does, at every step)
-        ref.confirmed[i] = abs(value - ref.values[i]) <= ref.bound[i]
+        gap = abs(fine - coarse)
+        previous = ref.level_gap[i]
+        # converging: the gap shrinks with the step, or the two levels agree to within rounding
+        converging = not np.isfinite(previous) or gap <= 0.6 * previous or gap <= 2 * rounding
+        within = abs(value - ref.values[i]) <= ref.bound[i] + rounding  # the new level rounds too
+        # only a finer step confirms (a coarser one may revisit a step already measured: it neither
+        # confirms nor refutes)
+        if not up:
+            ref.confirmed[i] = ref.confirmed[i] + 1 if within and converging else 0
+        ref.level_gap[i] = gap
         ref.values[i] = value
         ref.bound[i] = TRUNCATION_FACTOR * abs(fine - coarse) / (factor - 1) + rounding
         if ref.bound[i] == rounding:  # keep "first level" recognisable: levels agreed to the last bit
@@ -172,6 +205,26 @@ def refine(
         ref.rounding[i] = rounding
         ref.raw[i] = d_new
         ref.steps[i] = new
+
+
+def recheck_complex(ref: Reference, counted: Counted, point: np.ndarray, entries: np.ndarray) -> None:
+    """Failing entries of a complex-step reference, measured again at three times the step.
+
+    The complex step has no truncation to speak of, but its rounding is ``eps`` times the
+    sum of the *magnitudes* of what adds up to ``Im f``: with a large batch whose terms cancel
+    (a float32 sum over 2,000 samples) that is far above ``eps |f'|``.  The rounding at ``3h``
+    is another draw (at ``2h`` every imaginary part would scale exactly, and round the same),
+    so the two values' difference measures it; it widens the bound, and counts as a
+    confirmation only where it is small.
+    """
+    steps = COMPLEX_STEP.default_step(point.reshape(-1))
+    for i in entries.tolist():
+        s = ref.steps[i] if ref.steps[i] > 0 else steps[i]
+        three = np.zeros(point.size)
+        three[i] = 3 * s
+        again = complex_values(counted, point, three, i, i + 1)[1][0] / (3 * s)
+        spread = abs(again - ref.values[i])
+        ref.bound[i] = max(ref.bound[i], 4 * spread)
 
 
 def remeasure_kinks(
