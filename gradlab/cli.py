@@ -84,8 +84,7 @@ def _scheduler(text: str) -> str:
 
 def parser() -> argparse.ArgumentParser:
     from .backends import references
-    from .nn.activations import ACTIVATIONS, OUTPUT_ONLY
-    from .nn.losses import LOSSES
+    from .nn import ACTIVATIONS, LOSSES, OUTPUT_ONLY
 
     p = argparse.ArgumentParser(prog="gradlab", description="Finite differences and backpropagation side by side.")
     sub = p.add_subparsers(dest="command", required=True, metavar="{report,check}")
@@ -192,7 +191,7 @@ def _check(args, p) -> int:
     import numpy as np
 
     from .check import gradcheck
-    from .nn.mlp import MLP
+    from .nn import MLP
     from .parallel import SchedulerUnreachable
 
     try:

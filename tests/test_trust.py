@@ -19,7 +19,7 @@ CONDITIONS = [
     Condition("tanh", 1.0, 1.0, "float64", 16, None),
     Condition("tanh", 1e3, 1.0, "float64", 16, None),  # unnormalised inputs: truncation is large
     Condition("tanh", 1e-3, 10.0, "float64", 16, None),  # large weights
-    Condition("relu", 1.0, 1.0, "float32", 2000, None),  # float32, a batch of thousands, kinks everywhere
+    Condition("relu", 1.0, 1.0, "float32", 1000, None),  # float32, a batch of a thousand, kinks everywhere
     Condition("hard_tanh", 1.0, 1.0, "float64", 64, None),
     Condition("leaky_relu", 1e3, 10.0, "float64", 16, 0.3),  # a user step far too large
     Condition("tanh", 1.0, 1.0, "float64", 16, 0.3),

@@ -23,7 +23,7 @@ from ..backends import CENTRAL, COMPLEX_STEP, Backend, DifferenceScheme, get, re
 from ..backends.complex_step import ComplexStepDisagrees
 from ..objective import Counted
 from ..structure import prepare_check
-from .directional import block_direction, fast_table, projection
+from .directional import fast_check
 from .entrywise import LIMITS, block_table, judge
 from .hints import hints_for
 from .kinks import crossings
@@ -34,8 +34,6 @@ from .taylor import taylor_test
 
 #: a check whose estimated time exceeds this many seconds draws a CostWarning first
 COST_WARNING_SECONDS = 60.0
-#: in fast mode, a disagreement is localised by the full check when n is at most this
-FULL_FALLBACK_MAX = 2000
 
 
 class CostWarning(UserWarning):
@@ -210,7 +208,7 @@ def gradcheck(
     _cost_guard(ref, point.size, prof, max_evaluations, fast)
     limit = LIMITS[prof.precision]
     if fast:
-        result = _fast(
+        result = fast_check(
             counter, point, analytic, blocks, ref, h, prof, noise, rtol, atol, limit, directions, sample, seed
         )
         if result is not None:
@@ -462,115 +460,6 @@ def _unverified_reasons(table, R: Reference, unverified, blocks, h) -> tuple[str
         "accept_unverified=True to pass with these entries listed"
     )
     return tuple(out)
-
-
-def _fast(counter, point, analytic, blocks, ref, h, prof, noise, rtol, atol, limit, directions, sample, seed):
-    """The fast path; ``None`` when a disagreement should be localised by the full check."""
-    rng = np.random.default_rng(seed)
-    complex_ok = bool(counter.objective.complex_ok)
-    a = analytic.astype(np.float64).reshape(-1)
-
-    def project(v, label, k):
-        row = projection(counter, point, analytic, v, h, prof.eps_f, noise, rtol, limit, complex_ok)
-        return {"block": label, "direction": k, **row}
-
-    def settled(rows):
-        return not any(r["failed"] or r["coarse"] for r in rows)
-
-    v0 = block_direction(point, blocks, rng)
-    rows = [project(v0, "all", 0)]
-    if settled(rows):
-        # The projection sees an error in block b only through b's share of <a, v>: where that
-        # share is too small for the projection's tolerance, the block gets a direction of its own.
-        first = rows[0]
-        allowed = first["resolution"] * max(abs(first["analytic"]), abs(first["numeric"]))
-        weak = [b for b in blocks if allowed > limit * abs(float(a[b.slice] @ v0[b.slice]))]
-        rows += [project(block_direction(point, blocks, rng, b), b.name, 0) for b in weak]
-        if settled(rows):
-            return _fast_result(rows, blocks, "passed", analytic, point, counter, ref, atol, (), "fast")
-    # a disagreement: is f random?  (the fast path skipped evaluating f twice up front)
-    if counter(point.copy()) != counter(point.copy()):
-        return _fast_result(
-            rows,
-            blocks,
-            "inconclusive",
-            analytic,
-            point,
-            counter,
-            ref,
-            atol,
-            ("f is random: two evaluations at the same x differ; fix its seed or pass noise=",),
-            "fast",
-        )
-    if point.size <= FULL_FALLBACK_MAX:
-        return None
-    done = {r["block"] for r in rows}
-    for b in blocks:
-        for k in range(directions):
-            if k == 0 and b.name in done:
-                continue
-            rows.append(project(block_direction(point, blocks, rng, b), b.name, k))
-    dirs = pd.DataFrame(rows)
-    per_block = dirs[dirs["block"] != "all"]
-    bad = [b for b in blocks if per_block[(per_block["block"] == b.name)][["failed", "coarse"]].to_numpy().any()]
-    notes = ()
-    if bad:
-        sampled = _sample_entries(
-            counter, point, analytic, bad, ref, h, prof, noise, rtol, atol, limit, sample=sample, rng=rng
-        )
-        notes = (sampled,)
-    status = "failed" if per_block["failed"].any() else "inconclusive"
-    return _fast_result(rows, blocks, status, analytic, point, counter, ref, atol, notes, "fast, localised")
-
-
-def _sample_entries(counter, point, analytic, bad, ref, h, prof, noise, rtol, atol, limit, sample, rng) -> str:
-    """Measure a sample of entries in the failing blocks; describe the worst one found."""
-    scheme = ref if isinstance(ref, DifferenceScheme) else CENTRAL
-    a = analytic.astype(np.float64).reshape(-1)
-    found = []
-    from ..backends.difference import node_values
-
-    flat = point.reshape(-1)
-    steps = scheme.default_step(flat) if h is None else np.full(flat.size, h)
-    for b in bad:
-        idx = np.arange(b.offset, b.offset + b.size)
-        top = idx[np.argsort(-np.abs(a[idx]))[: sample // 2]]
-        rest = rng.choice(idx, size=min(sample - top.size, idx.size), replace=False)
-        for i in np.unique(np.concatenate([top, rest])).tolist():
-            values, disp = node_values(counter, point, scheme.offsets, steps, i, i + 1)
-            n_i = float(scheme.combine(values, disp, steps[i : i + 1], point.dtype)[0][0])
-            err = abs(a[i] - n_i) / max(abs(a[i]), abs(n_i), np.finfo(float).tiny)
-            k = tuple(int(t) for t in np.unravel_index(i - b.offset, b.shape))
-            found.append((err, b.name, k, a[i], n_i))
-    err, name, k, ai, ni = max(found)
-    return (
-        f"sampled {len(found)} entries of {', '.join(b.name for b in bad)}: worst {name}"
-        f"[{', '.join(map(str, k))}]: analytic {ai:.10g}, numeric {ni:.10g} (rel error {err:.3g})"
-    )
-
-
-def _fast_result(rows, blocks, status, analytic, point, counter, ref, atol, notes, mode) -> GradcheckResult:
-    table = fast_table(rows, blocks)
-    dirs = pd.DataFrame(rows)
-    return GradcheckResult(
-        status=status,
-        max_rel_error=float(max(r["rel_error"] for r in rows)),
-        max_abs_error=float(max(r["abs_error"] for r in rows)),
-        norm_rel_error=math.nan,
-        table=table,
-        analytic=analytic,
-        numeric=None,
-        rel_error=None,
-        abs_error=None,
-        unverified=None,
-        taylor=None,
-        directions=dirs,
-        mode=mode,
-        atol=atol or 0.0,
-        reference="central (directional)",
-        evaluations=counter.evaluations,
-        notes=tuple(notes),
-    )
 
 
 def _finish(result: GradcheckResult, objective, point, seed) -> GradcheckResult:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from .. import _validate as v
 from ..backends import Backend, StepTooSmallError, StepWarning, all_backends, differentiate, get
-from ..nn.mlp import MLP, MLPObjective
+from ..nn import MLP, MLPObjective
 from ..objective import Counted
 from ..stats import loglog_fit
 from ..theory import higher_derivatives

@@ -18,9 +18,7 @@ import pandas as pd
 
 from ..backends import references
 from ..check import GradcheckResult, gradcheck
-from ..nn.activations import softmax
-from ..nn.backprop import RULES, Rules
-from ..nn.mlp import MLP, MLPObjective
+from ..nn import MLP, RULES, MLPObjective, Rules, softmax
 
 
 def buggy_gradient(objective: MLPObjective, theta: np.ndarray, rules: Rules = RULES) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..backends import all_backends, differentiate, get
-from ..nn.mlp import MLP, MLPObjective
+from ..nn import MLP, MLPObjective
 from ..stats import exponent_of_samples, low_quantile
 from ..timing import blas_info, blas_threads, interleaved
 

@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..check import gradcheck
-from ..nn.activations import ACTIVATIONS
-from ..nn.mlp import MLP
+from ..nn import ACTIVATIONS, MLP
 
 #: output nonlinearity and loss pairs the zoo puts on top of every hidden activation
 HEADS = (

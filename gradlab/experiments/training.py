@@ -18,7 +18,7 @@ import pandas as pd
 
 from .. import _validate as v
 from ..backends import all_backends, differentiate, get
-from ..nn.mlp import MLP
+from ..nn import MLP
 from ..timing import blas_threads
 
 

@@ -3,9 +3,21 @@
 Knows nothing of gradient backends or checks; implements the objective protocol.
 """
 
-from .activations import ACTIVATIONS
+from .activations import ACTIVATIONS, OUTPUT_ONLY, Activation, softmax
 from .backprop import RULES, Rules, backprop
-from .losses import LOSSES
+from .losses import LOSSES, Head
 from .mlp import MLP, MLPObjective
 
-__all__ = ["ACTIVATIONS", "LOSSES", "MLP", "RULES", "MLPObjective", "Rules", "backprop"]
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "MLP",
+    "OUTPUT_ONLY",
+    "RULES",
+    "Activation",
+    "Head",
+    "MLPObjective",
+    "Rules",
+    "backprop",
+    "softmax",
+]

@@ -14,7 +14,10 @@ GRIDS = {
     "quick": dict(activations=("tanh", "relu"), input_scales=(1.0, 1e3), weight_scales=(1.0,),
                   dtypes=("float64", "float32"), batches=(16,), steps=(None, 0.3)),
     "full": dict(activations=("tanh", "relu", "hard_tanh"), input_scales=(1e-3, 1.0, 1e3), weight_scales=(1.0, 10.0),
-                 dtypes=("float64", "float32"), batches=(16, 2000), steps=(None, 0.3)),
+                 dtypes=("float64", "float32"), batches=(16,), steps=(None, 0.3)),
+    # batches of 2,000 too: TrustZoo(conditions=tuple(conditions_grid(**GRIDS["large"]))).run() (about 13 min)
+    "large": dict(activations=("tanh", "relu", "hard_tanh"), input_scales=(1e-3, 1.0, 1e3), weight_scales=(1.0, 10.0),
+                  dtypes=("float64", "float32"), batches=(16, 2000), steps=(None, 0.3)),
 }  # fmt: skip
 
 
