@@ -300,8 +300,12 @@ def node_values(
     if zero:
         values[:, zero[0]] = objective(work) if f0 is None else f0
     moving = [k for k, ok in enumerate(o) if ok != 0]
-    for lo in range(0, len(idx), 4096):  # Python floats for speed, a bounded slice at a time
-        pts = points[lo : lo + 4096].tolist()
+    bar = getattr(objective, "progress", None)  # a progress bar a long-running caller attached
+    size = 4096 if bar is None else 256
+    for lo in range(0, len(idx), size):  # Python floats for speed, a bounded slice at a time
+        if bar is not None and lo:
+            bar.update(size)
+        pts = points[lo : lo + size].tolist()
         for row, i in enumerate(range(start + lo, start + lo + len(pts)), start=lo):
             xi = wflat[i]
             prow = pts[row - lo]

@@ -205,7 +205,7 @@ def gradcheck(
     # the noise the reference must allow for: the caller's (a random f), and f's own rounding as measured
     noise = max(noise, 3 * prof.noise)
     counter.noise = noise
-    _cost_guard(ref, point.size, prof, max_evaluations, fast)
+    _cost_guard(ref, point.size, prof, max_evaluations, fast, counter)
     limit = LIMITS[prof.precision]
     if fast:
         result = fast_check(
@@ -219,7 +219,12 @@ def gradcheck(
         # f computes in a lower precision than x: the step follows f's precision, not x's
         h = float(prof.eps_f ** (1 / (ref.order + 1)) * max(1.0, float(np.abs(point).max())))
         notes += (f"the reference steps by h = {h:.3g}, the best step for {prof.precision} arithmetic",)
-    R, ref, more = _measure_full(ref, counter, point, h, prof, noise, seed, scheduler)
+    try:
+        R, ref, more = _measure_full(ref, counter, point, h, prof, noise, seed, scheduler)
+    finally:
+        if counter.progress is not None:
+            counter.progress.close()
+            counter.progress = None
     notes += more
     atol = (
         1e-3 * rtol * max(float(np.abs(a).max(initial=0)), float(np.abs(R.values).max(initial=0)), 1e-300)
@@ -359,7 +364,12 @@ def _empty_row(b, a) -> dict:
     }
 
 
-def _cost_guard(ref: Backend, n: int, prof: Profile, max_evaluations, fast: bool) -> None:
+#: a check estimated to take longer than this shows a progress bar (tqdm: a line per update when
+#: stderr is not a terminal)
+PROGRESS_SECONDS = 10.0
+
+
+def _cost_guard(ref: Backend, n: int, prof: Profile, max_evaluations, fast: bool, counter: Counted) -> None:
     count = ref.evaluations(n) if not fast else 4
     seconds = count * prof.seconds
     advice = "try fast=True (a few evaluations whatever n), or scheduler='processes' or a dask cluster"
@@ -377,6 +387,10 @@ def _cost_guard(ref: Backend, n: int, prof: Profile, max_evaluations, fast: bool
             CostWarning,
             stacklevel=caller_level(),
         )
+    if seconds > PROGRESS_SECONDS and not fast:
+        from tqdm.auto import tqdm
+
+        counter.progress = tqdm(total=n, desc=f"gradcheck ({ref.name})", unit="entry", mininterval=5.0)
 
 
 def _measure_full(ref, counter, point, h, prof, noise, seed, scheduler) -> tuple[Reference, Backend, tuple]:
