@@ -101,7 +101,9 @@ def measure(
         half = ref.compute(counted, point, h=h / 2, **kw).gradient.astype(np.float64).reshape(-1)
         n, bound = (4 * half - n) / 3, TRUNCATION_FACTOR * np.abs(half - n) / 3 + 16 * eps_f * np.abs(half)
     elif ref.kind == "complex":
-        bound = 16 * eps_f * np.abs(n) + noise
+        bound = (
+            16 * eps_f * np.abs(n)
+        )  # no subtraction: the noise of f values does not enter (recheck_complex measures its own)
     elif result.error is not None:
         bound = TRUNCATION_FACTOR * np.asarray(result.error, dtype=np.float64).reshape(-1) + noise
     else:  # a backend that says nothing about its error: its declared tolerance is all we have
