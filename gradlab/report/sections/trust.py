@@ -12,7 +12,7 @@ GRIDS = {
     "smoke": dict(activations=("relu",), input_scales=(1.0,), weight_scales=(1.0,), dtypes=("float64",),
                   batches=(16,), steps=(None,)),
     "quick": dict(activations=("tanh", "relu"), input_scales=(1.0, 1e3), weight_scales=(1.0,),
-                  dtypes=("float64", "float32"), batches=(16,), steps=(None, 0.3)),
+                  dtypes=("float64", "float32"), batches=(16,), steps=(None,)),
     "full": dict(activations=("tanh", "relu", "hard_tanh"), input_scales=(1e-3, 1.0, 1e3), weight_scales=(1.0, 10.0),
                  dtypes=("float64", "float32"), batches=(16,), steps=(None, 0.3)),
     # batches of 2,000 too: TrustZoo(conditions=tuple(conditions_grid(**GRIDS["large"]))).run() (about 13 min)
