@@ -32,6 +32,25 @@ def block_direction(point: np.ndarray, blocks: tuple[Block, ...], rng, only: Blo
     return v / np.linalg.norm(v)
 
 
+def _row(a: float, numeric: float, bound: float, rtol: float, limit: float, evaluations: int) -> dict:
+    """One direction judged as :func:`~gradlab.check.entrywise.judge` judges an entry."""
+    scale = max(abs(a), abs(numeric), np.finfo(float).tiny)
+    allowed = rtol * scale + bound
+    failed = abs(a - numeric) > GREY * allowed
+    coarse = (allowed > limit * scale or abs(a - numeric) > allowed) and not failed
+    return {
+        "analytic": a,
+        "numeric": float(numeric),
+        "abs_error": abs(a - numeric),
+        "rel_error": abs(a - numeric) / scale,
+        "resolution": allowed / scale,
+        "bound": bound,
+        "failed": bool(failed),
+        "coarse": bool(coarse),
+        "evaluations": evaluations,
+    }
+
+
 def projection(
     counted: Counted,
     point: np.ndarray,
@@ -68,20 +87,7 @@ def projection(
     # the cross-check: the real difference must agree with the complex step within its own bound
     if abs(real["numeric"] - numeric) > real["bound"] + rtol * scale:
         return real | {"evaluations": real["evaluations"] + 1}
-    failed = abs(a - numeric) > GREY * (rtol * scale + bound)
-    return {
-        "analytic": a,
-        "numeric": float(numeric),
-        "abs_error": abs(a - numeric),
-        "rel_error": abs(a - numeric) / scale,
-        "resolution": (rtol * scale + bound) / scale,
-        "bound": bound,
-        "failed": bool(failed),
-        "coarse": bool(
-            (rtol * scale + bound > limit * scale or abs(a - numeric) > rtol * scale + bound) and not failed
-        ),
-        "evaluations": real["evaluations"] + 1,
-    }
+    return _row(a, numeric, bound, rtol, limit, real["evaluations"] + 1)
 
 
 def _central_projection(counted, point, analytic, v, h, eps_f, noise, rtol, limit) -> dict:
@@ -108,36 +114,17 @@ def _central_projection(counted, point, analytic, v, h, eps_f, noise, rtol, limi
         d = (fp - fm) / span
         return d, ROUNDING_FACTOR * (eps_f * max(abs(fp), abs(fm)) + noise) / (2 * s)
 
-    def verdict(numeric, bound):
-        scale = max(abs(a), abs(numeric), np.finfo(float).tiny)
-        failed = abs(a - numeric) > GREY * (rtol * scale + bound)
-        coarse = (rtol * scale + bound > limit * scale or abs(a - numeric) > rtol * scale + bound) and not failed
-        return scale, bool(failed), bool(coarse)
-
     d0, bound = central(t)
-    numeric = d0
-    scale, failed, coarse = verdict(numeric, bound)
-    if failed or coarse:  # a second level, Richardson-extrapolated
+    row = _row(a, d0, bound, rtol, limit, evaluations)
+    if row["failed"] or row["coarse"]:  # a second level, Richardson-extrapolated
         if t > 4 * t0:
             dc, _ = central(2 * t0)
             df, rounding = central(t0)
         else:
-            dc, df = d0, None
+            dc = d0
             df, rounding = central(t / 2)
-        numeric = (4 * df - dc) / 3
-        bound = TRUNCATION_FACTOR * abs(df - dc) / 3 + rounding
-        scale, failed, coarse = verdict(numeric, bound)
-    return {
-        "analytic": a,
-        "numeric": float(numeric),
-        "abs_error": abs(a - numeric),
-        "rel_error": abs(a - numeric) / scale,
-        "resolution": (rtol * scale + bound) / scale,
-        "bound": bound,
-        "failed": failed,
-        "coarse": coarse,
-        "evaluations": evaluations,
-    }
+        row = _row(a, (4 * df - dc) / 3, TRUNCATION_FACTOR * abs(df - dc) / 3 + rounding, rtol, limit, evaluations)
+    return row
 
 
 def fast_table(rows: list[dict], blocks: tuple[Block, ...]) -> pd.DataFrame:

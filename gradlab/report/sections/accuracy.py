@@ -67,8 +67,11 @@ def accuracy_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> Figure:
                 ms=12,
                 mec="k",
                 zorder=6,
-                label=f"{st.label}: its own steps, {r.evaluations} evaluations",
+                label=f"{st.label}: its own steps (one mark, its evaluation count beside it)",
                 gid=f"own-{r.backend}-{dtype}",
+            )
+            ax.annotate(
+                f"{r.evaluations} evals", (r.h, r.rel_error), textcoords="offset points", xytext=(8, -12), fontsize=7
             )
         part = part[~own]
         for backend, g in part.groupby("backend", sort=False):
