@@ -161,7 +161,7 @@ class Adaptive(Backend):
     #: which only choose the ladder, are not: no estimate is computed from them)
     offsets = (0.0, *sorted(s * 2.0**m for m in range(-SPAN, SPAN + 1) for s in (-1, 1)))
     tolerances = {"float64": (1e-8, 1e-11), "float32": (2e-3, 2e-4)}
-    style = Style("adaptive", "#7570b3", "D")
+    style = Style("adaptive", "#e7298a", "*")
 
     def evaluations(self, n: int) -> int:
         """An upper bound (the count is adaptive): ``2 PILOTS + 2 LEVELS + ONE_SIDED_LEVELS``

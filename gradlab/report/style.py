@@ -28,12 +28,15 @@ def evaluations_label(name: str) -> str:
         return name
     b = get(name)
     const, slope = b.evaluations(0), b.evaluations(1) - b.evaluations(0)
-    if slope == 0:
+    n_part = "n" if slope == 1 else f"{slope}n"
+    if b.kind == "analytic":
+        text = f"{const} forward + 1 backward pass"
+    elif b.kind == "complex":  # the entries in complex arithmetic, a constant of real ones (a cross-check)
+        text = f"{n_part} complex" + (f" + {const} real" if const else "")
+    elif slope == 0:
         text = f"{const}"
     else:
-        text = ("n" if slope == 1 else f"{slope}n") + (f" + {const}" if const else "")
-    if b.kind == "analytic":
-        text += " forward + 1 backward pass"
-    elif b.kind == "complex":
-        text += " complex"
+        text = n_part + (f" + {const}" if const else "")
+    if b.order is None and b.kind != "analytic":
+        text = "at most " + text
     return f"{b.drawn.label}: {text}"
