@@ -191,3 +191,13 @@ def test_no_silent_zero_or_nan_from_differences():
     with pytest.raises(ValueError, match="must return a finite scalar"):
         with np.errstate(over="ignore"):
             gradlab.gradient(lambda x: np.exp(x[0]), np.array([0.0]), backend="central", h=1e308)
+
+
+@pytest.mark.parametrize("shift", [0.0, 1000.0])
+def test_a_summed_loss_of_size_3e5_and_a_constant_added_do_not_raise_false_alarms(shift):
+    rng = np.random.default_rng(0)
+    A, y, w = rng.normal(size=(200, 30)), rng.normal(size=200), rng.normal(size=30)
+    f = lambda w: float(np.sum((A @ w - y) ** 2)) * 50 + shift  # noqa: E731  |f| ~ 3e5: rounding ~ eps |f| / h
+    g = lambda w: 100 * A.T @ (A @ w - y)  # noqa: E731
+    assert gradlab.gradcheck(f, w, grad=g).passed
+    assert gradlab.gradcheck(f, w, grad=lambda w: 1.001 * g(w)).status == "failed"
