@@ -54,14 +54,6 @@ def positive_int(name: str, value: object) -> int:
     return int(value)
 
 
-def nonnegative_int(name: str, value: object) -> int:
-    if not _is_integer(value):
-        raise fail(name, "a non-negative integer", value, TypeError)
-    if value < 0:
-        raise fail(name, "a non-negative integer", value)
-    return int(value)
-
-
 def seed(name: str, value: object) -> int:
     """A seed for numpy's generators: a non-negative integer (``True`` is not seed 1)."""
     if not _is_integer(value):
@@ -96,14 +88,6 @@ def nonnegative_float(name: str, value: object) -> float:
     out = _real(name, value, "a non-negative finite float")
     if not (math.isfinite(out) and out >= 0):
         raise fail(name, "a non-negative finite float", value)
-    return out
-
-
-def fraction(name: str, value: object) -> float:
-    """A number in [0, 1]."""
-    out = _real(name, value, "a number between 0 and 1")
-    if not 0 <= out <= 1:
-        raise fail(name, "a number between 0 and 1", value)
     return out
 
 

@@ -26,9 +26,6 @@ class Fit:
     def __str__(self) -> str:
         return f"{self.exponent:.2f} ± {self.stderr:.2f}"
 
-    def predict(self, n: object) -> np.ndarray:
-        return 10 ** (self.intercept + self.exponent * np.log10(np.asarray(n, dtype=np.float64)))
-
 
 def loglog_fit(n: Sequence[float], y: Sequence[float], *, last: int | None = None) -> Fit:
     """Fit ``y ~ n**k`` on log-log axes, over the ``last`` largest ``n`` (all by default).

@@ -8,19 +8,13 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import gradlab
+from gradlab.experiments import gradcheck_zoo
 from gradlab.nn.activations import ACTIVATIONS
 from tests.netdata import make_data
 
 SMOOTH = ["sigmoid", "tanh", "elu", "softplus", "identity"]
 KINKED = ["relu", "leaky_relu", "hard_sigmoid", "hard_tanh"]
-HEADS = [
-    ("sigmoid", "cross_entropy"),
-    ("softmax", "cross_entropy"),
-    ("identity", "mse"),
-    ("sigmoid", "mse"),
-    ("softmax", "mse"),
-    ("tanh", "mse"),
-]
+HEADS = list(gradcheck_zoo.HEADS)  # every output/loss pair, as the report's zoo puts them
 
 
 # -- an independent reference: one sample at a time, column vectors, textbook formulas --------

@@ -9,8 +9,6 @@ import pandas as pd
 
 from .taylor import TaylorResult
 
-STATUSES = ("passed", "failed", "inconclusive")
-
 #: the columns of :attr:`GradcheckResult.table`, the same in every mode
 TABLE_COLUMNS = (
     "block",
@@ -59,12 +57,12 @@ class GradcheckResult:
     norm_rel_error: float
     table: pd.DataFrame = field(repr=False)
     analytic: np.ndarray = field(repr=False)
-    numeric: np.ndarray | None = field(repr=False)
-    rel_error: np.ndarray | None = field(repr=False)
-    abs_error: np.ndarray | None = field(repr=False)
-    unverified: np.ndarray | None = field(repr=False)
-    taylor: TaylorResult | None = field(repr=False)
-    directions: pd.DataFrame | None = field(repr=False)
+    numeric: np.ndarray | None = field(default=None, repr=False)
+    rel_error: np.ndarray | None = field(default=None, repr=False)
+    abs_error: np.ndarray | None = field(default=None, repr=False)
+    unverified: np.ndarray | None = field(default=None, repr=False)
+    taylor: TaylorResult | None = field(default=None, repr=False)
+    directions: pd.DataFrame | None = field(default=None, repr=False)
     mode: str = "full"
     rtol: float = 0.0
     atol: float = 0.0

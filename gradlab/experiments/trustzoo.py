@@ -63,8 +63,12 @@ EXTRA_BUGS: dict[str, Rules] = {
 }
 
 
+#: the zoo's network: [inputs, hidden, hidden, classes]
+SIZES = (5, 8, 8, 3)
+
+
 def _problem(c: Condition, seed: int):
-    net = MLP([5, 8, 8, 3], activation=c.activation, output="softmax", loss="cross_entropy", l2=0.01, dtype=c.dtype)
+    net = MLP(list(SIZES), activation=c.activation, output="softmax", loss="cross_entropy", l2=0.01, dtype=c.dtype)
     X, Y = net.random_batch(c.batch, seed=seed)
     rng = np.random.default_rng(seed + 1)
     theta = net.init(seed=seed).astype(np.float64) * c.weight_scale + 0.05 * rng.standard_normal(net.n_params)

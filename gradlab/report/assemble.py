@@ -7,10 +7,10 @@ files into a staging folder and publishes them together (:mod:`.publish`).
 
 from __future__ import annotations
 
-import contextlib
 import io
 from pathlib import Path
 
+from .. import parallel
 from ..timing import blas_threads
 from .config import Config
 from .progress import Progress
@@ -29,21 +29,12 @@ def files_of(sections: list[Section] | None = None) -> list[str]:
     return [*names, INDEX]
 
 
-def _scheduler(config: Config):
-    """``gradlab.parallel.use(config.scheduler)`` where that module exists, else nothing."""
-    try:
-        from .. import parallel
-    except ImportError:
-        return contextlib.nullcontext()
-    return parallel.use(config.scheduler)
-
-
 def measure(config: Config, sections: list[Section] | None = None, progress: Progress | None = None) -> dict:
     """Run every section's experiment (BLAS on one thread): ``{section name: its DataFrames}``."""
     sections = all_sections() if sections is None else sections
     progress = Progress(len(sections) + 1, enabled=config.progress) if progress is None else progress
     data = {}
-    with blas_threads(1), _scheduler(config):
+    with blas_threads(1), parallel.use(config.scheduler):
         for s in sections:
             progress.stage(s.title)
             data[s.name] = s.run(config, progress)

@@ -6,8 +6,9 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from .. import _validate as v
+from ..experiments.bugzoo import BugZooParams
 
-#: mode -> settings: "quick" (the default, about a minute), "full" (N up to 10^6, minutes),
+#: mode -> settings: "quick" (the default, about two minutes here), "full" (N up to 10^6, long),
 #: "smoke" (seconds: every file and section, from tiny experiments)
 MODES: dict[str, dict] = {
     "quick": dict(
@@ -69,17 +70,8 @@ class Config:
     training_points: int = 400
     steps_per_decade: int = 4
     dtypes: tuple[str, ...] = ("float64", "float32")
-    bug_activations: tuple[str, ...] = ("tanh", "relu")
-    clean_activations: tuple[str, ...] = (
-        "tanh",
-        "sigmoid",
-        "relu",
-        "leaky_relu",
-        "hard_tanh",
-        "hard_sigmoid",
-        "elu",
-        "softplus",
-    )
+    bug_activations: tuple[str, ...] = BugZooParams.activations
+    clean_activations: tuple[str, ...] = BugZooParams.clean_activations
     accuracy_sizes: tuple[int, ...] = (4, 8, 8, 3)
     accuracy_batch: int = 32
     #: None: every bug of the zoo
