@@ -29,7 +29,7 @@ from .difference import (
     StepUnresolvedError,
     StepWarning,
 )
-from .front import differentiate, gradient
+from .front import differentiate, gradient, jacobian
 
 for _backend in (FORWARD, CENTRAL, BACKPROP, RICHARDSON, COMPLEX_STEP, ADAPTIVE):
     register(_backend)
@@ -50,6 +50,7 @@ __all__ = [
     "differentiate",
     "get",
     "gradient",
+    "jacobian",
     "names",
     "references",
     "register",

@@ -99,6 +99,9 @@ class Backend(abc.ABC):
     tolerances: Mapping[str, tuple[float, float]] = DEFAULT_TOLERANCES
     #: None: a colour, marker and label are chosen from the name
     style: Style | None = None
+    #: whether :meth:`compute` also differentiates an array-valued ``f`` (a ``Counted`` in vector
+    #: mode), returning its Jacobian, shape ``out + x.shape``: what :func:`gradlab.jacobian` needs
+    jacobians: bool = False
 
     @abc.abstractmethod
     def compute(self, objective: Counted, x: np.ndarray, *, h: float | None) -> GradientResult:

@@ -19,10 +19,11 @@ import pandas as pd
 
 from .. import _validate as v
 from .. import parallel
+from .._warnings import caller_level
 from ..backends import CENTRAL, COMPLEX_STEP, Backend, DifferenceScheme, get, references
 from ..backends.complex_step import ComplexStepDisagrees
 from ..objective import Counted
-from ..structure import prepare_check
+from .adapt import prepare_check
 from .directional import fast_check
 from .entrywise import LIMITS, block_table, judge
 from .hints import hints_for
@@ -79,7 +80,7 @@ def gradcheck(
         A backward pass to verify instead: ``f`` returns an array and ``vjp(x, u)`` (called
         like ``f`` with the upstream gradient ``u`` appended) returns ``u^T J`` structured
         like ``x`` -- ``dx, dw, db`` for a layer ``f(x, w, b)``.  Checked as the gradient
-        of ``<u, f(x)>`` (see :mod:`gradlab.jacobian`).
+        of ``<u, f(x)>`` (see :mod:`gradlab.check.adapt`).
     cotangent : array_like, optional
         The ``u`` for ``vjp``, shaped like ``f(x)``; default: standard normal, seeded by ``seed``.
     reference : str or Backend
@@ -371,8 +372,6 @@ def _cost_guard(ref: Backend, n: int, prof: Profile, max_evaluations, fast: bool
             f"(about {seconds:,.0f} s at {prof.seconds:.3g} s each); {advice}"
         )
     if seconds > COST_WARNING_SECONDS:
-        from ..backends.difference import caller_level
-
         warnings.warn(
             f"this check needs {count:,} evaluations of f, about {seconds / 3600:,.2f} h at {prof.seconds:.3g} s "
             f"each; {advice}; max_evaluations= refuses outright",
