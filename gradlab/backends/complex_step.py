@@ -43,7 +43,7 @@ import numpy as np
 from .. import parallel
 from ..objective import Counted
 from . import stencil
-from .base import Backend, GradientResult, Style
+from .base import Backend, GradientResult, Style, h_power
 
 
 class ComplexStep(Backend):
@@ -63,6 +63,17 @@ class ComplexStep(Backend):
         measured again because ``h f'`` underflowed (two or more each), which
         ``GradientResult.evaluations`` counts."""
         return n + CROSS_CHECK_EVALUATIONS
+
+    def evaluations_formula(self) -> str:
+        """The entries in complex arithmetic, and the cross-check's real evaluations."""
+        return f"n complex + {CROSS_CHECK_EVALUATIONS} real"
+
+    def legend(self) -> str:
+        return f"C_t·{h_power(self.order)} + ε·|g|"  # no cancellation: rounding does not grow as h shrinks
+
+    @property
+    def expected_slopes(self) -> tuple[float, float]:
+        return float(self.order), 0.0  # the rounding side is flat: no difference is taken
 
     def default_step(self, x: np.ndarray) -> np.ndarray:
         """``1e-20 max(1, |x_i|)``, and at most ``1e-8 |x_i|`` for a nonzero ``x_i`` so tiny that

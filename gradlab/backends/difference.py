@@ -47,7 +47,7 @@ from .. import parallel
 from .._warnings import caller_level
 from ..objective import Counted
 from . import stencil
-from .base import DEFAULT_TOLERANCES, Backend, GradientResult, Style
+from .base import DEFAULT_TOLERANCES, Backend, GradientResult, Style, all_backends, h_power
 
 
 class StepTooSmallError(ValueError):
@@ -154,6 +154,9 @@ class DifferenceScheme(Backend):
 
     # -- facts derived from the stencil ------------------------------------------------------
 
+    def legend(self) -> str:
+        return f"C_t·{h_power(self.order)} + C_r·ε/h"
+
     def error_terms(self, h, *, f0, grad, derivs, eps):
         k = self.order + 1
         if k not in derivs:
@@ -233,6 +236,12 @@ class DifferenceScheme(Backend):
             with np.errstate(over="ignore", invalid="ignore"):
                 out[moved] = np.einsum("ik,ik->i", c, F[moved]) / steps[moved]
         return out
+
+
+def schemes() -> list[str]:
+    """The registered backends declared by a stencil (:class:`DifferenceScheme`), in registration order:
+    those whose truncation and rounding constants :mod:`gradlab.theory` reads."""
+    return [b.name for b in all_backends() if isinstance(b, DifferenceScheme)]
 
 
 def _entries_last(per_entry: np.ndarray, out: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
