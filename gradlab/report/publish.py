@@ -122,14 +122,29 @@ def sigterm_unwinds() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM blocked for the block and delivered when it ends (so Ctrl-C raises
-    KeyboardInterrupt after the switch, not inside it).  Only the main thread receives them."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    """SIGINT and SIGTERM held for the block and delivered when it ends (so Ctrl-C raises
+    KeyboardInterrupt after the switch, not inside it).
+
+    Held by a Python handler that only records them, not by a signal mask: a mask on the main
+    thread would not hold a signal the kernel hands to another thread (numpy's BLAS threads),
+    whose Python-level effect still lands in the main thread at once.  Only the main thread can
+    set handlers; elsewhere the block runs unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum, frame):
+        pending.append(signum)
+
+    previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(pending):
+            signal.raise_signal(s)  # now, to the handler that was in force before
 
 
 # --- the manifest ------------------------------------------------------------------------------
