@@ -92,7 +92,11 @@ def test_the_memory_estimate_refuses_what_cannot_fit_and_blames_the_right_option
     assert option == "--sizes" and f"{n:,} parameters" in message
     # 131 parameters; the batch alone is too much: 4 copies of 1e9 x 23 complex values
     option, message = cli.check_memory([4, 16, 3], 10**9, 8, available=10**9)
-    assert option == "--batch" and "a batch of 1,000,000,000" in message and "about 1.3 TiB; 953.7 MiB is available" in message
+    assert (
+        option == "--batch"
+        and "a batch of 1,000,000,000" in message
+        and "about 1.3 TiB; 953.7 MiB is available" in message
+    )
     # the estimate, from its formula: 8 complex copies of the parameters + 4 of the activations
     need = 8 * 131 * 16 + 4 * 32 * 23 * 16
     assert cli.check_memory([4, 16, 3], 32, 8, available=need) is None

@@ -424,9 +424,12 @@ CONCURRENT = textwrap.dedent(
     spec = importlib.util.spec_from_file_location("publish", sys.argv[1])
     P = sys.modules["publish"] = importlib.util.module_from_spec(spec); spec.loader.exec_module(P)
     sys.path.insert(0, sys.argv[2]); import helpers
-    out, tag, ready = Path(sys.argv[3]), sys.argv[4], Path(sys.argv[5])
-    def slow(folder):
-        helpers.writer(tag)(folder); ready.write_text("writing"); time.sleep(float(sys.argv[6]))
+    out, tag, ready, go = Path(sys.argv[3]), sys.argv[4], Path(sys.argv[5]), Path(sys.argv[6])
+    def slow(folder):  # holds the folder until the test says go
+        helpers.writer(tag)(folder); ready.write_text("writing")
+        deadline = time.monotonic() + 60
+        while not go.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
     dest = P.Destination(out, helpers.NAMES)
     try:
         with dest.locked():
@@ -442,18 +445,21 @@ def test_two_concurrent_runs_never_mix(tmp_path):
     out = tmp_path / "runs" / "D"
     write_set(out, "old")
 
-    def start(tag, wait):
+    go = tmp_path / "go"
+
+    def start(tag):
         ready = tmp_path / f"{tag}.ready"
-        args = [P.__file__, str(tmp_path), str(out), tag, str(ready), str(wait)]
+        args = [P.__file__, str(tmp_path), str(out), tag, str(ready), str(go)]
         return subprocess.Popen([sys.executable, "-c", CONCURRENT, *args], stdout=subprocess.PIPE, text=True), ready
 
-    first, ready = start("first", 0.5)
+    first, ready = start("first")
     deadline = time.monotonic() + 30
     while not ready.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
-    second, _ = start("second", 0.0)
+    second, _ = start("second")
     assert second.wait(timeout=30) == 2 and "another `gradlab report`" in second.stdout.read()
     assert verify(out) == [] and tag_of(out) == "old"  # the first has not switched yet
+    go.write_text("go")
     assert first.wait(timeout=30) == 0
     assert verify(out) == [] and tag_of(out) == "first" and os.listdir(out.parent) == ["D"]
 

@@ -191,13 +191,6 @@ def _read_manifest(folder: Path) -> tuple[dict[str, str], str] | None:
     return entries, _text_digest(text[:start])
 
 
-def read_manifest(index: Path) -> dict[str, str] | None:
-    """The manifest of ``index.md`` (None when it has none), ``index.md``'s own line included
-    where the manifest has one."""
-    found = _read_manifest(Path(index).parent)
-    return None if found is None else found[0]
-
-
 def _is_file(path: Path) -> bool:
     try:
         return stat.S_ISREG(path.lstat().st_mode)
