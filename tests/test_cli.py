@@ -163,3 +163,14 @@ def test_negative_looking_values_are_values_of_numeric_options_only():
 def test_the_check_command_still_passes_with_the_signature_defaults(capsys):
     assert cli.main(["check", "--sizes", "3,4,2", "--batch", "4"]) == 0
     assert "gradcheck passed" in capsys.readouterr().out
+
+
+def test_the_readme_lists_the_same_exit_codes_as_the_help():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("Exit status, the same for both commands")[1].split("\n\n")[1]
+    codes = [row.split("|")[1].strip() for row in table.splitlines()[2:]]
+    helped = [line.split()[0].rstrip(",") for line in cli.EXIT_CODES.splitlines()[1:]]
+    assert codes == ["0", "1", "2", "3", "4", "130, 143"] and helped == ["0", "1", "2", "3", "4", "130"]
+    assert f"within {cli.SCHEDULER_TIMEOUT:g} s" in readme
