@@ -475,3 +475,38 @@ def test_busy_error_is_raised_by_the_lock(tmp_path):
     dest = Destination(tmp_path / "D", NAMES)
     with dest.locked(), pytest.raises(ReportBusyError), Destination(tmp_path / "D", NAMES).locked():
         pass
+
+
+def test_a_folder_that_changes_while_the_report_is_measured_is_refused_at_the_switch(tmp_path):
+    out = tmp_path / "D"
+    publish(out, "old")
+    dest = Destination(out, NAMES)
+    dest.preflight()
+
+    def write_while_the_user_adds_a_file(staging):
+        write_set(staging, "new")
+        (out / "notes.txt").write_text("added while the report ran")
+
+    with dest.locked(), pytest.raises(FolderRefused, match=r"notes\.txt"):
+        dest.publish(write_while_the_user_adds_a_file)
+    assert tag_of(out) == "old" and (out / "notes.txt").read_text() == "added while the report ran"
+    assert os.listdir(tmp_path) == ["D"]  # the staging folder is gone
+
+
+def test_the_fallback_puts_the_old_set_back_when_its_second_rename_fails(tmp_path, monkeypatch):
+    out = tmp_path / "D"
+    publish(out, "old")
+    monkeypatch.setattr(P, "_USE_EXCHANGE", False)
+    real, failed = os.rename, []
+
+    def second_fails(src, dst):
+        if Path(dst) == out and ".gradlab-staging-" in str(src):  # the new set's rename into place
+            failed.append(src)
+            raise OSError(28, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(P.os, "rename", second_fails)
+    with pytest.raises(OSError, match="No space left"):
+        publish(out, "new")
+    monkeypatch.setattr(P.os, "rename", real)
+    assert len(failed) == 1 and verify(out) == [] and tag_of(out) == "old" and os.listdir(tmp_path) == ["D"]

@@ -107,7 +107,10 @@ def build(out: Path, config: Config, *, force: bool = False, note=None) -> dict[
         progress = Progress(len(sections) + 1, enabled=config.progress)
         data = measure(config, sections, progress)
         progress.stage("writing the report")
-        for text in dest.publish(lambda staging: render(staging, config, sections, data)):
-            note(text)
+        try:
+            dest.publish(lambda staging: render(staging, config, sections, data))
+        finally:
+            for text in dest.notes:  # where replaced entries went, whatever happened after
+                note(text)
         progress.done()
     return {name: dest.out / name for name in sorted(dest.names)}

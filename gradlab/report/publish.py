@@ -363,6 +363,9 @@ class Destination:
             raise ValueError(f"a report set needs an {INDEX}; got {sorted(self.names)}")
         self.force = force
         self._created: list[Path] = []
+        #: what the user should know about the last :meth:`publish` (replaced entries and where
+        #: they are kept), also when it failed half-way
+        self.notes: list[str] = []
 
     # -- what is there ---------------------------------------------------------------------
 
@@ -407,7 +410,10 @@ class Destination:
             probe = probe.parent
         if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
             raise FolderRefused(f"cannot write the report to {shown!r}: {str(probe)!r} is not a writable folder")
-        c = self.contents()
+        try:
+            c = self.contents()
+        except OSError as exc:
+            raise FolderRefused(f"cannot read {shown!r}: {exc.strerror or exc}") from None
         if c.foreign:
             raise FolderRefused(
                 f"{shown!r} holds entries that are not files of a report: {_listing(c.foreign, out)}; the report "
@@ -542,7 +548,7 @@ class Destination:
             except FileExistsError:
                 continue
         switched = False
-        self.notes: list[str] = []
+        self.notes.clear()
         try:
             (staging / MARKER).write_text(_MARKER_TEXT.format(token=token), encoding="utf-8")
             write(staging)
@@ -598,5 +604,9 @@ class Destination:
         aside = self.parent / f".{self.out.name}{ASIDE}{staging.name.rsplit('-', 1)[1]}"
         os.rename(self.out, aside)
         _step("moved aside")
-        os.rename(staging, self.out)
+        try:
+            os.rename(staging, self.out)
+        except BaseException:
+            os.rename(aside, self.out)  # the old set back where it was
+            raise
         return aside
