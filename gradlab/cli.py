@@ -223,7 +223,14 @@ def parser() -> argparse.ArgumentParser:
     from .report import Config
 
     net = MLP.__init__
-    p = _Parser(prog="gradlab", description="Finite differences and backpropagation side by side.")
+    p = _Parser(
+        prog="gradlab",
+        description="Finite differences and backpropagation side by side.",
+        epilog=EXIT_CODES.format(
+            ok="", one="check: the check failed; report --verify: the folder differs", three="check: inconclusive"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     sub = p.add_subparsers(dest="command", required=True, metavar="{report,check}")
@@ -462,6 +469,9 @@ def _numbers_as_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
+_CLEAN = {"report": " (nothing half-written is left behind)", "check": ""}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from .report.publish import Terminated
 
@@ -479,10 +489,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted (nothing half-written is left behind)", file=sys.stderr)
+        print(f"{prog}: interrupted{_CLEAN[args.command]}", file=sys.stderr)
         return 130
     except Terminated as exc:
-        print(f"{prog}: terminated (nothing half-written is left behind)", file=sys.stderr)
+        print(f"{prog}: terminated{_CLEAN[args.command]}", file=sys.stderr)
         return exc.code
     except Exception as exc:
         if args.debug:

@@ -174,3 +174,17 @@ def test_the_readme_lists_the_same_exit_codes_as_the_help():
     helped = [line.split()[0].rstrip(",") for line in cli.EXIT_CODES.splitlines()[1:]]
     assert codes == ["0", "1", "2", "3", "4", "130, 143"] and helped == ["0", "1", "2", "3", "4", "130"]
     assert f"within {cli.SCHEDULER_TIMEOUT:g} s" in readme
+
+
+def test_a_refused_report_creates_no_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for argv in (["--scheduler", "bogus"], ["--widths", "0"], ["--out", "a/b/c", "--repeats", "0"]):
+        usage_error(["report", *argv], capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_top_level_help_lists_the_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert "exit status:" in out and "4  internal error" in out and "3  check: inconclusive" in out
