@@ -510,3 +510,16 @@ def test_the_fallback_puts_the_old_set_back_when_its_second_rename_fails(tmp_pat
         publish(out, "new")
     monkeypatch.setattr(P.os, "rename", real)
     assert len(failed) == 1 and verify(out) == [] and tag_of(out) == "old" and os.listdir(tmp_path) == ["D"]
+
+
+def test_the_command_with_force_replaces_an_own_index_and_says_where_it_is(tmp_path, monkeypatch, capsys):
+    _fake_report(monkeypatch)
+    out = tmp_path / "D"
+    out.mkdir()
+    (out / "index.md").write_text("# my own notes\n")
+    assert cli.main(["report", "--out", str(out), "--force", "--smoke", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    (kept,) = [p for p in tmp_path.iterdir() if p.name != "D"]
+    assert f"gradlab report: replaced index.md: kept in '{kept}'" in captured.err
+    assert (kept / "index.md").read_text() == "# my own notes\n" and os.listdir(kept) == ["index.md"]
+    assert verify(out) == [] and f"wrote {len(assemble.files_of())} files" in captured.out

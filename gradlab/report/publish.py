@@ -70,8 +70,8 @@ STAGING = ".gradlab-staging-"
 ASIDE = ".gradlab-old-"
 MANIFEST_START = "<!-- gradlab manifest: the files of this report and their SHA-256"
 MANIFEST_END = "-->"
-# the line of the manifest that covers index.md itself: the digest of its text before the manifest
-# (gradlab 0.2 wrote manifests without it)
+# what the marker file of a staging folder holds: its own token, so a copied or forged marker
+# (another folder's token, or none) proves nothing
 _MARKER_TEXT = "gradlab staging folder {token}\n"
 _TOKEN = re.compile("[0-9a-f]{16}")
 
@@ -160,7 +160,8 @@ def _text_digest(text: str) -> str:
 
 def manifest_block(digests: Mapping[str, str], body: str | None = None) -> str:
     """The manifest appended to ``index.md``: one ``name sha256`` line per other file, and,
-    given ``body`` (the text of ``index.md`` before the manifest), a line for ``index.md``."""
+    given ``body`` (the text of ``index.md`` before the manifest), a line for ``index.md``
+    (gradlab 0.2 wrote manifests without that line; :func:`verify` says so)."""
     entries = dict(digests)
     if body is not None:
         entries[INDEX] = _text_digest(body)
