@@ -187,10 +187,10 @@ class DifferenceScheme(Backend):
         values, disp = all_node_values(objective, x, self.offsets, steps, scheduler)
         out = values.shape[2:]  # the shape of f's values: () for a scalar f
         if out:  # an array-valued f: every output entry is a scalar function, combined at once
-            m = math.prod(out)
-            rows = values.reshape(*values.shape[:2], m).transpose(0, 2, 1).reshape(-1, values.shape[1])
+            n, K, m = values.shape[0], values.shape[1], math.prod(out)
+            rows = values.reshape(n, K, m).transpose(0, 2, 1).reshape(n * m, K)
             g, err = self.combine(rows, np.repeat(disp, m, axis=0), np.repeat(steps, m), x.dtype)
-            g, err = g.reshape(-1, m), None if err is None else err.reshape(-1, m)
+            g, err = g.reshape(n, m), None if err is None else err.reshape(n, m)
         else:
             g, err = self.combine(values, disp, steps, x.dtype)
         _check_quotients(g, values, disp, steps, x, self, objective, h)
