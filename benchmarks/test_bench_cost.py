@@ -26,12 +26,13 @@ def problem(width):
     return PROBLEMS[width]
 
 
-def record(benchmark, backend, obj, evaluations, backward_passes, call):
+def record(benchmark, backend, obj, evaluations, backward_passes, call, jvps=0):
     benchmark.extra_info.update(
         backend=backend,
         n_params=int(obj.n_params),
         evaluations=int(evaluations),
         backward_passes=int(backward_passes),
+        jvps=int(jvps),
         sizes=[int(s) for s in obj.net.sizes],
         batch=BATCH,
         dtype=obj.net.dtype.name,
@@ -55,8 +56,9 @@ def test_objective(benchmark, width):
     run(benchmark, lambda: obj(theta), slow=False)
 
 
-#: every registered backend; those that take a step stop at FD_WIDTHS (their cost grows as N^2)
-CASES = [(b.name, w) for b in all_backends() for w in (FD_WIDTHS if b.has_step else WIDTHS)]
+#: every registered backend; those that pay a pass per entry (a step's, forward mode's) stop at
+#: FD_WIDTHS: their cost grows as N^2
+CASES = [(b.name, w) for b in all_backends() for w in (FD_WIDTHS if b.per_entry else WIDTHS)]
 
 
 @pytest.mark.parametrize("backend, width", CASES, ids=[f"{b}-w{w}" for b, w in CASES])
@@ -65,9 +67,9 @@ def test_backend(benchmark, backend, width):
     benchmark.group = f"cost vs N: {backend}"
     call = lambda: gradlab.differentiate(obj, theta, backend=backend)  # noqa: E731
     r = call()
-    assert r.evaluations == get(backend).evaluations(obj.n_params)
-    record(benchmark, backend, obj, r.evaluations, r.backward_passes, call)
-    run(benchmark, call, slow=get(backend).has_step and width >= 16)
+    assert r.evaluations == get(backend).evaluations(obj.n_params) and r.jvps == get(backend).jvps(obj.n_params)
+    record(benchmark, backend, obj, r.evaluations, r.backward_passes, call, jvps=r.jvps)
+    run(benchmark, call, slow=get(backend).per_entry and width >= 16)
 
 
 @pytest.mark.parametrize("width", WIDTHS, ids=lambda w: f"w{w}")

@@ -154,7 +154,10 @@ def test_cost_sweep_counts_are_exact_and_fd_stops_at_the_cap():
     for r in df.itertuples():
         n = r.n_params
         expected = 1 if r.backend == "objective" else get(r.backend).evaluations(n)
-        if r.backend != "objective" and get(r.backend).order is None:  # adaptive: an upper bound
+        assert r.jvps == (0 if r.backend == "objective" else get(r.backend).jvps(n))
+        if r.backend != "objective" and get(r.backend).jvps(n):  # forward mode: JVPs, not evaluations
+            assert r.evaluations == expected == 0 and r.jvps == n
+        elif r.backend != "objective" and get(r.backend).order is None:  # adaptive: an upper bound
             assert 0 < r.evaluations <= expected
         else:
             assert r.evaluations == expected

@@ -31,9 +31,10 @@ from .difference import (
     StepWarning,
     schemes,
 )
+from .forward_ad import FORWARD_AD, ForwardAD
 from .front import differentiate, gradient, jacobian
 
-for _backend in (FORWARD, CENTRAL, BACKPROP, RICHARDSON, COMPLEX_STEP, ADAPTIVE):
+for _backend in (FORWARD, CENTRAL, BACKPROP, RICHARDSON, COMPLEX_STEP, ADAPTIVE, FORWARD_AD):
     register(_backend)
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Backend",
     "ComplexStep",
     "DifferenceScheme",
+    "ForwardAD",
     "GradientResult",
     "Richardson",
     "StepTooSmallError",

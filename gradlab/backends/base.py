@@ -86,6 +86,9 @@ class GradientResult:
     error : numpy.ndarray or None
         An estimate of the absolute error of each entry, where the scheme gives one
         (Richardson: from its two levels; ``adaptive``: from its extrapolation table).
+    jvps : int
+        Jacobian-vector products (forward-mode passes of one tangent each) it cost: ``n`` for
+        ``forward_ad``, 0 otherwise.
     """
 
     gradient: np.ndarray = field(repr=False)
@@ -95,6 +98,7 @@ class GradientResult:
     backward_passes: int = 0
     step: np.ndarray | None = field(default=None, repr=False)
     error: np.ndarray | None = field(default=None, repr=False)
+    jvps: int = 0
 
 
 class Backend(abc.ABC):
@@ -142,6 +146,18 @@ class Backend(abc.ABC):
         """Objective evaluations of one gradient of ``n`` entries (exact)."""
         nonzero = sum(1 for o in self.offsets if o != 0)
         return n * nonzero + (1 if 0 in self.offsets else 0)
+
+    def jvps(self, n: int) -> int:
+        """Jacobian-vector products (forward-mode tangents) of one gradient of ``n`` entries: the
+        cost unit of forward-mode AD beside evaluations and backward passes; 0 for the others."""
+        return 0
+
+    @property
+    def per_entry(self) -> bool:
+        """Whether one gradient costs a pass per entry, so that its time grows as ``N^2`` on the
+        cost ladder (the sweeps stop it at a smaller ``N``): every backend that takes a step,
+        and forward-mode AD."""
+        return self.has_step
 
     def default_step(self, x: np.ndarray) -> np.ndarray | None:
         """The per-entry step used when none is given (``None`` for backends without steps)."""

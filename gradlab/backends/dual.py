@@ -188,14 +188,11 @@ class Dual(NDArrayOperatorsMixin):
         name = f"numpy.{ufunc.__name__}"
         if method != "__call__":
             raise TypeError(f"{name}.{method} is not supported on dual numbers (use the array function, e.g. np.sum)")
-        if kwargs.get("out") is not None:
-            raise TypeError(
-                f"{name} with out= (or an in-place operator such as a += dual on a plain array) would write a dual "
-                f"number into a plain array and drop its tangent: write a = a + dual"
-            )
-        extra = set(kwargs) - {"out"}
-        if extra:
-            raise TypeError(f"{name} on dual numbers takes no keyword arguments; got {sorted(extra)}")
+        out = kwargs.pop("out", None)
+        if kwargs:
+            raise TypeError(f"{name} on dual numbers takes no keyword arguments; got {sorted(kwargs)}")
+        if out is not None:
+            return self._into(name, out, self.__array_ufunc__(ufunc, method, *inputs))
         if ufunc in CONSTANT:
             return ufunc(*(value(a) for a in inputs))
         if ufunc is np.matmul:
@@ -209,6 +206,23 @@ class Dual(NDArrayOperatorsMixin):
         if ufunc in DIRECTIONAL:
             return DIRECTIONAL[ufunc](*inputs)
         raise TypeError(f"{name} is not supported on dual numbers (gradlab.backends.dual has no derivative rule)")
+
+    @staticmethod
+    def _into(name: str, out: tuple, result: object) -> Dual:
+        """An in-place operation (``z += dual``, ``out=``): a dual target takes the result by rebinding
+        its arrays (never writing into them: they may be the caller's point); a plain array cannot
+        hold a tangent."""
+        (target,) = out
+        if not isinstance(target, Dual):
+            raise TypeError(
+                f"{name} with out= a plain array (an in-place operator such as a += dual on an ndarray) would write "
+                f"a dual number into it and drop its tangent: write a = a + dual"
+            )
+        if not isinstance(result, Dual) or result.shape != target.shape:
+            shape = np.shape(value(result))
+            raise ValueError(f"{name}: the in-place result of shape {shape} does not fit {target.shape}")
+        target.value, target.tangent = result.value, result.tangent
+        return target
 
     def __array_function__(self, func, types, args, kwargs):
         rule = FUNCTIONS.get(func)
@@ -744,6 +758,8 @@ FUNCTIONS = {
     np.zeros_like: _zeros_like,
     np.ones_like: _ones_like,
     np.full_like: _full_like,
+    np.iscomplexobj: lambda x: False,  # the value is real (a dual's tangent is its own part)
+    np.isrealobj: lambda x: True,
     np.shape: _shape,
     np.ndim: _ndim,
     np.size: _size,

@@ -14,6 +14,7 @@ from .. import parallel
 from ..objective import Counted
 from ..structure import prepare, to_numpy
 from .base import Backend, GradientResult, all_backends, get
+from .dual import Dual
 
 
 def resolve(backend: object) -> Backend:
@@ -173,5 +174,7 @@ def jacobian(
 
 
 def _on_host(f: Callable, x: np.ndarray) -> np.ndarray:
-    """``f(x)`` as a numpy array (an array-API value brought to the host): what :class:`Counted` checks."""
-    return to_numpy(f(x))
+    """``f(x)`` as a numpy array (an array-API value brought to the host): what :class:`Counted` checks;
+    a dual number of forward mode (``x`` itself dual) comes back as it is, its tangent kept."""
+    y = f(x)
+    return y if isinstance(y, Dual) else to_numpy(y)
