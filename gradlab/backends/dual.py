@@ -200,7 +200,8 @@ class Dual(NDArrayOperatorsMixin):
         if ufunc in UNARY:
             (x,) = inputs
             ans = ufunc(x.value)
-            return Dual(ans, UNARY[ufunc](x.value, ans) * x.tangent)
+            with np.errstate(divide="ignore", invalid="ignore"):  # an infinite slope (sqrt at 0) is the answer
+                return Dual(ans, _scale(UNARY[ufunc](x.value, ans), x.tangent))
         if ufunc in BINARY:
             return _binary(ufunc, *inputs)
         if ufunc in DIRECTIONAL:
@@ -249,6 +250,16 @@ def seed(x: np.ndarray, start: int, stop: int) -> Dual:
     tangent = np.zeros((k, x.size), dtype=x.dtype)
     tangent[np.arange(k), np.arange(start, stop)] = 1
     return Dual(x, tangent.reshape((k,) + x.shape))
+
+
+def _scale(slope: object, tangent: np.ndarray) -> np.ndarray:
+    """``slope * tangent``, where a tangent of 0 stays 0 even at an infinite slope: a direction
+    that does not move an entry gets nothing from it (``inf * 0`` would be NaN, and a NaN in one
+    entry would spread to every direction through the sums that follow)."""
+    out = slope * tangent
+    if isinstance(slope, np.ndarray) and not np.isfinite(slope).all():
+        out = np.where(tangent == 0, 0.0, out)
+    return out
 
 
 def _k(*items: object) -> int:
@@ -350,7 +361,7 @@ def _binary(ufunc, x, y) -> Dual:
         if t is not None:
             # only the operand that carries a tangent has its rule evaluated: x^c needs no log x
             with np.errstate(divide="ignore", invalid="ignore"):
-                tangent = tangent + rule(xv, yv, ans) * t
+                tangent = tangent + _scale(rule(xv, yv, ans), t)
     return Dual(ans, tangent)
 
 
