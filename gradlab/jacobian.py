@@ -262,11 +262,7 @@ def backward_pass(f: Callable, x: object, vjp: Callable, cotangent: object, seed
             f"{y0_np.shape} (np.random.default_rng({seed}).standard_normal); pass cotangent= to choose u"
         )
     else:
-        u = to_numpy(cotangent).astype(np.float64)
-        if u.shape != y0_np.shape:
-            raise ValueError(f"`cotangent` must have the shape of f(x), {y0_np.shape}; got {u.shape}")
-        if not np.isfinite(u).all():
-            raise v.fail("cotangent", "finite", cotangent)
+        u = v.cotangent(cotangent, y0_np.shape)
         note = f"backward pass checked as the gradient of <u, f(x)> for the cotangent given, shape {u.shape}"
     u_native = _like(u, y0, y0_np)
     if structure is None:

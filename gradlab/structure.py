@@ -92,6 +92,20 @@ def to_numpy(value: object) -> np.ndarray:
     return np.asarray(value)
 
 
+def _leaf_array(where: str, node: object) -> np.ndarray:
+    """A leaf's values as numpy, or an error naming the leaf's path when it has none."""
+    try:
+        return to_numpy(node)
+    except ValueError as exc:  # numpy: "setting an array element with a sequence ... inhomogeneous"
+        if "inhomogeneous" not in str(exc):
+            raise
+        raise TypeError(
+            f"`{where}` must be a real numeric array (rows of one length, not a ragged list); got {v.show(node)}"
+        ) from None
+    except BufferError as exc:  # an array-API array that cannot be brought to the host
+        raise TypeError(f"`{where}` must be an array numpy can read (DLPack); got {v.show(node)}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Leaf:
     """One leaf of a structure: where it sits in the flat vector and how to rebuild it."""
@@ -240,17 +254,18 @@ class Structure:
             pass  # a nested list of numbers: an array
         elif not isinstance(node, np.ndarray):
             raise TypeError(f"`{_accessor('x', path)}` must be an array or a number; got {v.show(node)}")
-        arr = to_numpy(node)
+        where = _accessor("x", path)
+        arr = _leaf_array(where, node)
         exact = kind != "python" and arr.dtype.kind == "f"
         if arr.dtype.kind in "biu":
             arr = arr.astype(np.float64)
         elif arr.dtype.kind != "f":
-            raise TypeError(f"`{_accessor('x', path)}` must be a real numeric array; got {v.show(arr)}")
+            raise TypeError(f"`{where}` must be a real numeric array; got {v.show(arr)}")
+        else:  # as for an array x: float16 is refused, not differentiated in its 3 digits
+            v.precision(where, arr.dtype)
         if kind == "array-api":
             extra["native_dtype"] = node.dtype if exact else extra["namespace"].float64
-        if not np.isfinite(arr).all():
-            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-            raise ValueError(f"`{_accessor('x', path)}` must be finite; got {arr[bad]} at index {list(bad)}")
+        v.finite_array(where, arr)
         leaf = Leaf(name, path, self._offset, tuple(arr.shape), arr.dtype, kind, exact=exact, **extra)
         self._arrays.append(arr)
         self._offset += leaf.size
