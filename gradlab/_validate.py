@@ -155,19 +155,19 @@ def _as_numpy(name: str, value: object) -> np.ndarray:
         raise fail(name, "a real numeric array", value, TypeError) from exc
 
 
-def precision(name: str, dtype: np.dtype) -> np.dtype:
+def precision(name: str, dtype: object) -> np.dtype:
     """The precision a floating array is differentiated in: its own when float64 or float32.
 
     float16 (or bfloat16, longdouble) is refused rather than silently upcast or computed in:
     with float16's 3 significant digits every difference quotient is rounding noise
     (``eps ~ 1e-3``: the best central step, ``eps^(1/3) ~ 0.1``, is no longer small).
     """
-    if dtype in (np.float64, np.float32):
-        return np.dtype(dtype)
-    why = "finite differences in it are rounding noise" if dtype.itemsize < 4 else "gradlab computes in those two"
-    raise TypeError(
-        f"`{name}` must be float64 or float32; got {dtype} ({why}): convert it first, e.g. .astype(np.float64)"
-    )
+    if isinstance(dtype, np.dtype) and dtype in (np.float64, np.float32):
+        return dtype
+    # ``dtype`` may be another library's (torch.bfloat16): both numpy's and torch's have itemsize
+    small = getattr(dtype, "itemsize", 2) < 4
+    why = "finite differences in it are rounding noise" if small else "gradlab computes in those two"
+    raise TypeError(f"`{name}` must be float64 or float32; got {dtype} ({why}): convert it to float64 first")
 
 
 def real_array(name: str, value: object, dtype: np.dtype | None = None, *, copy: bool = True) -> np.ndarray:

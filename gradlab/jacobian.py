@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import array_api_compat
 import numpy as np
 
 from . import _validate as v
@@ -111,7 +112,7 @@ def _flat_call(f: Callable, x: object) -> tuple[Callable[[np.ndarray], object], 
             raise v.fail("x", "a non-empty array", point)
         return f, point, None
     s = prepared.structure
-    return (lambda p: f(*s.arguments(p))), prepared.point, s
+    return (lambda p: s.call(f, p)), prepared.point, s
 
 
 def jacobian(f: Callable, x: object, *, backend: str = "central", h: float | None = None) -> object:
@@ -285,6 +286,6 @@ def _like(u: np.ndarray, y0: object, y0_np: np.ndarray) -> object:
     dtype = y0_np.dtype if y0_np.dtype.kind == "f" else np.dtype(np.float64)
     if isinstance(y0, np.ndarray | np.generic | float | int):
         return u.astype(dtype)
-    xp = y0.__array_namespace__()
+    xp = array_api_compat.array_namespace(y0)  # torch tensors have no __array_namespace__
     native = y0.dtype if y0_np.dtype.kind == "f" else xp.float64
-    return xp.asarray(u.astype(dtype), dtype=native, device=getattr(y0, "device", None), copy=True)
+    return xp.asarray(u.astype(dtype), dtype=native, device=array_api_compat.device(y0), copy=True)
