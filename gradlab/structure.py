@@ -400,9 +400,7 @@ class Structure:
                 raise ValueError(f"`{where}` must have shape {leaf.shape} like x; got {arr.shape}")
             if arr.dtype.kind != "f" or (arr.dtype != leaf.dtype and leaf.exact):
                 raise TypeError(f"`{where}` must have dtype {leaf.dtype} like x; got {arr.dtype}")
-            if not np.isfinite(arr).all():
-                bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-                raise ValueError(f"`{where}` must be finite; got {arr[bad]} at index {list(bad)}")
+            v.finite_array(where, arr)
             out[leaf.offset : leaf.offset + leaf.size] = arr.reshape(-1)
 
     def __repr__(self) -> str:

@@ -271,3 +271,18 @@ def test_float32_and_integer_leaves_still_work():
     g = gradlab.gradient(lambda d: SQ(d["a"]) + d["n"] ** 2, {"a": np.array([1.0, 2.0], dtype=np.float32), "n": 3})
     assert g["a"].dtype == np.float32 and np.allclose(g["a"], [2.0, 4.0], rtol=1e-3)
     assert isinstance(g["n"], float) and abs(g["n"] - 6.0) < 1e-2
+
+
+@pytest.mark.parametrize(
+    "grad, match",
+    [
+        (lambda d: {"a": np.ones(2), "s": np.nan}, r"^`grad\(x\)\['s'\]` must be finite; got nan$"),
+        (
+            lambda d: {"a": np.array([1.0, np.inf]), "s": 1.0},
+            r"^`grad\(x\)\['a'\]` must be finite; got inf at index 1$",
+        ),
+    ],
+)
+def test_a_non_finite_gradient_leaf_is_named_by_path(grad, match):
+    with pytest.raises(ValueError, match=match):
+        gradlab.gradcheck(lambda d: np.sum(d["a"]) + d["s"], {"a": np.ones(2), "s": 1.0}, grad=grad)
