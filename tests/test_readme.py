@@ -17,6 +17,7 @@ No other block is skipped, and a fence with no language must not hold Python.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import io
@@ -129,8 +130,47 @@ def run(block: Block) -> dict:
             code = stack.enter_context(_cluster(address, code))
             stack.callback(_close_clients, namespace)  # before the cluster stops (callbacks run last in, first out)
         stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
-        exec(compile(code, str(README), "exec"), namespace)  # noqa: S102
+        CLAIMS[block.index] = _execute(code, namespace)
     return namespace
+
+
+def _claim(stmt: ast.stmt, lines: list[str]) -> tuple | None:
+    """``(value,)`` when ``stmt`` is an expression whose comment begins with a Python literal
+    (``net.params(g)["W1"].shape  # (16, 4): named views``), else ``None``."""
+    if not isinstance(stmt, ast.Expr) or stmt.lineno != stmt.end_lineno:
+        return None
+    line = lines[stmt.lineno - 1]
+    if "  # " not in line:
+        return None
+    comment = line.split("  # ", 1)[1]
+    for text in (comment, comment.split(":")[0]):
+        try:
+            return (ast.literal_eval(text.strip()),)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+    return None
+
+
+def _execute(code: str, namespace: dict) -> list[tuple[int, object]]:
+    """Run ``code`` statement by statement; an expression whose comment states a literal value
+    must evaluate to it, there and then.  Returns the ``(line, value)`` claims checked."""
+    lines = code.splitlines()
+    checked = []
+    for stmt in ast.parse(code, str(README)).body:
+        claim = _claim(stmt, lines)
+        if claim is None:
+            exec(compile(ast.Module([stmt], type_ignores=[]), str(README), "exec"), namespace)  # noqa: S102
+            continue
+        value = eval(compile(ast.Expression(stmt.value), str(README), "eval"), namespace)  # noqa: S307
+        same = np.array_equal(value, claim[0]) if isinstance(value, np.ndarray) else value == claim[0]
+        assert same, (
+            f"README.md line {stmt.lineno}: {ast.unparse(stmt.value)} is {value!r}; its comment says {claim[0]!r}"
+        )
+        checked.append((stmt.lineno, claim[0]))
+    return checked
+
+
+CLAIMS: dict[int, list[tuple[int, object]]] = {}
 
 
 @pytest.mark.parametrize(
@@ -141,6 +181,15 @@ def test_every_python_block_runs_as_written(block):
 
 
 # -- what the blocks claim ---------------------------------------------------------------------
+
+
+def test_literal_claims_in_comments_are_checked():
+    """The comments that state a value (``# (True, 49)``, ``# (16, 4)``, the backend list) are
+    compared with what the line gives; prose comments are not claims."""
+    run(BLOCKS[0]), run(BLOCKS[1])
+    values = [value for _, value in CLAIMS[0] + CLAIMS[1]]
+    assert (16, 4) in values and (True, 49) in values
+    assert ["forward", "central", "backprop", "richardson", "complex_step", "adaptive"] in values
 
 
 def test_quick_start_claims():
