@@ -86,6 +86,11 @@ def to_numpy(value: object) -> np.ndarray:
         return np.asarray(value)
     if hasattr(value, "detach"):  # torch: a tensor that requires grad refuses DLPack
         value = value.detach()
+        if value.device.type == "cpu":  # a view, 4x faster than DLPack: this runs after every call of f
+            try:
+                return value.numpy()
+            except (RuntimeError, TypeError):  # conjugate or negative views, bfloat16: DLPack below says why
+                pass
     try:
         return np.from_dlpack(value)
     except (BufferError, RuntimeError, TypeError, ValueError):
@@ -346,7 +351,8 @@ class Structure:
         for leaf, part in zip(self.leaves, parts):
             if leaf.kind == "array-api" and not array_api_compat.is_jax_array(part):  # jax arrays are immutable
                 given = flat[leaf.offset : leaf.offset + leaf.size].reshape(leaf.shape)
-                if not np.array_equal(to_numpy(part), given):
+                now = to_numpy(part)
+                if now.shape != given.shape or not (now == given).all():
                     library = type(part).__module__.split(".")[0]
                     fix = "x = x.clone()" if library == "torch" else "x = xp.asarray(x, copy=True)"
                     raise FunctionWroteIntoItsArgument(
