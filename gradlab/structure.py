@@ -528,13 +528,12 @@ def prepare(f: object, x: object) -> Prepared | None:
     array, and the result comes back as one."""
     from .objective import Counted, Objective
 
-    if _is_array_api(x) and not isinstance(f, Objective | Counted):
-        point, structure = flatten(x)
-        _check_callable(f, structure, "f")
-        return Prepared(StructuredObjective(f, structure), point, structure)
-    if isinstance(x, np.ndarray) or not is_structure(x):
+    bare = _is_array_api(x)
+    if not bare and (isinstance(x, np.ndarray) or not is_structure(x)):
         return None
     if isinstance(f, Objective | Counted):
+        if bare:  # an objective's flat parameter vector held as a tensor: read as numpy, as before
+            return None
         raise TypeError(
             f"`x` must be the flat parameter vector of the objective {type(f).__name__}; got a "
             f"{type(x).__name__}: structures are for plain functions f(x)"

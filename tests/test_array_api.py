@@ -154,7 +154,7 @@ def test_jacobian_comes_back_as_the_same_kind(lib, backend, count):
         calls.append(type(x))
         return lib.xp.sin(x)
 
-    for device in lib.devices[:1]:
+    for device in lib.devices:
         x = lib.array(X0, device=device)
         J = gradlab.jacobian(f, x, backend=backend)
         assert isinstance(J, lib.kind) and J.shape == (4, 4) and lib.device(J) == device
@@ -209,3 +209,10 @@ def test_bad_bare_arrays_are_refused_by_name(lib):
         for dtype in (lib.xp.float16, lib.xp.bfloat16):
             with pytest.raises(TypeError, match=rf"^`x` must be float64 or float32; got {dtype} \(finite differences"):
                 gradlab.gradient(lib.xp.sum, lib.array([1.0, 2.0], dtype=dtype))
+
+
+def test_a_bare_array_with_something_not_callable_is_refused_by_name(lib):
+    with pytest.raises(TypeError, match=r"^`f` must be a callable f\(x\) -> float; got 3"):
+        gradlab.gradient(3, lib.array(X0))
+    with pytest.raises(TypeError, match=r"^`f` must be a callable"):
+        gradlab.gradcheck("f", lib.array(X0), grad=lib.xp.cos)
