@@ -131,10 +131,6 @@ class Counted:
         self.objective: Objective = as_objective(f)
         self._fn = self.objective.value
         self.evaluations = 0
-        #: the absolute noise of f's values, where a caller measured it (a checker); 0: eps |f|
-        self.noise = 0.0
-        #: a progress bar (tqdm) a long-running caller attaches: updated per slice of entries
-        self.progress = None
 
     def point(self, x: object) -> np.ndarray:
         return self.objective.point(x)

@@ -5,6 +5,9 @@ import io
 import re
 from pathlib import Path
 
+from gradlab.check.directional import PROJECTION_EVALUATIONS
+from gradlab.check.probe import FAST_PROBE_EVALUATIONS
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -22,7 +25,9 @@ def test_readme_python_examples_run():
     assert quick_start["r"].evaluations == 2 * quick_start["net"].n_params
     assert quick_start["result"].passed
     quick = quick_start["quick"]
-    assert quick.mode == "fast" and quick.evaluations == 4 + 3 * (len(quick.directions) - 1)
+    assert quick.mode == "fast" and quick.evaluations == FAST_PROBE_EVALUATIONS + PROJECTION_EVALUATIONS * len(
+        quick.directions
+    )
     # "Check your own backprop": one call each; the failures shown are the ones printed
     assert own["layer"].passed and own["layer"].evaluations == 49
     shown = text.split("## Check your own backprop")[1].split("## Backends")[0]

@@ -9,6 +9,7 @@ from .adaptive import ADAPTIVE, Adaptive
 from .analytic import BACKPROP, Analytic
 from .base import (
     Backend,
+    Estimate,
     GradientResult,
     Style,
     all_backends,
@@ -40,6 +41,7 @@ __all__ = [
     "Backend",
     "ComplexStep",
     "DifferenceScheme",
+    "Estimate",
     "GradientResult",
     "Richardson",
     "StepTooSmallError",

@@ -46,7 +46,7 @@ import numpy as np
 from .. import _validate as v
 from .. import parallel
 from ..objective import Counted
-from .base import DEFAULT_TOLERANCES, Backend, GradientResult, Style
+from .base import DEFAULT_TOLERANCES, ROUNDING_FACTOR, TRUNCATION_FACTOR, Backend, Estimate, GradientResult, Style
 
 
 class StepTooSmallError(ValueError):
@@ -115,6 +115,7 @@ class DifferenceScheme(Backend):
     """
 
     kind = "difference"
+    refinable = True
 
     def __init__(
         self,
@@ -185,9 +186,12 @@ class DifferenceScheme(Backend):
     def compute(
         self, objective: Counted, x: np.ndarray, *, h: float | None, scheduler: object = None
     ) -> GradientResult:
+        return self._gradient(objective, x, h, scheduler)
+
+    def _gradient(self, objective: Counted, x: np.ndarray, h, scheduler, progress=None) -> GradientResult:
         start = objective.evaluations
         steps = self.steps(x, h)
-        values, disp = all_node_values(objective, x, self.offsets, steps, scheduler)
+        values, disp = all_node_values(objective, x, self.offsets, steps, scheduler, progress)
         g, err = self.combine(values, disp, steps, x.dtype)
         _check_quotients(g, values, disp, steps, x, self, objective, h)
         return GradientResult(
@@ -198,6 +202,32 @@ class DifferenceScheme(Backend):
             step=steps.reshape(x.shape),
             error=None if err is None else err.reshape(x.shape),
         )
+
+    # -- as a gradcheck reference ------------------------------------------------------------
+
+    def reference(self, objective, x, *, h, eps_f, noise, f0=None, scheduler=None, progress=None) -> Estimate:
+        """The gradient with a rounding bound per entry, ``ROUNDING_FACTOR * sum |w| / divisor *
+        (eps_f |f(x)| + noise) / h_i``, raised to the scheme's own error estimate (times a
+        safety factor) where it has one.  Truncation is unknown from one step: a checker
+        measures suspects again with :meth:`measure_entry`."""
+        result = self._gradient(objective, x, h, scheduler, progress)
+        values = result.gradient.astype(np.float64).reshape(-1)
+        steps = np.asarray(result.step, dtype=np.float64).reshape(-1)
+        f0 = abs(objective(x.copy()) if f0 is None else f0)
+        rounding = ROUNDING_FACTOR * self.rounding_constant * (eps_f * max(f0, np.finfo(float).tiny) + noise) / steps
+        bound = rounding
+        if result.error is not None:
+            bound = np.maximum(bound, TRUNCATION_FACTOR * result.error.reshape(-1).astype(np.float64))
+        return Estimate(values, bound, steps, np.array(rounding), self)
+
+    def measure_entry(self, objective, x, i, step, *, eps_f, noise) -> tuple[float, float]:
+        """Entry ``i`` at ``step`` (its nodes only): the quotient, and ``ROUNDING_FACTOR * sum |w| /
+        divisor * (eps_f max |f| + noise)``, the rounding bound times the step."""
+        steps = np.zeros(x.size)
+        steps[i] = step
+        values, disp = node_values(objective, x, self.offsets, steps, i, i + 1)
+        value = float(self.combine(values, disp, steps[i : i + 1], x.dtype)[0][0])
+        return value, ROUNDING_FACTOR * self.rounding_constant * (eps_f * float(np.abs(values).max()) + noise)
 
     def combine(
         self, values: np.ndarray, disp: np.ndarray, steps: np.ndarray, dtype: np.dtype
@@ -235,7 +265,12 @@ class DifferenceScheme(Backend):
 
 
 def all_node_values(
-    objective: Counted, x: np.ndarray, offsets: Sequence[float], steps: np.ndarray, scheduler: object = None
+    objective: Counted,
+    x: np.ndarray,
+    offsets: Sequence[float],
+    steps: np.ndarray,
+    scheduler: object = None,
+    progress: object = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`node_values` for every entry, serially or in chunks on ``scheduler`` (the same bits).
 
@@ -245,7 +280,7 @@ def all_node_values(
     """
     scheduler = parallel.current(scheduler)
     if scheduler is None:
-        return node_values(objective, x, offsets, steps)
+        return node_values(objective, x, offsets, steps, progress=progress)
     _nodes(x, offsets, steps, 0, steps.size, check=True)
     f0 = objective(x.copy()) if 0 in offsets else None
     moving = sum(1 for o in offsets if o != 0)
@@ -279,6 +314,7 @@ def node_values(
     f0: float | None = None,
     *,
     checked: bool = False,
+    progress: object = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``f`` at ``x + o_k h_i e_i`` for entries ``start <= i < stop`` and every offset.
 
@@ -286,7 +322,8 @@ def node_values(
     shape ``(stop - start, K)``).  An offset 0 is evaluated once (or taken from ``f0``).
     Works on a private copy of ``x``, which ``f`` receives read-only; entries are
     independent, so any split of the range gives the same bits.  ``checked``: the caller
-    has already checked the displacements (see :func:`all_node_values`).
+    has already checked the displacements (see :func:`all_node_values`); ``progress``: a
+    progress bar (tqdm) updated per slice of entries.
     """
     flat = x.reshape(-1)
     stop = flat.size if stop is None else stop
@@ -300,11 +337,10 @@ def node_values(
     if zero:
         values[:, zero[0]] = objective(work) if f0 is None else f0
     moving = [k for k, ok in enumerate(o) if ok != 0]
-    bar = getattr(objective, "progress", None)  # a progress bar a long-running caller attached
-    size = 4096 if bar is None else 256
+    size = 4096 if progress is None else 256
     for lo in range(0, len(idx), size):  # Python floats for speed, a bounded slice at a time
-        if bar is not None and lo:
-            bar.update(size)
+        if progress is not None and lo:
+            progress.update(size)
         pts = points[lo : lo + size].tolist()
         for row, i in enumerate(range(start + lo, start + lo + len(pts)), start=lo):
             xi = wflat[i]
