@@ -14,7 +14,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from . import _validate as v
+from . import parallel
+from .backends import references
+from .check import gradcheck
+from .experiments.cost import from_benchmark_json
+from .nn import ACTIVATIONS, LOSSES, MLP, OUTPUT_ONLY
+from .report import Config, ReportBusyError, build
+from .report.publish import check_writable
 
 
 def _sizes(text: str) -> list[int]:
@@ -61,8 +70,6 @@ def _seed(text: str) -> int:
 
 def _benchmark_json(text: str) -> Path:
     """An existing pytest-benchmark JSON file holding cost benchmarks, parsed and checked now."""
-    from .experiments.cost import from_benchmark_json
-
     path = Path(text)
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"no such file: {text!r}")
@@ -74,18 +81,13 @@ def _benchmark_json(text: str) -> Path:
 
 
 def _scheduler(text: str) -> str:
-    from .parallel import check
-
     try:
-        return check("--scheduler", text)
+        return parallel.check("--scheduler", text)
     except (TypeError, ValueError) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parser() -> argparse.ArgumentParser:
-    from .backends import references
-    from .nn import ACTIVATIONS, LOSSES, OUTPUT_ONLY
-
     p = argparse.ArgumentParser(prog="gradlab", description="Finite differences and backpropagation side by side.")
     sub = p.add_subparsers(dest="command", required=True, metavar="{report,check}")
 
@@ -160,9 +162,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _report(args, p) -> int:
-    from .report import Config, ReportBusyError, build
-    from .report.publish import check_writable
-
     try:
         check_writable(args.out)
     except PermissionError as exc:
@@ -188,12 +187,6 @@ def _report(args, p) -> int:
 
 
 def _check(args, p) -> int:
-    import numpy as np
-
-    from .check import gradcheck
-    from .nn import MLP
-    from .parallel import SchedulerUnreachable
-
     try:
         net = MLP(
             args.sizes, activation=args.activation, output=args.output, loss=args.loss, l2=args.l2, dtype=args.dtype
@@ -226,7 +219,7 @@ def _check(args, p) -> int:
             seed=args.seed,
             scheduler=args.scheduler,
         )
-    except SchedulerUnreachable as exc:
+    except parallel.SchedulerUnreachable as exc:
         p.error(f"argument --scheduler: {exc}")
     print(f"{net!r}, batch {args.batch}, seed {args.seed}, {net.n_params} parameters")
     print(result.message())

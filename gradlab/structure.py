@@ -48,7 +48,7 @@ import array_api_compat
 import numpy as np
 
 from . import _validate as v
-from .objective import Block
+from .objective import Block, Counted, Objective
 
 # -- leaves: numpy, scalars, any array-API array --------------------------------------------------
 
@@ -464,8 +464,6 @@ def prepare(f: object, x: object) -> Prepared | None:
     untouched); otherwise ``f`` on the flat vector of the structure ``x``."""
     if isinstance(x, np.ndarray) or not is_structure(x):
         return None
-    from .objective import Counted, Objective
-
     if isinstance(f, Objective | Counted):
         raise TypeError(
             f"`x` must be the flat parameter vector of the objective {type(f).__name__}; got a "
@@ -489,42 +487,3 @@ def flat_function(fn: Callable, structure: Structure, what: str, *extra: object)
 
     flat.__name__ = getattr(fn, "__name__", what.split("(")[0])
     return flat
-
-
-@dataclass(frozen=True)
-class CheckCall:
-    """A gradient check of a structure or of a backward pass, restated on a flat vector."""
-
-    objective: object
-    point: np.ndarray
-    grad: Callable[[np.ndarray], np.ndarray] | None
-    notes: tuple[str, ...] = ()
-
-    def finish(self, result):
-        """The flat check's result with what was restated said in its notes."""
-        return replace(result, notes=(*self.notes, *result.notes)) if self.notes else result
-
-
-def prepare_check(f: object, x: object, *, grad: object, vjp: object, cotangent: object, seed: int) -> CheckCall | None:
-    """``None`` for the flat path (an array ``x``, no ``vjp``); otherwise the same check on a flat
-    vector: ``f`` on the structure's flat vector with ``grad`` flattened (an error naming the
-    path when it returns another structure), or ``<u, f(x)>`` with the gradient ``vjp(x, u)``."""
-    if vjp is None:
-        if cotangent is not None:
-            raise TypeError("`cotangent` is the upstream gradient of a backward pass: it needs `vjp=`")
-        prepared = prepare(f, x)
-        if prepared is None:
-            return None
-        flat_grad = None
-        if grad is not None:
-            if not callable(grad):
-                raise v.fail("grad", "a callable grad(x) -> gradient structured like x", grad, TypeError)
-            flat_grad = flat_function(grad, prepared.structure, "grad(x)")
-        return CheckCall(prepared.objective, prepared.point, flat_grad)
-    if grad is not None:
-        raise TypeError("pass either `grad=` (the gradient of a scalar f) or `vjp=` (a backward pass), not both")
-    from .jacobian import backward_pass
-
-    seed = v.seed("seed", seed)
-    objective, point, flat_vjp, note = backward_pass(f, x, vjp, cotangent, seed)
-    return CheckCall(objective, point, flat_vjp, (note,))

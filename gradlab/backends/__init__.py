@@ -30,7 +30,7 @@ from .difference import (
     StepUnresolvedError,
     StepWarning,
 )
-from .front import differentiate, gradient
+from .front import differentiate, gradient, jacobian
 
 for _backend in (FORWARD, CENTRAL, BACKPROP, RICHARDSON, COMPLEX_STEP, ADAPTIVE):
     register(_backend)
@@ -52,6 +52,7 @@ __all__ = [
     "differentiate",
     "get",
     "gradient",
+    "jacobian",
     "names",
     "references",
     "register",

@@ -126,6 +126,9 @@ class Backend(abc.ABC):
     #: a gradcheck then confirms a failure at finer steps before it counts (a difference
     #: quotient's truncation is unknown from one step)
     refinable: bool = False
+    #: whether :meth:`compute` also differentiates an array-valued ``f`` (a ``Counted`` in vector
+    #: mode), returning its Jacobian, shape ``out + x.shape``: what :func:`gradlab.jacobian` needs
+    jacobians: bool = False
 
     @abc.abstractmethod
     def compute(self, objective: Counted, x: np.ndarray, *, h: float | None) -> GradientResult:

@@ -43,6 +43,7 @@ import numpy as np
 
 from .. import parallel
 from ..objective import Counted
+from . import stencil
 from .base import TRUNCATION_FACTOR, Backend, Estimate, GradientResult, Style
 from .difference import CENTRAL
 
@@ -55,11 +56,6 @@ CROSS_CHECKED_STEP = 1e-8
 ROUNDING = 16
 
 
-def complex_dtype(dtype: np.dtype) -> type:
-    """The complex type that carries a real ``dtype``'s precision."""
-    return np.complex64 if dtype == np.float32 else np.complex128
-
-
 class ComplexStep(Backend):
     """``g_i = Im f(x + i h e_i) / h``: ``n`` complex evaluations, exact to rounding."""
 
@@ -69,6 +65,7 @@ class ComplexStep(Backend):
     offsets = ()  # no real displacement: the step is imaginary and never crosses a kink
     tolerances = {"float64": (1e-9, 1e-12), "float32": (1e-4, 1e-7)}
     style = Style("complex step", "#b8860b", "h")
+    jacobians = True
 
     def evaluations(self, n: int) -> int:
         """``n`` complex evaluations and 4 real ones (the cross-check, skipped for a step of the
@@ -108,7 +105,8 @@ class ComplexStep(Backend):
             )
         steps = self.default_step(flat) if h is None else np.full(flat.size, float(h))
         real, imag = parallel.map_entries(complex_values, objective, x, steps, per_entry=1, scheduler=scheduler)
-        g = imag / steps
+        out = imag.shape[1:]  # the shape of f's values: () for a scalar f
+        g = imag / steps.reshape(-1, *(1,) * len(out))  # (n,) + out
         if h is None:
             self._underflowed(objective, x, steps, real, imag, g)
         # the cross-check judges f, not the step: with a large step of the user's the h^2 term is
@@ -123,8 +121,10 @@ class ComplexStep(Backend):
                 f"would be silently wrong; use backend 'central', 'richardson' or 'adaptive', or write f with "
                 f"functions analytic in complex x (x @ x instead of np.vdot(x, x) or np.linalg.norm(x)**2)"
             )
+        # a Jacobian is laid out as out + x.shape: outputs first, entries last
+        g = g.reshape(x.shape) if not out else np.moveaxis(g, 0, -1).reshape(out + x.shape)
         return GradientResult(
-            g.astype(x.dtype).reshape(x.shape), self.name, h, objective.evaluations - start, step=steps.reshape(x.shape)
+            g.astype(x.dtype), self.name, h, objective.evaluations - start, step=steps.reshape(x.shape)
         )
 
     # -- as a gradcheck reference ----------------------------------------------------------------
@@ -184,39 +184,42 @@ class ComplexStep(Backend):
         """``<grad f, v>`` from one complex evaluation, ``Im f(x + i t v) / t`` with ``t`` the
         default step of the largest entry (exact to rounding; a ``TypeError`` where ``f`` cannot
         take complex input)."""
-        flat = x.reshape(-1).astype(np.float64)
-        t = STEP * max(1.0, float(np.abs(flat).max()))
-        xc = (flat + 1j * t * v).astype(complex_dtype(x.dtype)).reshape(x.shape)
-        return objective.complex(xc).imag / t
+        t = STEP * max(1.0, float(np.abs(x.reshape(-1).astype(np.float64)).max()))
+        return objective.complex(stencil.along(x, v, 1j * t)).imag / t
 
     def _underflowed(self, objective, x, steps, real, imag, g) -> None:
         """Entries whose ``h f'`` underflowed, measured again in place (rule 2 of the module
         docstring): Richardson over ``h`` and ``h/2`` with ``h`` balancing its ``h^4`` term
         against the spacing of subnormal numbers; again with ``|f'|`` for ``|f|`` where the
-        first pass shows ``|f'|`` well below ``|f|``."""
+        first pass shows ``|f'|`` well below ``|f|``.
+
+        For an array-valued ``f`` (``real``, ``imag`` and ``g`` of shape ``(n,) + out``) each
+        output of an entry is rescued on its own, as the gradient of that output would be; the
+        entry's ``steps[i]`` then reports the step of its last rescued output."""
         info = np.finfo(x.dtype)
         tiny, eps = float(info.tiny), float(info.eps)
         flat = x.reshape(-1)
+        per_entry = steps.reshape(-1, *(1,) * (imag.ndim - 1))
         lost = (imag != 0) & (np.abs(imag) < tiny)  # subnormal: digits visibly lost
-        zero = (imag == 0) & (np.abs(real) * eps * steps < tiny)  # 0, and f small enough that f' may be too
-        low = np.flatnonzero(lost | zero)
-        for i in low.tolist():
-            if real[i] == 0:
+        zero = (imag == 0) & (np.abs(real) * eps * per_entry < tiny)  # 0, and f small enough that f' may be too
+        for cell in np.argwhere(lost | zero).tolist():
+            i, j = cell[0], tuple(cell)  # the entry, and the cell of the output (the entry itself for a scalar f)
+            if real[j] == 0:
                 continue  # f(x) = 0 exactly: nothing says its derivative is not 0 too
             cap = 1e-2 * max(1.0, abs(float(flat[i])))  # beyond it the h^4 term is no longer small
-            size = abs(real[i])  # |f'| ~ |f| on a scale of 1, until measured
+            size = abs(float(real[j]))  # |f'| ~ |f| on a scale of 1, until measured
             for _ in range(2):
                 # h^4 / 480 (truncation) = 2 tiny eps / (h size) (subnormal spacing over h/2 size)
                 hi = min((240 * tiny * eps / size) ** 0.2, cap)
                 s = steps.copy()
                 s[i] = hi
-                d1 = complex_values(objective, x, s, i, i + 1)[1][0] / hi
+                d1 = float(complex_values(objective, x, s, i, i + 1)[1][(0, *j[1:])]) / hi
                 s[i] = hi / 2
-                d2 = complex_values(objective, x, s, i, i + 1)[1][0] / (hi / 2)
-                steps[i], g[i] = hi, (4 * d2 - d1) / 3
-                if g[i] == 0 or abs(g[i]) > size / 16 or hi == cap:
+                d2 = float(complex_values(objective, x, s, i, i + 1)[1][(0, *j[1:])]) / (hi / 2)
+                steps[i], g[j] = hi, (4 * d2 - d1) / 3
+                if g[j] == 0 or abs(g[j]) > size / 16 or hi == cap:
                     break
-                size = abs(g[i])
+                size = abs(float(g[j]))
 
 
 class ComplexStepDisagrees(ValueError):
@@ -239,6 +242,10 @@ def real_cross_check(
     counts (a dropped or conjugated imaginary part disagrees at any step).  Returns
     ``(agrees, real directional derivative, <g, v>)``; costs 4 real evaluations, 8 or 12 on
     a disagreement.  ``noise`` is the absolute noise of ``f``'s values where a checker measured it.
+
+    For an array-valued ``f`` (``g`` of shape ``(n,) + out``) every output is judged on its
+    own, from the same evaluations: an output agrees once it agrees at some scale, and the
+    values returned are those of the first output that never agreed.
     """
     flat = x.reshape(-1).astype(np.float64)
     v = np.random.default_rng(seed + 7919).standard_normal(flat.size)
@@ -246,45 +253,39 @@ def real_cross_check(
     eps = float(np.finfo(x.dtype).eps)
     largest = np.array([np.abs(flat).max(initial=0.0)])
     t0 = float(CENTRAL.default_step(largest, eps=eps)[0]) * (1 if x.dtype == np.float64 else 2)
-    along = float(g.reshape(-1).astype(np.float64) @ v)
-    real = math.nan
+    g64 = g.reshape(flat.size, -1).astype(np.float64)
+    along = g64.reshape(-1) @ v if g64.shape[1] == 1 else v @ g64  # <g, v> per output
+    along = np.atleast_1d(along)
+    real = np.full(along.shape, math.nan)
+    agreed = np.zeros(along.shape, dtype=bool)
     for t in (t0, t0 / 1e2, t0 / 1e4):
         d, f_abs = [], 0.0
         for s in (t, t / 2):
-            xp = (flat + s * v).astype(x.dtype).reshape(x.shape)
-            xm = (flat - s * v).astype(x.dtype).reshape(x.shape)
+            xp, xm = stencil.along(x, v, s), stencil.along(x, v, -s)
             span = float((xp.reshape(-1).astype(np.float64) - xm.reshape(-1)) @ v)
             if span <= 0:
-                return True, math.nan, along  # steps below the spacing of x: nothing to compare
+                return True, math.nan, float(along[0])  # steps below the spacing of x: nothing to compare
             try:
                 fp, fm = objective(xp), objective(xm)
             except (ValueError, ArithmeticError):
                 # f is undefined that far from x (log near 0): no real difference can speak for or
                 # against the complex step here, which evaluates at x itself
-                return True, math.nan, along
-            f_abs = max(f_abs, abs(fp), abs(fm))
+                return True, math.nan, float(along[0])
+            fp, fm = np.ravel(fp), np.ravel(fm)
+            f_abs = np.maximum(f_abs, np.maximum(np.abs(fp), np.abs(fm)))
             d.append((fp - fm) / span)
         real = (4 * d[1] - d[0]) / 3
-        bound = 2 * abs(d[1] - d[0]) + 12 * (eps * f_abs + noise) / (t / 2)
-        if abs(real - along) <= bound + 1e-6 * max(abs(real), abs(along)):
-            return True, real, along
-    return False, real, along
+        bound = 2 * np.abs(d[1] - d[0]) + 12 * (eps * f_abs + noise) / (t / 2)
+        agreed |= np.abs(real - along) <= bound + 1e-6 * np.maximum(np.abs(real), np.abs(along))
+        if agreed.all():
+            return True, float(real[0]), float(along[0])
+    k = int(np.flatnonzero(~agreed)[0])
+    return False, float(real[k]), float(along[k])
 
 
-def complex_values(objective: Counted, x: np.ndarray, steps: np.ndarray, start: int = 0, stop: int | None = None):
-    """``(Re, Im) f(x + i h_i e_i)`` for entries ``start <= i < stop`` (float64), on a private complex copy."""
-    xc = x.astype(complex_dtype(x.dtype))  # the working copy, complex
-    xf = xc.reshape(-1)
-    stop = xf.size if stop is None else stop
-    real = np.empty(stop - start, dtype=np.float64)
-    imag = np.empty(stop - start, dtype=np.float64)
-    for row, i in enumerate(range(start, stop)):
-        xi = xf[i]
-        xf[i] = complex(xi.real, steps[i])
-        y = objective.complex(xc, (i, 1))
-        real[row], imag[row] = y.real, y.imag
-        xf[i] = xi
-    return real, imag
+#: ``(Re, Im) f(x + i h_i e_i)`` for a range of entries: the kernel's, under the name the
+#: scheduler and the checker know
+complex_values = stencil.complex_values
 
 
 COMPLEX_STEP = ComplexStep()

@@ -37,7 +37,6 @@ Math. Comp. 51 (1988) 699-706.
 from __future__ import annotations
 
 import math
-import sys
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -45,7 +44,9 @@ import numpy as np
 
 from .. import _validate as v
 from .. import parallel
+from .._warnings import caller_level
 from ..objective import Counted
+from . import stencil
 from .base import DEFAULT_TOLERANCES, ROUNDING_FACTOR, TRUNCATION_FACTOR, Backend, Estimate, GradientResult, Style
 
 
@@ -62,14 +63,6 @@ class StepUnresolvedError(StepTooSmallError):
 class StepWarning(UserWarning):
     """The step actually taken differs from the one asked by more than 10%: ``h`` is near
     the floating-point spacing of ``x``."""
-
-
-def caller_level() -> int:
-    """The ``stacklevel`` that points a warning at the first frame outside gradlab."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("gradlab"):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _interpolatory_weights(nodes: np.ndarray) -> np.ndarray:
@@ -116,6 +109,7 @@ class DifferenceScheme(Backend):
 
     kind = "difference"
     refinable = True
+    jacobians = True  # every output of an array-valued f is combined like a scalar f's values
 
     def __init__(
         self,
@@ -192,15 +186,22 @@ class DifferenceScheme(Backend):
         start = objective.evaluations
         steps = self.steps(x, h)
         values, disp = all_node_values(objective, x, self.offsets, steps, scheduler, progress)
-        g, err = self.combine(values, disp, steps, x.dtype)
+        out = values.shape[2:]  # the shape of f's values: () for a scalar f
+        if out:  # an array-valued f: every output entry is a scalar function, combined at once
+            m = math.prod(out)
+            rows = values.reshape(*values.shape[:2], m).transpose(0, 2, 1).reshape(-1, values.shape[1])
+            g, err = self.combine(rows, np.repeat(disp, m, axis=0), np.repeat(steps, m), x.dtype)
+            g, err = g.reshape(-1, m), None if err is None else err.reshape(-1, m)
+        else:
+            g, err = self.combine(values, disp, steps, x.dtype)
         _check_quotients(g, values, disp, steps, x, self, objective, h)
         return GradientResult(
-            g.astype(x.dtype).reshape(x.shape),
+            _entries_last(g.astype(x.dtype), out, x.shape),
             self.name,
             h,
             objective.evaluations - start,
             step=steps.reshape(x.shape),
-            error=None if err is None else err.reshape(x.shape),
+            error=None if err is None else _entries_last(err, out, x.shape),
         )
 
     # -- as a gradcheck reference ------------------------------------------------------------
@@ -264,6 +265,12 @@ class DifferenceScheme(Backend):
         return out
 
 
+def _entries_last(per_entry: np.ndarray, out: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """Per-entry results ``(n,)`` (or ``(n, m)`` for ``m`` outputs of shape ``out``) laid out as
+    a gradient, ``shape``, or a Jacobian, ``out + shape``."""
+    return per_entry.reshape(shape) if not out else per_entry.T.reshape(out + shape)
+
+
 def all_node_values(
     objective: Counted,
     x: np.ndarray,
@@ -281,7 +288,7 @@ def all_node_values(
     scheduler = parallel.current(scheduler)
     if scheduler is None:
         return node_values(objective, x, offsets, steps, progress=progress)
-    _nodes(x, offsets, steps, 0, steps.size, check=True)
+    _checked_nodes(x, offsets, steps, 0, steps.size)
     f0 = objective(x.copy()) if 0 in offsets else None
     moving = sum(1 for o in offsets if o != 0)
     return parallel.map_entries(
@@ -289,18 +296,12 @@ def all_node_values(
     )
 
 
-def _nodes(x, offsets, steps, start, stop, *, check: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The nodes of entries ``start..stop - 1`` rounded to x's precision, and the
-    displacements they actually represent (float64); checked when ``check``."""
-    flat = x.reshape(-1)
+def _checked_nodes(x, offsets, steps, start, stop) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~gradlab.backends.stencil.nodes`, with every displacement checked (an error or
+    a :class:`StepWarning` naming the entry)."""
+    points, disp = stencil.nodes(x, offsets, steps, start, stop)
     o = np.asarray(offsets, dtype=np.float64)
-    x64 = flat[start:stop].astype(np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        disp = x64[:, None] + o[None, :] * steps[start:stop, None]
-        points = disp.astype(x.dtype)  # the nodes, rounded to x's precision
-        np.subtract(points, x64[:, None], out=disp)  # the displacements actually represented
-    if check:
-        _check_displacements(disp, o, steps[start:stop], flat, np.arange(start, stop), x.dtype)
+    _check_displacements(disp, o, steps[start:stop], x.reshape(-1), np.arange(start, stop), x.dtype)
     return points, disp
 
 
@@ -311,44 +312,27 @@ def node_values(
     steps: np.ndarray,
     start: int = 0,
     stop: int | None = None,
-    f0: float | None = None,
+    f0: object = None,
     *,
     checked: bool = False,
     progress: object = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``f`` at ``x + o_k h_i e_i`` for entries ``start <= i < stop`` and every offset.
 
-    Returns ``values`` and the displacements actually represented ``disp`` (both float64,
-    shape ``(stop - start, K)``).  An offset 0 is evaluated once (or taken from ``f0``).
-    Works on a private copy of ``x``, which ``f`` receives read-only; entries are
-    independent, so any split of the range gives the same bits.  ``checked``: the caller
-    has already checked the displacements (see :func:`all_node_values`); ``progress``: a
-    progress bar (tqdm) updated per slice of entries.
+    Returns ``values`` (float64, shape ``(stop - start, K)``, plus the output's shape for an
+    array-valued ``f``) and the displacements actually represented ``disp`` (float64,
+    ``(stop - start, K)``).  An offset 0 is evaluated once (or taken from ``f0``).  The
+    evaluations are :func:`gradlab.backends.stencil.node_values`' (a private copy of ``x``,
+    which ``f`` receives read-only); entries are independent, so any split of the range
+    gives the same bits.  ``checked``: the caller has already checked the displacements
+    (see :func:`all_node_values`); ``progress``: a progress bar (tqdm) updated per slice of entries.
     """
-    flat = x.reshape(-1)
-    stop = flat.size if stop is None else stop
-    idx = np.arange(start, stop)
-    points, disp = _nodes(x, offsets, steps, start, stop, check=not checked)
-    o = np.asarray(offsets, dtype=np.float64)
-    work = x.copy()  # the one working copy; the caller's array is never touched
-    wflat = work.reshape(-1)  # a view: perturbing wflat perturbs work
-    values = np.empty(disp.shape, dtype=np.float64)
-    zero = [k for k, ok in enumerate(o) if ok == 0]
-    if zero:
-        values[:, zero[0]] = objective(work) if f0 is None else f0
-    moving = [k for k, ok in enumerate(o) if ok != 0]
-    size = 4096 if progress is None else 256
-    for lo in range(0, len(idx), size):  # Python floats for speed, a bounded slice at a time
-        if progress is not None and lo:
-            progress.update(size)
-        pts = points[lo : lo + size].tolist()
-        for row, i in enumerate(range(start + lo, start + lo + len(pts)), start=lo):
-            xi = wflat[i]
-            prow = pts[row - lo]
-            for k in moving:
-                wflat[i] = prow[k]
-                values[row, k] = objective(work, (i, offsets[k]))
-            wflat[i] = xi
+    stop = x.size if stop is None else stop
+    if checked:
+        points, disp = stencil.nodes(x, offsets, steps, start, stop)
+    else:
+        points, disp = _checked_nodes(x, offsets, steps, start, stop)
+    values = stencil.node_values(objective, x, offsets, points, start, stop, f0, progress=progress)
     return values, disp
 
 
@@ -393,18 +377,23 @@ def _check_displacements(disp, o, steps, flat, idx, dtype) -> None:
 def _check_quotients(g, values, disp, steps, x, scheme, objective, h) -> None:
     """No silent wrong number: a non-finite quotient, or a step ``f`` cannot resolve, is an error."""
     flat = x.reshape(-1)
-    bad = np.flatnonzero(~np.isfinite(g))
+    bad = np.argwhere(~np.isfinite(g))
     if bad.size:
-        i = int(bad[0])
+        i = int(bad[0][0])  # the entry (for an array-valued f, its first overflowing output)
+        shown = values[i]
+        if g.ndim > 1:
+            shown = shown[(slice(None), *np.unravel_index(int(bad[0][1]), values.shape[2:]))]
         raise ValueError(
-            f"the {scheme.name} difference quotient at index {i} is {g[i]} (f values {values[i].tolist()} over a "
-            f"step of {steps[i]:g}): the quotient overflows; use a larger h or rescale f"
+            f"the {scheme.name} difference quotient at index {i} is {g[tuple(bad[0])]} (f values {shown.tolist()} "
+            f"over a step of {steps[i]:g}): the quotient overflows; use a larger h or rescale f"
         )
     if h is None:
         return
     # f(x + o h) identical at every node: either f does not depend on x_i, or the step is
     # below what f resolves (exp at 0 with h = 1e-300).  Tell them apart at the default step.
-    flatline = np.flatnonzero(np.all(values == values[:, :1], axis=1))
+    # (For an array-valued f: every output identical at every node.)
+    same = tuple(range(1, values.ndim))
+    flatline = np.flatnonzero(np.all(values == values[:, :1], axis=same))
     if not flatline.size:
         return
     default = scheme.default_step(flat)

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..backends import CENTRAL, COMPLEX_STEP
+from ..backends import CENTRAL, COMPLEX_STEP, stencil
 from ..backends.base import ROUNDING_FACTOR, TRUNCATION_FACTOR
 from ..backends.complex_step import ROUNDING
 from ..backends.difference import StepTooSmallError
@@ -104,8 +104,7 @@ def _central_projection(case: Case, v: np.ndarray) -> dict:
 
     def central(s):
         nonlocal evaluations
-        xp = (flat + s * v).astype(point.dtype).reshape(point.shape)
-        xm = (flat - s * v).astype(point.dtype).reshape(point.shape)
+        xp, xm = stencil.along(point, v, s), stencil.along(point, v, -s)
         span = float((xp.reshape(-1).astype(np.float64) - xm.reshape(-1)) @ v)
         if span <= 0:
             raise StepTooSmallError(

@@ -17,9 +17,9 @@ from dataclasses import replace
 
 import numpy as np
 
+from .._warnings import caller_level
 from ..backends import Backend
-from ..backends.difference import caller_level
-from ..structure import prepare_check
+from .adapt import prepare_check
 from .case import Case, open_case
 from .directional import FAST_EVALUATIONS, fast_check
 from .hints import hints_for
@@ -79,7 +79,7 @@ def gradcheck(
         A backward pass to verify instead: ``f`` returns an array and ``vjp(x, u)`` (called
         like ``f`` with the upstream gradient ``u`` appended) returns ``u^T J`` structured
         like ``x`` -- ``dx, dw, db`` for a layer ``f(x, w, b)``.  Checked as the gradient
-        of ``<u, f(x)>`` (see :mod:`gradlab.jacobian`).
+        of ``<u, f(x)>`` (see :mod:`gradlab.check.adapt`).
     cotangent : array_like, optional
         The ``u`` for ``vjp``, shaped like ``f(x)``; default: standard normal, seeded by ``seed``.
     reference : str or Backend

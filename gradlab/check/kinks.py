@@ -14,6 +14,7 @@ import numpy as np
 
 from ..backends import CENTRAL
 from ..backends.base import ROUNDING_FACTOR, Backend
+from ..backends.stencil import Working
 from ..objective import Counted
 
 
@@ -25,17 +26,10 @@ def crossings(objective, point: np.ndarray, suspects: np.ndarray, reference: Bac
     if key is None or not offsets or not suspects.any():
         return out
     base = key(point)
-    work = point.copy()
-    wflat = work.reshape(-1)
+    work = Working(point)
     for i in np.flatnonzero(suspects).tolist():
-        xi = wflat[i]
-        for o in offsets:
-            wflat[i] = xi + o * steps[i]
-            moved = key(work) != base
-            wflat[i] = xi
-            if moved:
-                out[i] = True
-                break
+        xi = work.flat[i]
+        out[i] = any(work.at(i, xi + o * steps[i], key) != base for o in offsets)
     return out
 
 
@@ -53,22 +47,16 @@ def one_sided(counted: Counted, point: np.ndarray, i: int, step: float, eps_f: f
     """
     key = counted.objective.kinks
     base = key(point)
-    work = point.copy()
-    wflat = work.reshape(-1)
-    flat = point.reshape(-1)
-    h = step if step > 0 else float(CENTRAL.default_step(flat[i : i + 1])[0])
+    work = Working(point)
+    xi = work.flat[i]
+    h = step if step > 0 else float(CENTRAL.default_step(point.reshape(-1)[i : i + 1])[0])
     for _ in range(SHRINKS):
         for side in (1.0, -1.0):
-            xi = wflat[i]
-            wflat[i] = xi + side * h
-            same = key(work) == base
-            wflat[i] = xi
-            if same:
-                f0 = counted(work)
-                wflat[i] = xi + side * h
-                f1 = counted(work, (i, side))
-                wflat[i] = xi
-                dx = float(np.float64(flat.dtype.type(xi + side * h)) - np.float64(xi))
+            node = xi + side * h
+            if work.at(i, node, key) == base:
+                f0 = counted(work.point)
+                f1 = work.at(i, node, counted, (i, side))
+                dx = float(np.float64(point.dtype.type(node)) - np.float64(xi))
                 value = (f1 - f0) / dx
                 return value, ROUNDING_FACTOR * 2 * eps_f * max(abs(f0), abs(f1)) / abs(dx) + abs(dx) * abs(value)
         h /= 8

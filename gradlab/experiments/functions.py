@@ -36,6 +36,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
+from ..backends import differentiate, references
+
 #: significant decimal digits of the exact derivatives
 DIGITS = 50
 
@@ -431,8 +433,6 @@ class _Counting:
 
 def backend_method(name: str) -> Callable[[Case], Outcome]:
     def run(case: Case) -> Outcome:
-        from ..backends import differentiate
-
         f = _Counting(case.function())
         r = differentiate(f, case.point, backend=name)
         return Outcome(np.asarray(r.gradient, dtype=np.float64), f.calls, r.error)
@@ -515,8 +515,6 @@ def peer_methods() -> dict[str, Callable[[Case], Outcome]]:
 
 def methods(*, peers: bool = True) -> dict[str, Callable[[Case], Outcome]]:
     """Every gradlab backend that takes a step (from the registry), then the installed peers."""
-    from ..backends import references
-
     out = {name: backend_method(name) for name in references()}
     if peers:
         out.update(peer_methods())
