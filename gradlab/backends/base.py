@@ -28,7 +28,7 @@ from ..objective import Counted
 KINDS = ("difference", "complex", "analytic")
 
 #: (rtol, atol) by precision: the slack a gradcheck allows the *analytic* side beyond the
-#: reference's own error bound (gradlab.check.reference), which carries the scheme's error.
+#: reference's own error bound (:meth:`Backend.reference`), which carries the scheme's error.
 DEFAULT_TOLERANCES = {"float64": (1e-6, 1e-9), "float32": (1e-4, 1e-7)}
 
 #: safety factors on a reference's estimates of its own rounding and truncation error
