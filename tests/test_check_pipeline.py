@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gradlab
-from gradlab.backends import Backend, Estimate, GradientResult
+from gradlab.backends import Backend, Estimate, GradientResult, get
 from gradlab.check.result import TABLE_COLUMNS
 from gradlab.check.settings import CheckSettings, validated
 
@@ -233,3 +233,25 @@ def test_a_backend_of_a_new_kind_serves_as_reference_through_its_own_methods():
     bad = gradlab.gradcheck(lambda x: np.sum(np.sin(x)), x, grad=lambda x: np.cos(x) * (1 + 1e-5), reference=oracle)
     assert good.passed and good.reference == "oracle" and oracle.asked == 2
     assert bad.status == "failed" and bad.table["n_failed"].tolist() == [7]  # every entry, off by 1e-5
+
+
+def _float32_inside(x):
+    return float(np.sum(np.sin(x.astype(np.float32))))  # a float64 x, computed in float32
+
+
+def test_f_in_a_lower_precision_takes_the_backends_step_for_that_precision():
+    x = np.linspace(0.1, 0.9, 6)
+    eps32 = float(np.finfo(np.float32).eps)
+    for name in ("central", "richardson"):
+        backend = get(name)
+        r = gradlab.gradcheck(_float32_inside, x, grad=np.cos, reference=name)
+        h = eps32 ** (1 / (backend.order + 1))  # max |x| < 1: the step is the precision's own
+        assert r.status != "failed", r.message()  # central is inconclusive here, as before: rounding dominates
+        assert f"the reference steps by h = {h:.3g}, the best step for float32 arithmetic" in r.notes
+        assert np.array_equal(backend.default_step(x, eps=eps32), np.full(x.size, h))
+    assert gradlab.gradcheck(_float32_inside, x, grad=np.cos, reference="richardson").passed
+    # a rule that does not balance rounding against truncation does not follow the precision
+    adaptive = gradlab.gradcheck(_float32_inside, x, grad=np.cos, reference="adaptive")
+    assert not any("the reference steps by" in note for note in adaptive.notes)
+    complex_step = get("complex_step")
+    assert np.array_equal(complex_step.default_step(x, eps=eps32), complex_step.default_step(x))
