@@ -1,9 +1,10 @@
 """Entries farmed out to dask: the same gradient, bit for bit, on many cores or a cluster.
 
-A difference or complex-step gradient is a loop over entries, and entries are independent:
-:func:`~gradlab.backends.difference.node_values` and
-:func:`~gradlab.backends.complex_step.complex_values` compute any contiguous range of them
-on a private copy of ``x``.  :func:`map_entries` cuts ``0..n`` into contiguous chunks, runs
+A difference or complex-step gradient (or Jacobian) is a loop over entries, and entries are
+independent: :func:`~gradlab.backends.difference.node_values` and
+:func:`~gradlab.backends.complex_step.complex_values` (both the evaluation kernel's,
+:mod:`gradlab.backends.stencil`) compute any contiguous range of them on a private copy of
+``x``.  :func:`map_entries` cuts ``0..n`` into contiguous chunks, runs
 one task per chunk and puts the pieces back in order.  Each entry is computed by exactly
 the operations of the serial loop, so the result is **bitwise identical** to the serial
 run, and each task returns its evaluation count with its values, so the counts add up to

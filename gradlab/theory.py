@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate as v
-from .backends import DifferenceScheme, get, names
+from .backends import DifferenceScheme, get, schemes
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,7 @@ class ErrorModel:
 
 
 def _scheme(name: str) -> DifferenceScheme:
-    schemes = [n for n in names(kind="difference") if isinstance(get(n), DifferenceScheme)]
-    return get(v.choice("scheme", name, schemes))
+    return get(v.choice("scheme", name, schemes()))
 
 
 def error_model(scheme: str, *, f0: float, derivative: float, dtype: object = np.float64) -> ErrorModel:

@@ -8,7 +8,7 @@ import pytest
 
 import gradlab
 from gradlab import stats, theory
-from gradlab.backends import all_backends, get
+from gradlab.backends import all_backends, get, references
 from gradlab.experiments import accuracy, cost
 from tests.netdata import make_data
 
@@ -49,8 +49,8 @@ def test_sweep_is_tidy(scalar_summary):
         "evaluations",
         "underflow",
     } <= set(df.columns)
-    fixed = [b for b in accuracy.step_backends() if get(b).order is not None]
-    own = [b for b in accuracy.step_backends() if get(b).order is None]  # adaptive: one mark per precision
+    fixed = [b for b in references() if not get(b).own_steps]
+    own = [b for b in references() if get(b).own_steps]  # adaptive: one mark per precision
     assert len(df) == (len(fixed) * len(accuracy.DEFAULT_STEPS) + len(own)) * 2  # x 2 precisions
     assert set(df["backend"]) == {b.name for b in all_backends() if b.has_step}
     assert df["h"].max() >= 0.1 and df["h"].min() == pytest.approx(1e-16)

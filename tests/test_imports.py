@@ -9,11 +9,18 @@ jax) must be, since gradlab works without them.
 """
 
 import ast
+import sys
 from pathlib import Path
 
 import gradlab
 
 ROOT = Path(gradlab.__file__).parent
+
+
+#: packages gradlab may import inside a function: the optional peers, which it must work without,
+#: and two dependencies of single features kept off the import of gradlab (progress bars, BLAS pinning)
+LAZY_PEERS = {"dask", "distributed", "cloudpickle", "mpmath", "scipy", "numdifftools", "torch", "jax"}
+LAZY_DEPENDENCIES = {"tqdm", "threadpoolctl"}
 
 
 def _modules() -> dict[str, Path]:
@@ -111,4 +118,18 @@ def test_no_gradlab_module_is_imported_inside_a_function():
             for node in ast.walk(fn):
                 if _targets(name, node):
                     lazy.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}")
-    assert not lazy, "imports inside functions: " + ", ".join(lazy)
+    assert not lazy, "imports of gradlab modules inside functions: " + ", ".join(lazy)
+
+
+def test_inside_functions_only_the_listed_peers_and_the_standard_library_are_imported():
+    others = set()
+    for path in MODULES.values():
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                for node in ast.walk(fn):
+                    if isinstance(node, ast.Import):
+                        others |= {a.name.split(".")[0] for a in node.names}
+                    elif isinstance(node, ast.ImportFrom) and not node.level:
+                        others.add(node.module.split(".")[0])
+    unlisted = others - LAZY_PEERS - LAZY_DEPENDENCIES - set(sys.stdlib_module_names) - {"gradlab"}
+    assert not unlisted, f"imported inside a function, and neither an optional peer nor listed: {sorted(unlisted)}"

@@ -120,6 +120,11 @@ def test_the_scheduler_path_is_the_serial_path_bit_for_bit():
         assert np.array_equal(serial, threaded) and len(calls) == 2 * n
 
 
+@pytest.mark.parametrize("backend", ["forward", "central", "richardson", "complex_step"])
+def test_an_f_with_no_outputs_has_an_empty_jacobian(backend):
+    assert gradlab.jacobian(lambda p: p[:0], np.ones(3), backend=backend).shape == (0, 3)
+
+
 def test_a_structure_keeps_its_leaves_and_the_caller_data():
     x = {"a": rng.normal(size=(2, 2)), "s": 0.5}
     keep = x["a"].copy()

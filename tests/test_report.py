@@ -20,6 +20,7 @@ import pytest
 
 from gradlab import cli
 from gradlab.backends import get as get_backend
+from gradlab.backends import references
 from gradlab.experiments import accuracy
 from gradlab.report import Config, files_of, verify
 from gradlab.report import assemble as build_module
@@ -133,8 +134,8 @@ def test_accuracy_figure_draws_exactly_the_sweep(report_dir):
     acc = pd.read_csv(report_dir / "accuracy.csv")
     fig = accuracy_figure(acc, accuracy.accuracy_summary(acc))
     for ax, dtype in zip(fig.axes, ["float64", "float32"]):
-        for backend in accuracy.step_backends():
-            if get_backend(backend).order is None:
+        for backend in references():
+            if get_backend(backend).own_steps:
                 continue  # it chooses its own steps: a single mark, tested below
             g = acc[(acc["backend"] == backend) & (acc["dtype"] == dtype)].sort_values("h")
             x, y = _lines(ax, f"measured-{backend}-{dtype}").get_data()

@@ -8,6 +8,7 @@ declares a finite-difference scheme by its stencil; :func:`register` adds a back
 from .adaptive import ADAPTIVE, Adaptive
 from .analytic import BACKPROP, Analytic
 from .base import (
+    PALETTE,
     Backend,
     Estimate,
     GradientResult,
@@ -29,6 +30,7 @@ from .difference import (
     StepTooSmallError,
     StepUnresolvedError,
     StepWarning,
+    schemes,
 )
 from .front import differentiate, gradient, jacobian
 
@@ -36,6 +38,7 @@ for _backend in (FORWARD, CENTRAL, BACKPROP, RICHARDSON, COMPLEX_STEP, ADAPTIVE)
     register(_backend)
 
 __all__ = [
+    "PALETTE",
     "Adaptive",
     "Analytic",
     "Backend",
@@ -56,5 +59,6 @@ __all__ = [
     "names",
     "references",
     "register",
+    "schemes",
     "unregister",
 ]

@@ -159,11 +159,15 @@ class Adaptive(Backend):
     tolerances = {"float64": (1e-8, 1e-11), "float32": (2e-3, 2e-4)}
     style = Style("adaptive", "#e7298a", "*")
     jacobians = False  # its step is chosen from one scalar f, entry by entry
+    own_steps = True
 
     def evaluations(self, n: int) -> int:
         """An upper bound (the count is adaptive): ``2 PILOTS + 2 LEVELS + ONE_SIDED_LEVELS``
         per entry and ``f(x)`` once.  ``GradientResult.evaluations`` is the exact count of a run."""
         return (2 * PILOTS + 2 * LEVELS + ONE_SIDED_LEVELS) * n + 1
+
+    def evaluations_formula(self) -> str:
+        return "at most " + super().evaluations_formula()
 
     def default_step(self, x: np.ndarray, *, eps: float | None = None) -> np.ndarray:
         """The pilot step ``eps^(1/5) * max(1, |x_i|)`` (rounded to a power of two when used), in

@@ -15,6 +15,7 @@ entry point names a backend object), loaded the first time the registry is read.
 from __future__ import annotations
 
 import abc
+import math
 import warnings
 import zlib
 from collections.abc import Mapping
@@ -25,6 +26,8 @@ import numpy as np
 from .. import _validate as v
 from ..objective import Counted
 
+#: the kinds of the built-in backends; a new backend may name its own (an identifier), since
+#: every behaviour that differs between kinds is a method or attribute the backend overrides
 KINDS = ("difference", "complex", "analytic")
 
 #: (rtol, atol) by precision: the slack a gradcheck allows the *analytic* side beyond the
@@ -35,9 +38,17 @@ DEFAULT_TOLERANCES = {"float64": (1e-6, 1e-9), "float32": (1e-4, 1e-7)}
 ROUNDING_FACTOR = 4.0
 TRUNCATION_FACTOR = 2.0
 
-#: colours and markers handed to backends that do not choose their own
-_PALETTE = ("#e6ab02", "#66a61e", "#a6761d", "#e7298a", "#17becf", "#8c564b", "#bcbd22")
-_MARKERS = ("P", "X", "*", "d", "<", ">", "v")
+#: colours and markers handed to backends (and other series) that do not choose their own;
+#: none of them is a built-in backend's colour, so a derived style never poses as one
+PALETTE = ("#e6ab02", "#66a61e", "#a6761d", "#17becf", "#8c564b", "#bcbd22")
+MARKERS = ("P", "X", "*", "d", "<", ">", "v")
+
+_SUPERSCRIPTS = {1: "", 2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶", 7: "⁷", 8: "⁸"}
+
+
+def h_power(order: int) -> str:
+    """``h`` to the power ``order`` as a legend prints it: "h", "h²", ..., "h^12"."""
+    return "h" + _SUPERSCRIPTS.get(order, f"^{order}")
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,13 @@ class Style:
     label: str
     color: str
     marker: str
+
+    @classmethod
+    def derived(cls, name: str, marker: str | None = None) -> Style:
+        """A style for ``name`` from a hash of it (the same in every run): a colour of
+        :data:`PALETTE`, and ``marker`` or one of :data:`MARKERS`."""
+        k = zlib.crc32(name.encode())
+        return cls(name, PALETTE[k % len(PALETTE)], MARKERS[k % len(MARKERS)] if marker is None else marker)
 
 
 @dataclass(frozen=True)
@@ -126,6 +144,11 @@ class Backend(abc.ABC):
     #: a gradcheck then confirms a failure at finer steps before it counts (a difference
     #: quotient's truncation is unknown from one step)
     refinable: bool = False
+    #: whether it takes a step ``h``: a gradcheck reference, a series of the accuracy sweep
+    has_step: bool = True
+    #: whether it chooses its own step per entry (``h`` is at most a pilot): one mark on the
+    #: accuracy chart where it lands, not a curve over the grid of steps
+    own_steps: bool = False
     #: whether :meth:`compute` also differentiates an array-valued ``f`` (a ``Counted`` in vector
     #: mode), returning its Jacobian, shape ``out + x.shape``: what :func:`gradlab.jacobian` needs
     jacobians: bool = False
@@ -220,15 +243,27 @@ class Backend(abc.ABC):
     @property
     def drawn(self) -> Style:
         """The backend's :class:`Style`, its own or one derived from its name."""
-        if self.style is not None:
-            return self.style
-        k = zlib.crc32(self.name.encode())
-        return Style(self.name, _PALETTE[k % len(_PALETTE)], _MARKERS[k % len(_MARKERS)])
+        return self.style if self.style is not None else Style.derived(self.name)
+
+    def evaluations_formula(self) -> str:
+        """:meth:`evaluations` as a formula in ``n`` for a legend ("n + 1", "2n", "1"), read from
+        the count itself, which is affine in ``n``; a backend that counts otherwise says so."""
+        const, slope = self.evaluations(0), self.evaluations(1) - self.evaluations(0)
+        if slope == 0:
+            return f"{const}"
+        return ("n" if slope == 1 else f"{slope}n") + (f" + {const}" if const else "")
+
+    def legend(self) -> str:
+        """The error model against ``h`` as the accuracy chart's legend prints it
+        ("C_t·h² + C_r·ε/h"); empty where the backend has none."""
+        return ""
 
     @property
-    def has_step(self) -> bool:
-        """Whether the backend takes a step ``h`` (and so belongs on an accuracy-against-h chart)."""
-        return self.kind != "analytic"
+    def expected_slopes(self) -> tuple[float, float]:
+        """The log-log slopes of error against ``h`` the accuracy sweep expects,
+        ``(truncation, rounding)``: ``+p`` for a truncation error ``h^p`` (NaN with no fixed
+        order), and ``-1`` for a rounding error ``eps |f| / h``."""
+        return (math.nan if self.order is None else float(self.order)), -1.0
 
     def __repr__(self) -> str:
         return f"<backend {self.name!r}: {self.kind}, order {self.order}>"
@@ -250,7 +285,9 @@ def _check(backend: object) -> Backend:
         raise v.fail("backend", "a gradlab.Backend (e.g. a gradlab.DifferenceScheme)", backend, TypeError)
     if not isinstance(getattr(backend, "name", None), str) or not backend.name.isidentifier():
         raise v.fail("backend.name", "an identifier such as 'central4'", getattr(backend, "name", None))
-    v.choice("backend.kind", backend.kind, KINDS)
+    if not isinstance(getattr(backend, "kind", None), str) or not backend.kind.isidentifier():
+        words = ", ".join(map(repr, KINDS))
+        raise v.fail("backend.kind", f"a word such as {words} (or a new kind's own)", getattr(backend, "kind", None))
     return backend
 
 
@@ -303,7 +340,9 @@ def get(name: str) -> Backend:
 
 def names(*, kind: str | tuple[str, ...] | None = None) -> list[str]:
     """Names of the registered backends, in registration order (optionally of some ``kind``s)."""
-    kinds = KINDS if kind is None else (kind,) if isinstance(kind, str) else tuple(kind)
+    if kind is None:
+        return list(_registry())
+    kinds = (kind,) if isinstance(kind, str) else tuple(kind)
     return [n for n, b in _registry().items() if b.kind in kinds]
 
 

@@ -44,7 +44,7 @@ import numpy as np
 from .. import parallel
 from ..objective import Counted
 from . import stencil
-from .base import TRUNCATION_FACTOR, Backend, Estimate, GradientResult, Style
+from .base import TRUNCATION_FACTOR, Backend, Estimate, GradientResult, Style, h_power
 from .difference import CENTRAL
 
 #: the default step, in units of max(1, |x_i|): far below any curvature, far above underflow
@@ -73,6 +73,17 @@ class ComplexStep(Backend):
         measured again because ``h f'`` underflowed (two or more each), which
         ``GradientResult.evaluations`` counts."""
         return n + CROSS_CHECK_EVALUATIONS
+
+    def evaluations_formula(self) -> str:
+        """The entries in complex arithmetic, and the cross-check's real evaluations."""
+        return f"n complex + {CROSS_CHECK_EVALUATIONS} real"
+
+    def legend(self) -> str:
+        return f"C_t·{h_power(self.order)} + ε·|g|"  # no cancellation: rounding does not grow as h shrinks
+
+    @property
+    def expected_slopes(self) -> tuple[float, float]:
+        return float(self.order), 0.0  # the rounding side is flat: no difference is taken
 
     def default_step(self, x: np.ndarray, *, eps: float | None = None) -> np.ndarray:
         """``1e-20 max(1, |x_i|)``, and at most ``1e-8 |x_i|`` for a nonzero ``x_i`` so tiny that
@@ -256,6 +267,8 @@ def real_cross_check(
     g64 = g.reshape(flat.size, -1).astype(np.float64)
     along = g64.reshape(-1) @ v if g64.shape[1] == 1 else v @ g64  # <g, v> per output
     along = np.atleast_1d(along)
+    if not along.size:
+        return True, math.nan, math.nan  # an f with no outputs: nothing to contradict
     real = np.full(along.shape, math.nan)
     agreed = np.zeros(along.shape, dtype=bool)
     for t in (t0, t0 / 1e2, t0 / 1e4):

@@ -47,7 +47,17 @@ from .. import parallel
 from .._warnings import caller_level
 from ..objective import Counted
 from . import stencil
-from .base import DEFAULT_TOLERANCES, ROUNDING_FACTOR, TRUNCATION_FACTOR, Backend, Estimate, GradientResult, Style
+from .base import (
+    DEFAULT_TOLERANCES,
+    ROUNDING_FACTOR,
+    TRUNCATION_FACTOR,
+    Backend,
+    Estimate,
+    GradientResult,
+    Style,
+    all_backends,
+    h_power,
+)
 
 
 class StepTooSmallError(ValueError):
@@ -155,6 +165,9 @@ class DifferenceScheme(Backend):
 
     # -- facts derived from the stencil ------------------------------------------------------
 
+    def legend(self) -> str:
+        return f"C_t·{h_power(self.order)} + C_r·ε/h"
+
     def error_terms(self, h, *, f0, grad, derivs, eps):
         k = self.order + 1
         if k not in derivs:
@@ -188,10 +201,10 @@ class DifferenceScheme(Backend):
         values, disp = all_node_values(objective, x, self.offsets, steps, scheduler, progress)
         out = values.shape[2:]  # the shape of f's values: () for a scalar f
         if out:  # an array-valued f: every output entry is a scalar function, combined at once
-            m = math.prod(out)
-            rows = values.reshape(*values.shape[:2], m).transpose(0, 2, 1).reshape(-1, values.shape[1])
+            n, K, m = values.shape[0], values.shape[1], math.prod(out)
+            rows = values.reshape(n, K, m).transpose(0, 2, 1).reshape(n * m, K)
             g, err = self.combine(rows, np.repeat(disp, m, axis=0), np.repeat(steps, m), x.dtype)
-            g, err = g.reshape(-1, m), None if err is None else err.reshape(-1, m)
+            g, err = g.reshape(n, m), None if err is None else err.reshape(n, m)
         else:
             g, err = self.combine(values, disp, steps, x.dtype)
         _check_quotients(g, values, disp, steps, x, self, objective, h)
@@ -263,6 +276,12 @@ class DifferenceScheme(Backend):
             with np.errstate(over="ignore", invalid="ignore"):
                 out[moved] = np.einsum("ik,ik->i", c, F[moved]) / steps[moved]
         return out
+
+
+def schemes() -> list[str]:
+    """The registered backends declared by a stencil (:class:`DifferenceScheme`), in registration order:
+    those whose truncation and rounding constants :mod:`gradlab.theory` reads."""
+    return [b.name for b in all_backends() if isinstance(b, DifferenceScheme)]
 
 
 def _entries_last(per_entry: np.ndarray, out: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:

@@ -171,13 +171,19 @@ def complex_values(
     xf = work.flat
     stop = xf.size if stop is None else stop
     real = imag = None
+    call = evaluate.complex
     for row, i in enumerate(range(start, stop)):
+        # Working.at, inlined: the hot path of the complex step
         xi = xf[i]
-        y = work.at(i, complex(xi.real, steps[i]), evaluate.complex, (i, 1))
+        xf[i] = complex(xi.real, steps[i])
+        try:
+            y = call(work.point, (i, 1))
+        finally:
+            xf[i] = xi
         if real is None:
             real = np.empty((stop - start, *np.shape(y)), dtype=np.float64)
             imag = np.empty_like(real)
-        real[row], imag[row] = np.real(y), np.imag(y)
+        real[row], imag[row] = y.real, y.imag
     if real is None:
         real = imag = np.empty(0, dtype=np.float64)
     return real, imag

@@ -143,7 +143,7 @@ def gradcheck(
         max_evaluations=max_evaluations,
         scheduler=scheduler,
     )
-    # structures and backward passes: the same check on a flat vector (see gradlab.structure)
+    # structures and backward passes: the same check on a flat vector (see check/adapt.py)
     call = prepare_check(f, x, grad=grad, vjp=vjp, cotangent=cotangent, seed=settings.seed)
     if call is None:
         case = open_case(f, x, grad, settings)

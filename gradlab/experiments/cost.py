@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..backends import all_backends, differentiate, get
+from ..backends import all_backends, differentiate, get, references
 from ..nn import MLP, MLPObjective
 from ..stats import exponent_of_samples, low_quantile
 from ..timing import blas_info, blas_threads, interleaved
@@ -184,6 +184,7 @@ def scaling_summary(samples: pd.DataFrame, *, last: int = 4, q: float = 0.2) -> 
     rows = []
     objective = _by_size(samples, OBJECTIVE)
     backprop = _by_size(samples, "backprop")
+    stepping = set(references())  # a peer from a benchmark file, unregistered, has no ratio row
     for backend in dict.fromkeys(samples["backend"]):
         mine = _by_size(samples, backend)
         sizes = sorted(mine)[-last:]
@@ -201,7 +202,7 @@ def scaling_summary(samples: pd.DataFrame, *, last: int = 4, q: float = 0.2) -> 
         row["in_objective_units"] = (
             top / low_quantile(objective[sizes[-1]], q).value if sizes[-1] in objective else math.nan
         )
-        if backend not in (OBJECTIVE, "backprop") and backprop and _takes_step(backend):
+        if backend not in (OBJECTIVE, "backprop") and backprop and backend in stepping:
             shared = [n for n in sorted(mine) if n in backprop and len(mine[n]) == len(backprop[n])][-last:]
             ratios = ratio_samples(samples, backend).set_index("n_params")
             ratios = {n: ratios.loc[[n], "ratio"].to_numpy() for n in shared}
@@ -226,15 +227,6 @@ def ratio_samples(samples: pd.DataFrame, backend: str, over: str = "backprop") -
     b = samples[samples["backend"] == over].set_index(["n_params", "repeat"])["seconds"]
     both = pd.concat({"a": a, "b": b}, axis=1).dropna()
     return (both["a"] / both["b"]).rename("ratio").reset_index().sort_values(["n_params", "repeat"])
-
-
-def _takes_step(name: str) -> bool:
-    """Whether ``name`` is a backend that takes a step (a registered one, or one from a
-    benchmark file: anything but the objective, backprop and peers without steps)."""
-    try:
-        return get(name).has_step
-    except ValueError:
-        return False
 
 
 def _fit_columns(prefix: str, by_size: dict[int, np.ndarray], sizes: Sequence[int], q: float) -> dict[str, float]:
