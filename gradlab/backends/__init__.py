@@ -10,6 +10,7 @@ from .analytic import BACKPROP, Analytic
 from .base import (
     PALETTE,
     Backend,
+    Estimate,
     GradientResult,
     Style,
     all_backends,
@@ -43,6 +44,7 @@ __all__ = [
     "Backend",
     "ComplexStep",
     "DifferenceScheme",
+    "Estimate",
     "GradientResult",
     "Richardson",
     "StepTooSmallError",
