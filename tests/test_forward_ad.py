@@ -193,13 +193,12 @@ def test_plain_callables_equal_closed_forms(name):
 
 def test_at_a_kink_the_one_sided_derivative_along_plus_e_i():
     x = np.array([0.0, 0.2, 0.5, 1.0, 1.0])
+
     # abs at 0: |+1| = 1; maximum(x, 0.2) at 0.2: max(1, 0) = 1; clip at the upper bound 0.5: min(1, 0) = 0;
     # a tie of max (x3 == x4): the largest tangent, 1 for each of the tied entries along its own +e_i
-    f = (
-        lambda x: (  # noqa: E731
-            np.abs(x[0]) + np.maximum(x[1], 0.2) + np.clip(x[2], -0.5, 0.5) + np.max(x[3:]) + np.minimum(x[1], 0.2)
-        )
-    )
+    def f(x):
+        return np.abs(x[0]) + np.maximum(x[1], 0.2) + np.clip(x[2], -0.5, 0.5) + np.max(x[3:]) + np.minimum(x[1], 0.2)
+
     assert gradlab.gradient(f, x, backend="forward_ad").tolist() == [1.0, 1.0, 0.0, 1.0, 1.0]
     # minimum at a tie: min(1, 0) = 0 along +e_1; where() follows its condition (x > 0 false at 0)
     assert gradlab.gradient(lambda x: np.minimum(x[0], 0.0), np.zeros(1), backend="forward_ad").tolist() == [0.0]

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 import gradlab
+from gradlab.check.directional import PROJECTION_EVALUATIONS
 from gradlab.check.gradcheck import CostWarning
+from gradlab.check.probe import FAST_PROBE_EVALUATIONS
 from gradlab.experiments.bugzoo import BUGS
 from gradlab.experiments.trustzoo import EXTRA_BUGS, Condition, _problem
 
@@ -157,7 +159,7 @@ def test_fast_mode_costs_a_few_evaluations_and_its_fallback_is_bounded():
     X, Y = net.random_batch(16)
     obj, theta = net.objective(X, Y), net.init(seed=0) + 0.1
     ok = gradlab.gradcheck(obj, theta, fast=True)
-    assert ok.status == "passed" and ok.evaluations <= 4 + 3 * 6
+    assert ok.status == "passed" and ok.evaluations <= FAST_PROBE_EVALUATIONS + PROJECTION_EVALUATIONS * 7
     bad = gradlab.gradcheck(obj, theta, fast=True, grad=lambda t: obj.gradient(t) * 1.01)
     assert bad.status == "failed" and bad.evaluations <= 2 * 32 * 6 + 30  # sampled entries, never 2 x 3,403
     assert "sampled" in bad.message()

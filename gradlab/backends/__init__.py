@@ -10,6 +10,7 @@ from .analytic import BACKPROP, Analytic
 from .base import (
     PALETTE,
     Backend,
+    Estimate,
     GradientResult,
     Style,
     all_backends,
@@ -45,6 +46,7 @@ __all__ = [
     "ComplexStep",
     "DifferenceScheme",
     "ForwardAD",
+    "Estimate",
     "GradientResult",
     "Richardson",
     "StepTooSmallError",
