@@ -12,8 +12,8 @@ from gradlab.experiments import gradcheck_zoo
 from gradlab.nn.activations import ACTIVATIONS
 from tests.netdata import make_data
 
-SMOOTH = ["sigmoid", "tanh", "elu", "softplus", "identity"]
-KINKED = ["relu", "leaky_relu", "hard_sigmoid", "hard_tanh"]
+SMOOTH = [name for name, a in ACTIVATIONS.items() if not a.kinks]
+KINKED = [name for name, a in ACTIVATIONS.items() if a.kinks]
 HEADS = list(gradcheck_zoo.HEADS)  # every output/loss pair, as the report's zoo puts them
 
 
@@ -97,6 +97,32 @@ def test_init_is_seeded_scaled_float64_with_zero_biases():
     assert not p.b1.any() and not p.b2.any()
     f32 = gradlab.MLP([200, 300, 10], activation="relu", dtype="float32").init(seed=7)
     assert f32.dtype == np.float32 and np.array_equal(f32, a.astype(np.float32))
+
+
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_init_scales_each_layer_as_its_unit_declares(act):
+    net = gradlab.MLP([300, 400, 200, 3], activation=["relu", act], output="softmax")
+    p = net.params(net.init(seed=1))
+    he = ACTIVATIONS[act].init == "he"
+    assert ACTIVATIONS[act].init in ("he", "glorot")
+    assert p.W1.std() == pytest.approx(math.sqrt(2 / 300), rel=0.02)  # He: it feeds the relu layer
+    assert p.W2.std() == pytest.approx(math.sqrt(2 / 400) if he else math.sqrt(2 / 600), rel=0.02)
+    assert p.W3.std() == pytest.approx(math.sqrt(2 / 203), rel=0.1)  # Glorot for softmax (not in the table)
+
+
+def test_a_new_relu_like_row_gets_he_scaling_from_the_table_alone(monkeypatch):
+    from gradlab.nn.activations import Activation
+
+    relu = ACTIVATIONS["relu"]
+    monkeypatch.setitem(ACTIVATIONS, "relu_he", Activation("relu_he", relu.f, relu.df, kinks=(0.0,), init="he"))
+    monkeypatch.setitem(ACTIVATIONS, "relu_plain", Activation("relu_plain", relu.f, relu.df, kinks=(0.0,)))
+    view = gradlab.MLP([300, 400, 3]).params
+    he = view(gradlab.MLP([300, 400, 3], activation="relu_he").init(seed=1))
+    plain = view(gradlab.MLP([300, 400, 3], activation="relu_plain").init(seed=1))
+    assert he.W1.std() == pytest.approx(math.sqrt(2 / 300), rel=0.02)
+    assert plain.W1.std() == pytest.approx(math.sqrt(2 / 700), rel=0.02)  # the default is Glorot
+    with pytest.raises(ValueError, match=r"`init` must be one of 'he', 'glorot'; got 'lecun'"):
+        Activation("x", relu.f, relu.df, init="lecun")
 
 
 def test_one_one_one_network_by_hand():

@@ -19,14 +19,13 @@ The batch cost is
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
 from .. import _validate as v
 from ..objective import Block
-from .activations import ACTIVATIONS, OUTPUT_ONLY, Activation
+from .activations import ACTIVATIONS, INITS, OUTPUT_ONLY, Activation
 from .backprop import RULES, Rules, backprop
 from .losses import LOSSES, Head
 
@@ -151,8 +150,9 @@ class MLP:
     def init(self, seed: int | None = 0) -> np.ndarray:
         """A fresh flat parameter vector with scaled Gaussian weights and zero biases.
 
-        Weights feeding a ReLU-like unit get He scaling ``std = sqrt(2 / n_in)``; all
-        others get Glorot scaling ``std = sqrt(2 / (n_in + n_out))``, so activations
+        Each layer's weights get the scale its unit declares in the activation table
+        (:attr:`Activation.init`): He ``std = sqrt(2 / n_in)`` for ReLU-like units, Glorot
+        ``std = sqrt(2 / (n_in + n_out))`` for the others and for softmax, so activations
         neither vanish nor explode with depth.  Values are drawn in float64 and then
         rounded to ``dtype``, so a float32 network starts from the float64 one, rounded.
         """
@@ -162,9 +162,8 @@ class MLP:
         layer_acts = [*self.activations, self.output]
         for l, name in enumerate(layer_acts, start=1):
             n_out, n_in = views[f"W{l}"].shape
-            he = name in ("relu", "leaky_relu", "elu")
-            std = math.sqrt(2.0 / n_in) if he else math.sqrt(2.0 / (n_in + n_out))
-            views[f"W{l}"][...] = rng.standard_normal((n_out, n_in)) * std
+            init = ACTIVATIONS[name].init if name in ACTIVATIONS else "glorot"  # softmax: output only
+            views[f"W{l}"][...] = rng.standard_normal((n_out, n_in)) * INITS[init](n_in, n_out)
         return theta.astype(self.dtype, copy=False)
 
     def params(self, theta: np.ndarray) -> ParamViews:
