@@ -1,5 +1,6 @@
-"""gradcheck of backprop for every hidden activation under every output/loss pair: one row per
-(network, block), from parameters held in :class:`ZooParams`."""
+"""gradcheck of backprop for every hidden activation under every output/loss pair of the loss
+table (:data:`gradlab.nn.HEADS`): one row per (network, block), from parameters held in
+:class:`ZooParams`."""
 
 from __future__ import annotations
 
@@ -10,24 +11,15 @@ import numpy as np
 import pandas as pd
 
 from ..check import gradcheck
-from ..nn import ACTIVATIONS, MLP
-
-#: output nonlinearity and loss pairs the zoo puts on top of every hidden activation
-HEADS = (
-    ("sigmoid", "cross_entropy"),
-    ("softmax", "cross_entropy"),
-    ("identity", "mse"),
-    ("sigmoid", "mse"),
-    ("softmax", "mse"),
-    ("tanh", "mse"),
-)
+from ..nn import ACTIVATIONS, HEADS, MLP
 
 
 @dataclass(frozen=True)
 class ZooParams:
     """Networks ``sizes`` with ``l2``, a random batch of ``batch``, parameters jittered by
     ``jitter`` (nonzero biases), for every activation of the table (or ``activations``)
-    under every head of ``heads``; checked with gradcheck's defaults."""
+    under every head of ``heads`` (every valid output/loss pair); checked with gradcheck's
+    defaults."""
 
     sizes: tuple[int, ...] = (5, 6, 4, 3)
     l2: float = 0.01

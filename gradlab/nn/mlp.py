@@ -300,9 +300,9 @@ class MLP:
         return X
 
     def random_batch(self, m: int, *, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
-        """``m`` random samples that suit this network: standard normal inputs, and targets
-        fit for the head (one-hot classes for softmax + cross-entropy, 0/1 labels for
-        sigmoid + cross-entropy, standard normal values for mse).
+        """``m`` random samples that suit this network: standard normal inputs, and the
+        head's targets (:attr:`Head.targets`: one-hot classes for softmax + cross-entropy,
+        0/1 labels for sigmoid + cross-entropy, standard normal values for mse).
 
         Examples
         --------
@@ -313,15 +313,8 @@ class MLP:
         if isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 1:
             raise v.fail("m", "a positive integer", m, TypeError if not isinstance(m, int | np.integer) else ValueError)
         rng = np.random.default_rng(seed)
-        n_out = self.sizes[-1]
         X = rng.normal(size=(m, self.sizes[0]))
-        if self.loss == "mse":
-            Y = rng.normal(size=(m, n_out))
-        elif self.output == "softmax":
-            Y = np.eye(n_out)[rng.integers(0, n_out, m)]
-        else:
-            Y = rng.integers(0, 2, size=(m, n_out)).astype(np.float64)
-        return X, Y
+        return X, self.head.targets(rng, m, self.sizes[-1])
 
     def objective(self, X: object, Y: object) -> MLPObjective:
         """The batch cost ``J(theta)`` on data ``(X, Y)`` as a callable.
@@ -337,8 +330,7 @@ class MLP:
             Y = Y.reshape(-1, 1)
         if Y.ndim != 2 or Y.shape != (X.shape[0], n_out):
             raise v.fail("Y", f"an array of shape ({X.shape[0]}, {n_out}) to match X and the network", Y)
-        if self.loss == "cross_entropy":
-            _check_probabilities(Y, rows_sum_to_one=self.output == "softmax")
+        self.head.check_targets(Y)
         X.flags.writeable = False
         Y.flags.writeable = False
         return MLPObjective(self, X, Y)
@@ -386,24 +378,6 @@ class MLPObjective:
 
     def __repr__(self) -> str:
         return f"MLPObjective({self.net!r}, batch={self.X.shape[0]})"
-
-
-def _check_probabilities(Y: np.ndarray, *, rows_sum_to_one: bool) -> None:
-    """Cross-entropy targets are probabilities: in [0, 1], and rows summing to 1 for softmax."""
-    if Y.min() < 0 or Y.max() > 1:
-        i = np.unravel_index(int(np.argmax((Y < 0) | (Y > 1))), Y.shape)
-        raise ValueError(
-            f"`Y` must hold probabilities in [0, 1] for a cross-entropy loss; got {Y[i]} at index "
-            f"{tuple(int(k) for k in i)}"
-        )
-    if rows_sum_to_one:
-        sums = Y.astype(np.float64).sum(axis=1)
-        bad = np.flatnonzero(np.abs(sums - 1) > 1e3 * np.finfo(Y.dtype).eps * Y.shape[1])
-        if bad.size:
-            raise ValueError(
-                f"`Y` must have rows that sum to 1 for softmax + cross-entropy (one-hot or class "
-                f"probabilities); got row {int(bad[0])} summing to {sums[bad[0]]:g}"
-            )
 
 
 def _check_sizes(sizes: object) -> tuple[int, ...]:

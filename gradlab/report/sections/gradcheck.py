@@ -20,7 +20,7 @@ def gradcheck_figure(zoo: pd.DataFrame) -> Figure:
     region above it, the legend outside the axes."""
     nets = list(dict.fromkeys(zoo["network"]))
     rtol = float(zoo["rtol"].max())
-    fig = Figure(figsize=(max(9.0, 0.32 * len(nets) + 3.5), 5.8), layout="constrained")
+    fig = Figure(figsize=(max(9.0, 0.24 * len(nets) + 3.5), 5.8), layout="constrained")  # 7-pt labels fit
     ax = fig.subplots()
     x = {name: i for i, name in enumerate(nets)}
     blocks = list(dict.fromkeys(zoo["block"]))
