@@ -7,23 +7,17 @@ import pandas as pd
 from ...experiments import trustzoo as exp
 from . import Data, Section
 
-#: the conditions of each mode (smoke: one; quick: the hard ones; full: the grid)
-GRIDS = {
-    "smoke": dict(activations=("relu",), input_scales=(1.0,), weight_scales=(1.0,), dtypes=("float64",),
-                  batches=(16,), steps=(None,)),
-    "quick": dict(activations=("tanh", "relu"), input_scales=(1.0, 1e3), weight_scales=(1.0,),
-                  dtypes=("float64", "float32"), batches=(16,), steps=(None,)),
-    "full": dict(activations=("tanh", "relu", "hard_tanh"), input_scales=(1e-3, 1.0, 1e3), weight_scales=(1.0, 10.0),
-                 dtypes=("float64", "float32"), batches=(16,), steps=(None, 0.3)),
-    # batches of 2,000 too: TrustZoo(conditions=tuple(conditions_grid(**GRIDS["large"]))).run() (about 13 min)
-    "large": dict(activations=("tanh", "relu", "hard_tanh"), input_scales=(1e-3, 1.0, 1e3), weight_scales=(1.0, 10.0),
-                  dtypes=("float64", "float32"), batches=(16, 2000), steps=(None, 0.3)),
-}  # fmt: skip
-
 
 def _params(config) -> exp.TrustZoo:
-    grid = GRIDS.get(config.mode, GRIDS["quick"])
-    return exp.TrustZoo(conditions=tuple(exp.conditions_grid(**grid)), seed=config.seed)
+    grid = exp.conditions_grid(
+        activations=config.trust_activations,
+        input_scales=config.trust_input_scales,
+        weight_scales=config.trust_weight_scales,
+        dtypes=config.trust_dtypes,
+        batches=config.trust_batches,
+        steps=config.trust_steps,
+    )
+    return exp.TrustZoo(conditions=tuple(grid), seed=config.seed)
 
 
 def per_condition(zoo: pd.DataFrame) -> pd.DataFrame:
