@@ -183,6 +183,34 @@ def test_scaling_summary_on_synthetic_costs():
     assert s.loc["backprop", "in_objective_units"] == pytest.approx(2.0)
 
 
+def test_the_baseline_is_the_registrys_first_analytic_backend(monkeypatch):
+    from gradlab.backends import Analytic, base, baseline
+
+    assert baseline() == "backprop"
+    # a registry whose analytic backend has another name: the cost ratios are taken against it
+    swapped = {("reverse" if k == "backprop" else k): v for k, v in base._REGISTRY.items()}
+    swapped["reverse"] = Analytic("reverse")
+    monkeypatch.setattr(base, "_REGISTRY", swapped)
+    assert baseline() == "reverse"
+    n = np.array([100, 1_000, 10_000])
+    times = {"objective": 1e-8 * n, "reverse": 3e-8 * n, "central": 6e-8 * n**2}
+    rows = [
+        {"backend": b, "n_params": k, "repeat": rep, "seconds": t}
+        for b, ts in times.items()
+        for rep in range(3)
+        for k, t in zip(n, ts)
+    ]
+    s = cost.scaling_summary(pd.DataFrame(rows)).set_index("backend")
+    assert s.loc["central", "ratio_at_largest"] == pytest.approx(2e4)  # 6e-8 N^2 / 3e-8 N at N = 10^4
+    assert np.isnan(s.loc["reverse"].get("ratio_at_largest", np.nan))  # no ratio of the baseline to itself
+    assert cost.ratio_samples(pd.DataFrame(rows), "central")["ratio"].tolist() == pytest.approx(
+        [200] * 3 + [2e3] * 3 + [2e4] * 3
+    )
+    monkeypatch.setattr(base, "_REGISTRY", {k: v for k, v in swapped.items() if k != "reverse"})
+    with pytest.raises(LookupError, match="no analytic backend is registered"):
+        baseline()
+
+
 @pytest.mark.parametrize("backend, order", [("richardson", 4), ("complex_step", 2)])
 def test_higher_order_schemes_show_their_order(mlp_summary, backend, order):
     _, s = mlp_summary

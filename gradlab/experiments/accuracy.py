@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _validate as v
-from ..backends import Backend, StepTooSmallError, StepWarning, all_backends, differentiate, get
+from ..backends import Backend, StepTooSmallError, StepWarning, all_backends, baseline, differentiate, get
 from ..nn import MLP, MLPObjective
 from ..objective import Counted
 from ..stats import loglog_fit
@@ -100,7 +100,7 @@ def _reference(f: object, x: np.ndarray, grad: object) -> np.ndarray:
             return np.asarray(grad(x.copy()), dtype=np.float64).reshape(x.shape)
         return np.asarray(grad, dtype=np.float64).reshape(x.shape)
     if getattr(f, "gradient", None) is not None:
-        return differentiate(in_precision(f, np.float64), x, backend="backprop").gradient
+        return differentiate(in_precision(f, np.float64), x, backend=baseline()).gradient
     raise TypeError("accuracy_sweep needs a reference gradient: pass `grad=` or an objective with a gradient")
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..backends import all_backends, differentiate, get
+from ..backends import all_backends, baseline, differentiate, get
 from ..nn import MLP, MLPObjective
 from ..stats import exponent_of_samples, low_quantile
 from ..timing import blas_info, blas_threads, interleaved
@@ -78,7 +78,7 @@ class CostParams:
         """Predicted relative cost of one width (evaluations x N, for the progress estimate):
         N^2 for the difference backends, N for the others."""
         n = ladder_network(width, depth=self.depth).n_params
-        total = 2.0 * n  # the objective and backprop
+        total = 2.0 * n  # the objective and the analytic baseline
         for name in self.chosen():
             b = get(name)
             if b.has_step and n <= self.fd_max_params:
@@ -176,14 +176,16 @@ def scaling_summary(samples: pd.DataFrame, *, last: int = 4, q: float = 0.2) -> 
     """Exponents of time against N per backend over its ``last`` largest sizes, each with its
     uncertainty; beside it the exponent of one objective evaluation over the same sizes; the
     cost at the largest N in units of one evaluation; and for each backend that takes a step,
-    its time divided by backprop's (round by round: the rounds are interleaved) -- the
-    exponent of that ratio and its value at the largest shared N with its band.
+    its time divided by the baseline's (:func:`gradlab.backends.baseline`, backprop as built
+    in; round by round: the rounds are interleaved) -- the exponent of that ratio and its
+    value at the largest shared N with its band, in the ``ratio_to_backprop_*`` columns.
 
     Exponents are NaN where fewer than 2 sizes exist; uncertainties are NaN with one repeat.
     """
     rows = []
     objective = _by_size(samples, OBJECTIVE)
-    backprop = _by_size(samples, "backprop")
+    base = baseline()
+    backprop = _by_size(samples, base)
     for backend in dict.fromkeys(samples["backend"]):
         mine = _by_size(samples, backend)
         sizes = sorted(mine)[-last:]
@@ -201,7 +203,7 @@ def scaling_summary(samples: pd.DataFrame, *, last: int = 4, q: float = 0.2) -> 
         row["in_objective_units"] = (
             top / low_quantile(objective[sizes[-1]], q).value if sizes[-1] in objective else math.nan
         )
-        if backend not in (OBJECTIVE, "backprop") and backprop and _takes_step(backend):
+        if backend not in (OBJECTIVE, base) and backprop and _takes_step(backend):
             shared = [n for n in sorted(mine) if n in backprop and len(mine[n]) == len(backprop[n])][-last:]
             ratios = ratio_samples(samples, backend).set_index("n_params")
             ratios = {n: ratios.loc[[n], "ratio"].to_numpy() for n in shared}
@@ -219,9 +221,11 @@ def scaling_summary(samples: pd.DataFrame, *, last: int = 4, q: float = 0.2) -> 
     return pd.DataFrame(rows)
 
 
-def ratio_samples(samples: pd.DataFrame, backend: str, over: str = "backprop") -> pd.DataFrame:
-    """``backend``'s time divided by ``over``'s, round by round (the rounds are interleaved,
-    so both saw the same machine): columns ``n_params, repeat, ratio``."""
+def ratio_samples(samples: pd.DataFrame, backend: str, over: str | None = None) -> pd.DataFrame:
+    """``backend``'s time divided by ``over``'s (default: the registry's analytic baseline),
+    round by round (the rounds are interleaved, so both saw the same machine): columns
+    ``n_params, repeat, ratio``."""
+    over = baseline() if over is None else over
     a = samples[samples["backend"] == backend].set_index(["n_params", "repeat"])["seconds"]
     b = samples[samples["backend"] == over].set_index(["n_params", "repeat"])["seconds"]
     both = pd.concat({"a": a, "b": b}, axis=1).dropna()

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _validate as v
-from ..backends import all_backends, differentiate, get
+from ..backends import all_backends, baseline, differentiate, get
 from ..nn import MLP
 from ..timing import blas_threads
 
@@ -48,7 +48,7 @@ def train(
     X: object,
     Y: object,
     *,
-    backend: str = "backprop",
+    backend: str | None = None,
     epochs: int = 50,
     batch_size: int = 64,
     learning_rate: float = 0.5,
@@ -57,7 +57,8 @@ def train(
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Mini-batch gradient descent ``theta := theta - learning_rate * grad J_batch(theta)``.
 
-    Each epoch shuffles the samples (seeded) and takes one step per batch.  The
+    ``backend`` is a registered backend's name (None: the registry's analytic baseline,
+    backprop as built in).  Each epoch shuffles the samples (seeded) and takes one step per batch.  The
     clock runs only while gradients are computed and applied, not while the
     full-batch cost is measured for the record.
 
@@ -70,6 +71,7 @@ def train(
         (full-batch J), ``seconds`` (cumulative), ``evaluations`` (cumulative objective
         evaluations), ``backend``.
     """
+    backend = baseline() if backend is None else backend
     get(backend)
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
