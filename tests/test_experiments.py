@@ -250,3 +250,29 @@ def test_model_for_a_scalar_function_predicts_its_best_step(scheme):
         errors.append(np.median(np.abs(np.array(g) - np.cos(xs) * np.exp(np.sin(xs))) / abs(exact)))
     best = steps[int(np.argmin(errors))]
     assert 0.1 < best / model.h_opt < 10
+
+
+def test_each_experiment_describes_the_parameters_it_ran_with():
+    from gradlab.experiments import bugzoo, gradcheck_zoo, training, trustzoo
+
+    p = bugzoo.BugZooParams(width=4, classes=5, l2=0.5, batch=7, jitter=0.2, seeds=(3,))
+    obj, _ = p.network("tanh", 3)
+    assert obj.net.sizes == (4, 4, 4, 5) and obj.net.l2 == 0.5 and obj.X.shape == (7, 4)
+    for fact in ("[4, 4, 4, 5]", "l2 = 0.5", "batch 7", "jittered by 0.2", "seeds 3;"):
+        assert fact in p.describe()
+    c = cost.CostParams(depth=3, n_out=7, q=0.3, threads=2, widths=(5, 9))
+    for fact in ("[w, w, w, w, 7] for w in 5, 9", "30% quantile", "2 BLAS threads"):
+        assert fact in c.describe()
+    assert cost.ladder_network(5, depth=c.depth, n_out=c.n_out).sizes == (5, 5, 5, 5, 7)
+    t = trustzoo.TrustZoo(conditions=(trustzoo.Condition(),), sizes=(3, 4, 2), l2=0.2, bugs=("wrong_sign_bp1",))
+    assert "Networks [3, 4, 2] (softmax + cross-entropy, l2 = 0.2" in t.describe()
+    assert "under 1 conditions" in t.describe() and "of 1: wrong_sign_bp1" in t.describe()
+    assert set(t.run()["bug"]) == {"none", "wrong_sign_bp1"}
+    tr = training.TrainingParams(sizes=(2, 5, 1), activation="relu", learning_rate=0.7)
+    assert tr.network().sizes == (2, 5, 1) and tr.network().activations == ("relu",)
+    assert "MLP [2, 5, 1] (relu, sigmoid + cross-entropy)" in tr.describe() and "rate 0.7" in tr.describe()
+    z = gradcheck_zoo.ZooParams(activations=("tanh", "relu"), heads=(("sigmoid", "mse"),), l2=0.3)
+    assert "2 networks, 1 heads (output and loss) on each of 2 hidden activations" in z.describe()
+    a = accuracy.AccuracyParams(decades=(-1, -9), steps_per_decade=2)
+    assert max(a.steps()) == pytest.approx(0.1) and min(a.steps()) == pytest.approx(1e-9)
+    assert "2 steps per decade from 0.1 to 1e-09" in a.describe()

@@ -413,3 +413,19 @@ def test_one_mode_table_sets_the_trust_zoo_grid():
         Config.make("smoke", trust_activations=("swish",))
     with pytest.raises(ValueError, match=r"`trust_steps` must be a positive finite float; got -0.1"):
         Config.make("smoke", trust_steps=(None, -0.1))
+
+
+def test_the_page_states_each_experiments_parameters_through_its_describe(report_dir):
+    from gradlab.report.sections import accuracy, bugzoo, gradcheck, training, trust
+    from gradlab.report.sections import cost as cost_section
+
+    page = (report_dir / "index.md").read_text()
+    for p in (
+        accuracy._params(SMOKE),
+        cost_section.params(SMOKE),
+        bugzoo._params(SMOKE),
+        gradcheck._params(SMOKE),
+        training._params(SMOKE),
+        trust._params(SMOKE),
+    ):
+        assert p.describe() in page, type(p).__name__

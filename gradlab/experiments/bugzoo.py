@@ -154,24 +154,42 @@ BUGS: dict[str, Bug] = {
 }
 
 
+#: the name of gradcheck at its defaults among :func:`checkers`
+DEFAULT_CHECKER = "default"
+#: numbers of random directions per block of the fast checkers
+FAST_DIRECTIONS = (1, 2, 4)
+
+#: the summary rows of :func:`zoo_summary` below the per-bug rows
+ALL_BUGS = "ALL BUGS (probes aside)"
+FALSE_ALARMS = "FALSE ALARMS (correct gradient)"
+EVALUATIONS = "evaluations (correct gradient)"
+
+
+def fast_checker(directions: int) -> str:
+    """The name of the fast checker with ``directions`` random directions per block."""
+    return f"fast, {directions} direction{'s' if directions > 1 else ''}"
+
+
 def checkers() -> dict[str, dict]:
     """Checker name -> keyword arguments of gradcheck; the first is the default check.
 
     The default reference at two other steps, every registered reference backend at its
     default step (so a backend registered by a user is judged too), and the fast mode.
     """
-    out: dict[str, dict] = {"default": {}, "default, h=1e-3": {"h": 1e-3}, "default, h=1e-8": {"h": 1e-8}}
+    out: dict[str, dict] = {DEFAULT_CHECKER: {}, "default, h=1e-3": {"h": 1e-3}, "default, h=1e-8": {"h": 1e-8}}
     for name in references():
         out[f"{name} reference"] = {"reference": name}
-    for k in (1, 2, 4):
-        out[f"fast, {k} direction{'s' if k > 1 else ''}"] = {"fast": True, "directions": k}
+    for k in FAST_DIRECTIONS:
+        out[fast_checker(k)] = {"fast": True, "directions": k}
     return out
 
 
 @dataclass(frozen=True)
 class BugZooParams:
     """What the bug zoo runs: bugs on ``activations`` x ``seeds``; correct gradients (for the
-    false-alarm rate) on ``clean_activations`` x ``clean_seeds``."""
+    false-alarm rate) on ``clean_activations`` x ``clean_seeds``; each network
+    ``[width] * 3 + [classes]``, softmax + cross-entropy with penalty ``l2`` on a random batch
+    of ``batch``, its parameters jittered by ``jitter`` (nonzero biases)."""
 
     activations: tuple[str, ...] = ("tanh", "relu")
     seeds: tuple[int, ...] = (0, 1, 2, 3)
@@ -190,14 +208,35 @@ class BugZooParams:
     batch: int = 16
     #: None: every bug of :data:`BUGS`
     bugs: tuple[str, ...] | None = None
+    classes: int = 3
+    l2: float = 0.01
+    jitter: float = 0.05
+
+    @property
+    def sizes(self) -> list[int]:
+        """The layer widths of every network of the zoo (three square layers: some bugs need them)."""
+        return [self.width] * 3 + [self.classes]
+
+    def network(self, activation: str, seed: int) -> tuple[MLPObjective, np.ndarray]:
+        """The zoo's objective and point for one activation and seed."""
+        net = MLP(self.sizes, activation=activation, output="softmax", loss="cross_entropy", l2=self.l2)
+        X, Y = net.random_batch(self.batch, seed=seed)
+        noise = np.random.default_rng(seed + 1).normal(size=net.n_params)
+        return net.objective(X, Y), net.init(seed=seed) + self.jitter * noise
+
+    def describe(self) -> str:
+        """What ran, in one sentence of the report."""
+        return (
+            f"Bugs planted in seeded {self.sizes} networks ({' and '.join(self.activations)}; seeds "
+            f"{', '.join(map(str, self.seeds))}; softmax + cross-entropy, l2 = {self.l2:g}, batch {self.batch}, "
+            f"parameters jittered by {self.jitter:g}); the false-alarm rate measured on correct backprop over "
+            f"networks of {len(self.clean_activations)} activations × {len(self.clean_seeds)} seeds."
+        )
 
 
 def zoo_network(activation: str, seed: int, *, width: int = 6, batch: int = 16) -> tuple[MLPObjective, np.ndarray]:
-    """The zoo's network: ``[w, w, w, 3]``, softmax + cross-entropy, l2 = 0.01, random data."""
-    net = MLP([width, width, width, 3], activation=activation, output="softmax", loss="cross_entropy", l2=0.01)
-    X, Y = net.random_batch(batch, seed=seed)
-    noise = np.random.default_rng(seed + 1).normal(size=net.n_params)
-    return net.objective(X, Y), net.init(seed=seed) + 0.05 * noise  # nonzero biases too
+    """The zoo's network (:meth:`BugZooParams.network`) at the default settings but ``width`` and ``batch``."""
+    return BugZooParams(width=width, batch=batch).network(activation, seed)
 
 
 def _bound(objective: MLPObjective, bug: Bug) -> Callable[[np.ndarray], np.ndarray]:
@@ -230,7 +269,7 @@ def bug_zoo(params: BugZooParams = BugZooParams(), *, progress: object = None) -
     table = checkers()
     rows = []
     for i, (act, seed, name) in enumerate(cases):
-        objective, theta = zoo_network(act, seed, width=p.width, batch=p.batch)
+        objective, theta = p.network(act, seed)
         bug = None if name == "none" else BUGS[name]
         if bug is None or bug.applies(objective.net):
             grad = None if bug is None else _bound(objective, bug)
@@ -262,9 +301,9 @@ def zoo_summary(zoo: pd.DataFrame) -> pd.DataFrame:
     table = bugs.pivot_table(index="bug", columns="checker", values="detected", aggfunc="mean", sort=False)
     real = bugs[~bugs["bug"].map(lambda b: BUGS[b].probe)]
     clean = zoo[zoo["bug"] == "none"].groupby("checker", sort=False)
-    table.loc["ALL BUGS (probes aside)"] = real.groupby("checker", sort=False)["detected"].mean()
-    table.loc["FALSE ALARMS (correct gradient)"] = clean["detected"].mean()
-    table.loc["evaluations (correct gradient)"] = clean["evaluations"].median()
+    table.loc[ALL_BUGS] = real.groupby("checker", sort=False)["detected"].mean()
+    table.loc[FALSE_ALARMS] = clean["detected"].mean()
+    table.loc[EVALUATIONS] = clean["evaluations"].median()
     return table[list(dict.fromkeys(zoo["checker"]))]
 
 

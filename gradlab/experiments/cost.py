@@ -56,9 +56,11 @@ def ladder_problem(width: int, *, batch: int = 64, seed: int = 0, **net_kw) -> t
 
 @dataclass(frozen=True)
 class CostParams:
-    """The cost ladder: networks ``[w, w, w, 10]`` for ``w`` in ``widths``; backends that take
-    a step stop above ``fd_max_params`` (their cost grows as N^2); ``repeats`` interleaved
-    rounds, each call looped to last ``min_seconds``; BLAS on ``threads`` threads."""
+    """The cost ladder: networks :func:`ladder_network` (``[w] * (depth + 1) + [n_out]``) for
+    ``w`` in ``widths``; backends that take a step stop above ``fd_max_params`` (their cost
+    grows as N^2); ``repeats`` interleaved rounds, each call looped to last ``min_seconds``;
+    BLAS on ``threads`` threads.  Reduced with the ``q``-quantile of the rounds, exponents
+    fitted over each backend's ``last`` largest sizes."""
 
     widths: tuple[int, ...] = (2, 4, 8, 12, 16, 24, 32, 64, 128, 256)
     fd_max_params: int = 1_500
@@ -70,6 +72,30 @@ class CostParams:
     min_seconds: float = 2e-3
     #: None: every registered backend
     backends: tuple[str, ...] | None = None
+    n_out: int = 10
+    #: the quantile of the rounds that stands for a size's time (:func:`cost_table`)
+    q: float = 0.2
+    #: exponents are fitted over this many largest sizes (:func:`scaling_summary`)
+    last: int = 4
+
+    @property
+    def shape(self) -> str:
+        """The ladder's networks, as a list with ``w`` for the width: ``[w, w, w, 10]``."""
+        return "[" + ", ".join(["w"] * (self.depth + 1) + [str(self.n_out)]) + "]"
+
+    def describe(self) -> str:
+        """What ran, in one sentence of the report (the networks, the timer, the reduction)."""
+        if self.threads is None:
+            threads = "BLAS's own number of threads"
+        else:
+            threads = "one BLAS thread" if self.threads == 1 else f"{self.threads} BLAS threads"
+        return (
+            f"Networks {self.shape} for w in {', '.join(map(str, self.widths))} (tanh, softmax, batch {self.batch}, "
+            f"seed {self.seed}), float64, {threads}; backends that take a step stop above N = "
+            f"{self.fd_max_params:,}. Timing: built-in timer, {self.repeats} interleaved rounds per size, each "
+            f"call looped to at least {self.min_seconds * 1e3:g} ms; the value is the fastest rounds' "
+            f"({self.q:.0%} quantile), the band runs to the median round."
+        )
 
     def chosen(self) -> list[str]:
         return [b.name for b in all_backends()] if self.backends is None else list(self.backends)
@@ -77,7 +103,7 @@ class CostParams:
     def work(self, width: int) -> float:
         """Predicted relative cost of one width (evaluations x N, for the progress estimate):
         N^2 for the difference backends, N for the others."""
-        n = ladder_network(width, depth=self.depth).n_params
+        n = ladder_network(width, depth=self.depth, n_out=self.n_out).n_params
         total = 2.0 * n  # the objective and the analytic baseline
         for name in self.chosen():
             b = get(name)
@@ -107,7 +133,7 @@ def cost_sweep(params: CostParams = CostParams(), *, progress: Callable[[float, 
     with blas_threads(p.threads):
         info = blas_info()
         for width in p.widths:
-            obj, theta = ladder_problem(width, batch=p.batch, depth=p.depth, seed=p.seed)
+            obj, theta = ladder_problem(width, batch=p.batch, depth=p.depth, n_out=p.n_out, seed=p.seed)
             n = obj.n_params
             calls: dict[str, Callable[[], object]] = {OBJECTIVE: lambda obj=obj, theta=theta: obj(theta)}
             counts = {OBJECTIVE: (1, 0)}

@@ -31,8 +31,19 @@ class ZooParams:
     activations: tuple[str, ...] | None = None
 
     def cases(self) -> list[tuple[str, str, str]]:
-        acts = list(ACTIVATIONS) if self.activations is None else list(self.activations)
-        return [(act, out, loss) for act in acts for out, loss in self.heads]
+        return [(act, out, loss) for act in self.chosen() for out, loss in self.heads]
+
+    def chosen(self) -> list[str]:
+        """The hidden activations of the zoo."""
+        return list(ACTIVATIONS) if self.activations is None else list(self.activations)
+
+    def describe(self) -> str:
+        """What ran, in one sentence of the report."""
+        return (
+            f"Networks {list(self.sizes)}, l2 = {self.l2:g}, batch {self.batch}, parameters jittered by "
+            f"{self.jitter:g} (seed {self.seed}): {len(self.cases())} networks, {len(self.heads)} heads (output and "
+            f"loss) on each of {len(self.chosen())} hidden activations, each checked by gradcheck at its defaults."
+        )
 
 
 def run(params: ZooParams = ZooParams(), *, progress: Callable[[float, float], None] | None = None) -> pd.DataFrame:

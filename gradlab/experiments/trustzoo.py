@@ -65,13 +65,16 @@ EXTRA_BUGS: dict[str, Rules] = {
 
 #: the zoo's network: [inputs, hidden, hidden, classes]
 SIZES = (5, 8, 8, 3)
+#: its L2 penalty, and the jitter added to the initial parameters (nonzero biases)
+L2 = 0.01
+JITTER = 0.05
 
 
-def _problem(c: Condition, seed: int):
-    net = MLP(list(SIZES), activation=c.activation, output="softmax", loss="cross_entropy", l2=0.01, dtype=c.dtype)
+def _problem(c: Condition, seed: int, *, sizes: Sequence[int] = SIZES, l2: float = L2, jitter: float = JITTER):
+    net = MLP(list(sizes), activation=c.activation, output="softmax", loss="cross_entropy", l2=l2, dtype=c.dtype)
     X, Y = net.random_batch(c.batch, seed=seed)
     rng = np.random.default_rng(seed + 1)
-    theta = net.init(seed=seed).astype(np.float64) * c.weight_scale + 0.05 * rng.standard_normal(net.n_params)
+    theta = net.init(seed=seed).astype(np.float64) * c.weight_scale + jitter * rng.standard_normal(net.n_params)
     return net.objective(X * c.input_scale, Y), theta.astype(c.dtype)
 
 
@@ -103,20 +106,30 @@ class TrustZoo:
     )
     checks: tuple[tuple[str, dict], ...] = (("default", {}), ("fast", {"fast": True}))
     seed: int = 0
+    sizes: tuple[int, ...] = SIZES
+    l2: float = L2
+    jitter: float = JITTER
+
+    def describe(self) -> str:
+        """What ran, in one sentence of the report."""
+        checks = " and ".join(f"the {name} check" for name, _ in self.checks)
+        return (
+            f"Networks {list(self.sizes)} (softmax + cross-entropy, l2 = {self.l2:g}, parameters jittered by "
+            f"{self.jitter:g}, seed {self.seed}) under {len(self.conditions)} conditions: activation, input scale, "
+            "weight scale, precision, batch size and the user's step. Each runs the correct gradient and the "
+            f"planted bugs that apply to it (of {len(self.bugs)}: {', '.join(self.bugs)}) with {checks}, at "
+            "default settings."
+        )
 
     def run(self) -> pd.DataFrame:
         """One row per (condition, gradient, check): the status and the evaluations."""
         rows = []
         for c in self.conditions:
-            objective, theta = _problem(c, self.seed)
+            objective, theta = _problem(c, self.seed, sizes=self.sizes, l2=self.l2, jitter=self.jitter)
             cases = [("none", None)]
             for name in self.bugs:
                 rules = EXTRA_BUGS.get(name) or BUGS[name].rules
-                if name in BUGS and not BUGS[name].applies(objective.net):
-                    continue
-                if name == "relu_prime_one" and c.activation != "relu":
-                    continue
-                if name == "tanh_prime_unsquared" and c.activation != "tanh":
+                if name in BUGS and not BUGS[name].applies(objective.net):  # e.g. relu' bugs on tanh networks
                     continue
                 cases.append((name, rules))
             right = objective.gradient(theta).astype(np.float64)

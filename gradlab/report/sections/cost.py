@@ -60,7 +60,7 @@ def cost_figure(table: pd.DataFrame, scaling: pd.DataFrame, samples: pd.DataFram
     fig = Figure(figsize=(17, 6.8), layout="constrained")
     ax_t, ax_r, ax_n = fig.subplots(1, 3)
     s = scaling.set_index("backend")
-    base = baseline()
+    base, last = baseline(), params(config).last
     for i, (backend, g) in enumerate(table.groupby("backend", sort=False)):
         g = g.sort_values("n_params")
         st = style_of(backend)
@@ -86,7 +86,7 @@ def cost_figure(table: pd.DataFrame, scaling: pd.DataFrame, samples: pd.DataFram
                 fmt=st.marker + "-", color=st.color, ms=5, capsize=2, lw=1, gid=f"ratio-{backend}",
                 label=f"{st.label} ÷ {base}: {_exp_label(row, 'ratio_to_backprop_', config)}",
             )  # fmt: skip
-            _fit_line(ax_r, row, "ratio_to_backprop_", med.index[-min(4, len(med))], med.index[-1], st.color,
+            _fit_line(ax_r, row, "ratio_to_backprop_", med.index[-min(last, len(med))], med.index[-1], st.color,
                       f"ratio-fit-{backend}")  # fmt: skip
     ax_r.set_xlabel("number of parameters N")
     ax_r.set_ylabel(f"time of a finite-difference gradient ÷ time of {base} (median of rounds, min–max)")
@@ -121,10 +121,11 @@ class Cost(Section):
             samples = exp.from_benchmark_json(config.benchmark_json)
         else:
             samples = exp.cost_sweep(params(config), progress=progress)
+        p = params(config)
         return {
             "cost": samples,
-            "cost_table": exp.cost_table(samples),
-            "scaling": exp.scaling_summary(samples),
+            "cost_table": exp.cost_table(samples, q=p.q),
+            "scaling": exp.scaling_summary(samples, last=p.last, q=p.q),
         }
 
     def figure(self, data: Data, config) -> Figure:
@@ -193,27 +194,22 @@ class Cost(Section):
 
     def text(self, data: Data, config) -> str:
         table = data["cost_table"].pivot_table(index="n_params", columns="backend", values="seconds").sort_index()
+        p = params(config)
         if config.benchmark_json is not None:
-            source = f"pytest-benchmark JSON `{config.benchmark_json.name}` (each benchmark's rounds or quantiles)"
-            about = "Networks as in benchmarks/test_bench_cost.py"
-        else:
-            p = params(config)
-            source = (
-                f"built-in timer, {p.repeats} interleaved rounds per size, each call looped to at least "
-                f"{p.min_seconds * 1e3:g} ms; the value is the fastest rounds' (20% quantile), the band runs to the "
-                "median round"
-            )
             about = (
-                f"Networks [w, w, w, 10] for w in {', '.join(map(str, p.widths))} (tanh, softmax, batch {p.batch}, "
-                f"seed {p.seed}), float64, one BLAS thread; backends that take a step stop above N = "
-                f"{p.fd_max_params:,}"
+                "Networks as in benchmarks/test_bench_cost.py. Timing: pytest-benchmark JSON "
+                f"`{config.benchmark_json.name}` (each benchmark's rounds or quantiles; the value is their "
+                f"{p.q:.0%} quantile)."
             )
+        else:
+            about = p.describe()
         return "\n".join(
             [
-                f"{about}. Timing: {source}.",
-                f"Exponents are fitted over each backend's 4 largest sizes, ± their uncertainty (bootstrap over the "
-                f"rounds, and the fit's standard error); one is stated only within ± {config.exponent_tolerance:g}, "
-                f"a speed-up only when its rounds agree within a factor {config.ratio_tolerance:g}.",
+                about,
+                f"Exponents are fitted over each backend's {p.last} largest sizes, ± their uncertainty (bootstrap "
+                f"over the rounds, and the fit's standard error); one is stated only within ± "
+                f"{config.exponent_tolerance:g}, a speed-up only when its rounds agree within a factor "
+                f"{config.ratio_tolerance:g}.",
                 "",
                 "![cost](cost.png)",
                 "",

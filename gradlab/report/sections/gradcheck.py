@@ -89,9 +89,7 @@ class Gradcheck(Section):
         reference = ", ".join(dict.fromkeys(zoo["reference"])) if "reference" in zoo else "the default reference"
         return "\n".join(
             [
-                f"Networks {list(p.sizes)}, l2 = {p.l2:g}, batch {p.batch}, parameters jittered by {p.jitter:g} "
-                f"(seed {p.seed}); backprop against {reference} at the default step, "
-                f"{len(p.cases())} networks ({len(p.heads)} heads on each hidden activation).",
+                f"{p.describe()} Backprop against {reference} at the default step.",
                 "",
                 "![gradcheck](gradcheck.png)",
                 "",

@@ -98,10 +98,7 @@ class Training(Section):
         last = data["training"].groupby("backend", sort=False).tail(1).drop(columns=["steps"])
         return "\n".join(
             [
-                f"Mini-batch gradient descent (batch {p.batch_size}, rate {p.learning_rate:g}, {p.epochs} epochs) of "
-                f'an MLP {list(p.sizes)} (tanh, sigmoid + cross-entropy) on a two-class planar "flower" of {p.m} '
-                f"points, from the same start with every registered backend, {p.repeats} interleaved runs each: "
-                "the time per epoch is the fastest run's.",
+                p.describe(),
                 "",
                 "![training](training.png)",
                 "",

@@ -65,11 +65,7 @@ class Trust(Section):
         p = _params(config)
         return "\n".join(
             [
-                f"Networks {list(exp.SIZES)} (softmax + cross-entropy, l2 = 0.01) under {len(p.conditions)} "
-                "conditions: activation, input scale, weight scale, precision, batch size and the user's step. "
-                "Each runs the "
-                "correct gradient and planted bugs (the bug zoo's, a 10% error in layer 1, a 50% error on one "
-                "bias) with the default check and the fast check, at default settings. A correct gradient must "
+                f"{p.describe()} A correct gradient must "
                 "pass or be inconclusive, never fail; a bug must fail or be inconclusive, never pass. A bug that "
                 "changes nothing measurable at the point (a dead unit's bias) is left out.",
                 "",
