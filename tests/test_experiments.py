@@ -117,6 +117,26 @@ def test_error_model_closed_forms():
         assert m.min_error == pytest.approx(m.error(grid).min(), rel=1e-4)
 
 
+def test_the_closed_forms_are_those_of_the_curve_the_chart_draws():
+    h = np.logspace(-10, 0, 41)
+    folded = 0
+    for b in all_backends():
+        try:
+            m = theory.error_model(b.name, f0=-1.5, derivative=0.7, dtype="float32")
+        except ValueError as e:
+            assert "`scheme` must be a scheme whose error model is C_t h^p + C_r eps / h" in str(e)
+            continue
+        derivs = {b.order + 1: np.array([0.7])}
+        trunc, rnd = b.error_terms(h, f0=-1.5, grad=np.zeros(1), derivs=derivs, eps=m.eps)  # what accuracy draws
+        np.testing.assert_allclose(m.error(h), (trunc + rnd)[:, 0], rtol=1e-12)
+        folded += 1
+    assert folded >= 3  # forward, central, richardson at least
+    with pytest.raises(ValueError, match=r"`scheme` must be a scheme whose error model .*; got 'complex_step'"):
+        theory.error_model("complex_step", f0=1.0, derivative=1.0)  # its rounding does not fall as 1/h
+    with pytest.raises(ValueError, match=r"`scheme` must be one of .*; got 'centre'"):
+        theory.error_model("centre", f0=1.0, derivative=1.0)
+
+
 def test_higher_derivatives_of_a_known_function():
     d = theory.higher_derivatives(np.sin, 0.4)
     assert d[2] == pytest.approx(-math.sin(0.4), rel=1e-3)
