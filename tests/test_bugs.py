@@ -17,10 +17,10 @@ def test_the_default_check_catches_every_bug_and_names_a_block(name, act, seed):
     bug = bugs.BUGS[name]
     if not bug.applies(objective.net):
         pytest.skip(f"{name} does not apply to a {act} network")
-    wrong = bugs.buggy_gradient(objective, theta, bug.rules)
+    wrong = objective.gradient(theta, bug.rules)
     right = gradlab.gradient(objective, theta, backend="backprop")
     assert not np.array_equal(wrong, right)  # the bug changes the gradient
-    r = gradlab.gradcheck(objective, theta, grad=lambda th: bugs.buggy_gradient(objective, th, bug.rules))
+    r = gradlab.gradcheck(objective, theta, grad=lambda th: objective.gradient(th, bug.rules))
     if name.endswith("1e-7)"):
         # below central differences' resolution (never a false "failed" there), not the complex step's,
         # which the default check uses for an MLP
@@ -43,7 +43,7 @@ def test_no_false_alarm_of_the_default_check_on_correct_gradients(act):
 
 
 def test_zoo_table_reports_rates_and_costs():
-    zoo = bugs.bug_zoo(
+    zoo = bugs.run(
         bugs.BugZooParams(
             activations=("tanh",),
             seeds=(0,),
@@ -52,7 +52,7 @@ def test_zoo_table_reports_rates_and_costs():
             bugs=("missing_batch_mean", "last_layer_0.1pct", "bp2_missing_fprime", "probe: dW[L] x (1 + 1e-7)"),
         )
     )
-    s = bugs.zoo_summary(zoo)
+    s = bugs.summary(zoo)
     assert list(s.columns) == list(bugs.checkers())
     assert {f"{name} reference" for name in references()} <= set(s.columns)  # every registered reference
     assert s.loc["ALL BUGS (probes aside)", "default"] == 1.0

@@ -284,15 +284,43 @@ def test_each_experiment_describes_the_parameters_it_ran_with():
     for fact in ("[w, w, w, w, 7] for w in 5, 9", "30% quantile", "2 BLAS threads"):
         assert fact in c.describe()
     assert cost.ladder_network(5, depth=c.depth, n_out=c.n_out).sizes == (5, 5, 5, 5, 7)
-    t = trustzoo.TrustZoo(conditions=(trustzoo.Condition(),), sizes=(3, 4, 2), l2=0.2, bugs=("wrong_sign_bp1",))
+    t = trustzoo.TrustZooParams(conditions=(trustzoo.Condition(),), sizes=(3, 4, 2), l2=0.2, bugs=("wrong_sign_bp1",))
     assert "Networks [3, 4, 2] (softmax + cross-entropy, l2 = 0.2" in t.describe()
     assert "under 1 conditions" in t.describe() and "of 1: wrong_sign_bp1" in t.describe()
     assert set(t.run()["bug"]) == {"none", "wrong_sign_bp1"}
     tr = training.TrainingParams(sizes=(2, 5, 1), activation="relu", learning_rate=0.7)
     assert tr.network().sizes == (2, 5, 1) and tr.network().activations == ("relu",)
     assert "MLP [2, 5, 1] (relu, sigmoid + cross-entropy)" in tr.describe() and "rate 0.7" in tr.describe()
-    z = gradcheck_zoo.ZooParams(activations=("tanh", "relu"), heads=(("sigmoid", "mse"),), l2=0.3)
+    z = gradcheck_zoo.GradcheckZooParams(activations=("tanh", "relu"), heads=(("sigmoid", "mse"),), l2=0.3)
     assert "2 networks, 1 heads (output and loss) on each of 2 hidden activations" in z.describe()
     a = accuracy.AccuracyParams(decades=(-1, -9), steps_per_decade=2)
     assert max(a.steps()) == pytest.approx(0.1) and min(a.steps()) == pytest.approx(1e-9)
     assert "2 steps per decade from 0.1 to 1e-09" in a.describe()
+
+
+def test_every_experiment_has_one_entry_point_shape_and_keeps_its_old_names():
+    import dataclasses
+    import inspect
+
+    from gradlab.experiments import bugzoo, functions, gradcheck_zoo, training, trustzoo
+
+    shapes = {
+        accuracy: accuracy.AccuracyParams,
+        bugzoo: bugzoo.BugZooParams,
+        cost: cost.CostParams,
+        functions: functions.FunctionsParams,
+        gradcheck_zoo: gradcheck_zoo.GradcheckZooParams,
+        training: training.TrainingParams,
+        trustzoo: trustzoo.TrustZooParams,
+    }
+    for module, params in shapes.items():
+        assert dataclasses.is_dataclass(params) and params.__name__.endswith("Params")
+        assert isinstance(params().describe(), str)
+        first = next(iter(inspect.signature(module.run).parameters.values()))
+        assert first.name == "params" and type(first.default) is params, module.__name__
+    assert bugzoo.bug_zoo is bugzoo.run and bugzoo.zoo_summary is bugzoo.summary and cost.cost_sweep is cost.run
+    assert trustzoo.TrustZoo is trustzoo.TrustZooParams and gradcheck_zoo.ZooParams is gradcheck_zoo.GradcheckZooParams
+    one = trustzoo.TrustZooParams(conditions=(trustzoo.Condition(),), bugs=("wrong_sign_bp1",))
+    seen = []
+    pd.testing.assert_frame_equal(one.run(), trustzoo.run(one, progress=lambda i, n: seen.append((i, n))))
+    assert seen == [(1, 1)]

@@ -2,8 +2,9 @@
 
 Each bug is the backprop of :mod:`gradlab.nn.backprop` with one rule written
 the way people get it wrong (the seeds' derivations show where: BP1-BP4, the batch
-mean, the L2 term).  :func:`bug_zoo` runs every checker on every bug over a few
-random networks, and on the correct gradient for the false-alarm rate.
+mean, the L2 term).  :func:`run` runs every checker on every bug over a few
+random networks, and on the correct gradient for the false-alarm rate; :func:`summary`
+reduces it to detection rates.
 
 Each bug is one override of the local rules of the one backprop (:class:`gradlab.nn.Rules`).
 """
@@ -18,12 +19,7 @@ import pandas as pd
 
 from ..backends import references
 from ..check import GradcheckResult, gradcheck
-from ..nn import MLP, RULES, MLPObjective, Rules, softmax
-
-
-def buggy_gradient(objective: MLPObjective, theta: np.ndarray, rules: Rules = RULES) -> np.ndarray:
-    """Backprop with the given rules (the default rules give the correct gradient)."""
-    return objective.gradient(theta, rules)
+from ..nn import MLP, MLPObjective, Rules, softmax
 
 
 def _bp4_off_by_one(delta, acts, l, out):
@@ -159,7 +155,7 @@ DEFAULT_CHECKER = "default"
 #: numbers of random directions per block of the fast checkers
 FAST_DIRECTIONS = (1, 2, 4)
 
-#: the summary rows of :func:`zoo_summary` below the per-bug rows
+#: the summary rows of :func:`summary` below the per-bug rows
 ALL_BUGS = "ALL BUGS (probes aside)"
 FALSE_ALARMS = "FALSE ALARMS (correct gradient)"
 EVALUATIONS = "evaluations (correct gradient)"
@@ -243,7 +239,7 @@ def _bound(objective: MLPObjective, bug: Bug) -> Callable[[np.ndarray], np.ndarr
     """The buggy gradient of ``objective`` as a function of theta, named after the bug."""
 
     def grad(theta: np.ndarray) -> np.ndarray:
-        return buggy_gradient(objective, theta, bug.rules)
+        return objective.gradient(theta, bug.rules)
 
     grad.__name__ = bug.name
     return grad
@@ -254,7 +250,7 @@ def run_checker(objective: MLPObjective, theta: np.ndarray, grad: Callable | Non
     return gradcheck(objective, theta, grad=grad, **checkers()[checker])
 
 
-def bug_zoo(params: BugZooParams = BugZooParams(), *, progress: object = None) -> pd.DataFrame:
+def run(params: BugZooParams = BugZooParams(), *, progress: object = None) -> pd.DataFrame:
     """Every checker against every bug (and the correct gradient), over seeded networks.
 
     Returns one row per (network, bug, checker): ``detected`` (the check failed),
@@ -294,7 +290,7 @@ def bug_zoo(params: BugZooParams = BugZooParams(), *, progress: object = None) -
     return pd.DataFrame(rows)
 
 
-def zoo_summary(zoo: pd.DataFrame) -> pd.DataFrame:
+def summary(zoo: pd.DataFrame) -> pd.DataFrame:
     """Detection rate per bug and checker, then the rate over all real bugs, the false-alarm
     rate on correct gradients, and each checker's cost on a correct gradient (evaluations)."""
     bugs = zoo[zoo["bug"] != "none"]
@@ -307,4 +303,21 @@ def zoo_summary(zoo: pd.DataFrame) -> pd.DataFrame:
     return table[list(dict.fromkeys(zoo["checker"]))]
 
 
-__all__ = ["BUGS", "Bug", "BugZooParams", "Rules", "bug_zoo", "buggy_gradient", "checkers", "zoo_summary"]
+#: the names this module's entry points had before every experiment took the shape
+#: ``run(params) -> DataFrame`` and ``summary(df)``
+bug_zoo, zoo_summary = run, summary
+
+__all__ = [
+    "ALL_BUGS",
+    "BUGS",
+    "Bug",
+    "BugZooParams",
+    "EVALUATIONS",
+    "FALSE_ALARMS",
+    "Rules",
+    "bug_zoo",
+    "checkers",
+    "run",
+    "summary",
+    "zoo_summary",
+]

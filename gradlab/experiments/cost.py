@@ -1,7 +1,7 @@
 """Cost against size: every registered backend over a ladder of network widths, timed
 (interleaved repeats, one BLAS thread, every sample kept) and counted (objective evaluations).
 
-:func:`cost_sweep` returns one row per (backend, width, repeat); :func:`cost_table` reduces
+:func:`run` returns one row per (backend, width, repeat); :func:`cost_table` reduces
 the repeats to a robust value with its band (:func:`gradlab.stats.low_quantile`);
 :func:`scaling_summary` fits the exponents (:func:`gradlab.stats.exponent_of_samples`: the one
 log-log fit, with its uncertainty from the repeats).  The chart and the page both read
@@ -112,7 +112,7 @@ class CostParams:
         return self.repeats * total
 
 
-def cost_sweep(params: CostParams = CostParams(), *, progress: Callable[[float, float], None] | None = None):
+def run(params: CostParams = CostParams(), *, progress: Callable[[float, float], None] | None = None):
     """Time and count every backend over the ladder of :class:`CostParams`.
 
     For each width all measurements are interleaved (round 1 of every backend, then round
@@ -165,6 +165,10 @@ def cost_sweep(params: CostParams = CostParams(), *, progress: Callable[[float, 
             if progress is not None:
                 progress(done, total)
     return pd.DataFrame(rows)
+
+
+#: the name :func:`run` had before every experiment took the shape ``run(params) -> DataFrame``
+cost_sweep = run
 
 
 def cost_table(samples: pd.DataFrame, *, q: float = 0.2) -> pd.DataFrame:

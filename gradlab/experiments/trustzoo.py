@@ -90,8 +90,8 @@ def conditions_grid(
 
 
 @dataclass(frozen=True)
-class TrustZoo:
-    """Parameters of the adversarial zoo, held as data."""
+class TrustZooParams:
+    """Parameters of the adversarial zoo, held as data (:func:`run` runs them)."""
 
     conditions: tuple[Condition, ...] = field(default_factory=lambda: tuple(conditions_grid()))
     bugs: tuple[str, ...] = (
@@ -122,9 +122,12 @@ class TrustZoo:
         )
 
     def run(self) -> pd.DataFrame:
-        """One row per (condition, gradient, check): the status and the evaluations."""
+        """One row per (condition, gradient, check): the status and the evaluations (:func:`run`)."""
+        return run(self)
+
+    def _run(self, progress: Callable[[float, float], None] | None = None) -> pd.DataFrame:
         rows = []
-        for c in self.conditions:
+        for i, c in enumerate(self.conditions):
             objective, theta = _problem(c, self.seed, sizes=self.sizes, l2=self.l2, jitter=self.jitter)
             cases = [("none", None)]
             for name in self.bugs:
@@ -154,7 +157,19 @@ class TrustZoo:
                             "reference": r.reference,
                         }
                     )
+            if progress is not None:
+                progress(i + 1, len(self.conditions))
         return pd.DataFrame(rows)
+
+
+#: the name of :class:`TrustZooParams` before every experiment's parameters were called ``*Params``
+TrustZoo = TrustZooParams
+
+
+def run(params: TrustZooParams = TrustZooParams(), *, progress: Callable[[float, float], None] | None = None):
+    """The adversarial zoo of ``params``: one row per (condition, gradient, check) with ``status``,
+    ``evaluations`` and ``reference``; ``progress(done, total)`` after each condition."""
+    return params._run(progress)
 
 
 def summary(zoo: pd.DataFrame) -> pd.DataFrame:
