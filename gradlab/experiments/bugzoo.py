@@ -6,7 +6,8 @@ mean, the L2 term).  :func:`run` runs every checker on every bug over a few
 random networks, and on the correct gradient for the false-alarm rate; :func:`summary`
 reduces it to detection rates.
 
-Each bug is one override of the local rules of the one backprop (:class:`gradlab.nn.Rules`).
+Each bug is one override of the local rules of the one backprop (:class:`gradlab.nn.Rules`),
+or, for a mistake made after the backward pass, one touch on the finished gradient.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 
 from ..backends import references
 from ..check import GradcheckResult, gradcheck
-from ..nn import MLP, MLPObjective, Rules, softmax
+from ..nn import MLP, RULES, MLPObjective, Rules, softmax
 
 
 def _bp4_off_by_one(delta, acts, l, out):
@@ -29,27 +30,33 @@ def _bp4_off_by_one(delta, acts, l, out):
 
 def _softmax_wrong_axis(head, z, a, Y):
     p = softmax(z.T).T if head.output_name == "softmax" else a  # normalised over the batch, not the classes
-    return p * Y.sum(axis=1, keepdims=True) - Y
+    delta = p * Y.sum(axis=1, keepdims=True) - Y
+    delta /= Y.shape[0]  # the batch mean, as the correct BP1 takes it
+    return delta
 
 
 def _bias_first_sample(delta, out):
     out[...] = delta[0]
 
 
-def _relu_prime_one(act, z, a):
-    return np.ones_like(z) if act.name == "relu" else act.df(z, a)
+def _relu_prime_one(net, zs, acts, k):
+    return np.ones_like(zs[k - 1]) if net.hidden[k - 1].name == "relu" else RULES.fprime(net, zs, acts, k)
 
 
-def _tanh_prime_unsquared(act, z, a):
-    return 1 - a if act.name == "tanh" else act.df(z, a)
+def _tanh_prime_unsquared(net, zs, acts, k):
+    return 1 - acts[k] if net.hidden[k - 1].name == "tanh" else RULES.fprime(net, zs, acts, k)
+
+
+def _fprime_next_layer(net, zs, acts, k):
+    return RULES.fprime(net, zs, acts, min(k + 1, net.n_layers - 1))  # the last hidden layer has no next
 
 
 def _scale_last(factor):
-    def finish(net, grad):
+    def after(net, grad):
         net.params(grad)[f"W{net.n_layers}"][...] *= factor
         return grad
 
-    return finish
+    return after
 
 
 def _one_entry_slip(net, grad):
@@ -59,14 +66,22 @@ def _one_entry_slip(net, grad):
 
 @dataclass(frozen=True)
 class Bug:
-    """One realistic mistake: a name, what it is, and the rules that make it."""
+    """One realistic mistake: a name, what it is, and how it is made: local rules of backprop
+    that are wrong, or a touch on the finished gradient (``after(net, grad)``: a wrong
+    constant on a block, an entry lost), or both."""
 
     name: str
     description: str
-    rules: Rules
+    rules: Rules = RULES
     applies: Callable[[MLP], bool] = field(default=lambda net: True)
     #: a resolution probe (an error too small to be a real bug), not part of the zoo's goal
     probe: bool = False
+    after: Callable[[MLP, np.ndarray], np.ndarray] | None = None
+
+    def gradient(self, objective: MLPObjective, theta: np.ndarray) -> np.ndarray:
+        """The buggy gradient of ``objective`` at ``theta``."""
+        grad = objective.gradient(theta, self.rules)
+        return grad if self.after is None else self.after(objective.net, grad)
 
 
 BUGS: dict[str, Bug] = {
@@ -79,7 +94,11 @@ BUGS: dict[str, Bug] = {
             Rules(bp2=lambda d, W, fp: (d @ W.T) * fp if W.shape[0] == W.shape[1] else (d @ W) * fp),
             lambda net: net.n_layers >= 3 and len(set(net.sizes[1:-1])) == 1 and net.sizes[1] == net.sizes[2],
         ),
-        Bug("missing_batch_mean", "the 1/m of the batch mean forgotten", Rules(mean=lambda d, m: d)),
+        Bug(
+            "missing_batch_mean",
+            "the 1/m of the batch mean forgotten",
+            Rules(bp1=lambda head, z, a, Y: head.delta(z, a, Y)),
+        ),
         Bug("l2_missing", "the L2 term missing from dW", Rules(l2_w=lambda lam, W: 0.0), lambda net: net.l2 > 0),
         Bug(
             "l2_on_biases",
@@ -95,7 +114,7 @@ BUGS: dict[str, Bug] = {
         Bug(
             "wrong_sign_bp1",
             "BP1 with the sign flipped: y - a instead of a - y",
-            Rules(bp1=lambda head, z, a, Y: -head.delta(z, a, Y)),
+            Rules(bp1=lambda head, z, a, Y: -RULES.bp1(head, z, a, Y)),
         ),
         Bug(
             "softmax_wrong_axis",
@@ -106,7 +125,7 @@ BUGS: dict[str, Bug] = {
         Bug(
             "fprime_next_layer",
             "BP2 uses f'(z[l+1]) instead of f'(z[l]) (off by one layer)",
-            Rules(fprime_layer=lambda l: l + 1),
+            Rules(fprime=_fprime_next_layer),
             lambda net: net.n_layers >= 3 and len(set(net.sizes[1:-1])) == 1,
         ),
         Bug(
@@ -127,24 +146,24 @@ BUGS: dict[str, Bug] = {
             Rules(fprime=_relu_prime_one),
             lambda net: "relu" in net.activations,
         ),
-        Bug("last_layer_0.1pct", "dW[L] off by 0.1% (a wrong constant)", Rules(finish=_scale_last(1.001))),
+        Bug("last_layer_0.1pct", "dW[L] off by 0.1% (a wrong constant)", after=_scale_last(1.001)),
         Bug(
             "one_entry_slip",
             "one entry of dW2 lost to an indexing slip",
-            Rules(finish=_one_entry_slip),
-            lambda net: net.n_layers >= 2,
+            applies=lambda net: net.n_layers >= 2,
+            after=_one_entry_slip,
         ),
         Bug(
             "probe: dW[L] x (1 + 1e-5)",
             "resolution probe: an error of 1e-5",
-            Rules(finish=_scale_last(1 + 1e-5)),
             probe=True,
+            after=_scale_last(1 + 1e-5),
         ),
         Bug(
             "probe: dW[L] x (1 + 1e-7)",
             "resolution probe: an error of 1e-7",
-            Rules(finish=_scale_last(1 + 1e-7)),
             probe=True,
+            after=_scale_last(1 + 1e-7),
         ),
     ]
 }
@@ -239,7 +258,7 @@ def _bound(objective: MLPObjective, bug: Bug) -> Callable[[np.ndarray], np.ndarr
     """The buggy gradient of ``objective`` as a function of theta, named after the bug."""
 
     def grad(theta: np.ndarray) -> np.ndarray:
-        return objective.gradient(theta, bug.rules)
+        return bug.gradient(objective, theta)
 
     grad.__name__ = bug.name
     return grad
