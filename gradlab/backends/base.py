@@ -370,3 +370,12 @@ def references() -> list[str]:
 def all_backends() -> list[Backend]:
     """The registered backend objects, in registration order."""
     return list(_registry().values())
+
+
+def baseline() -> str:
+    """The name of the registry's first analytic backend (``"backprop"`` as built in): the
+    baseline that cost ratios, training and accuracy references measure the others against."""
+    found = names(kind="analytic")
+    if not found:
+        raise LookupError("no analytic backend is registered: cost ratios and training need one, such as 'backprop'")
+    return found[0]
