@@ -201,3 +201,32 @@ def test_adjoint_test_refuses_before_f_runs():
     assert calls == []
     with pytest.raises(ValueError, match=r"`vjp\(x, u\)` must return an array shaped like x"):
         gradlab.adjoint_test(f, X0, jvp=jvp_vec, vjp=lambda x, u: u)
+
+
+# -- forward_ad as a gradcheck reference ---------------------------------------------------------------
+
+
+def test_forward_ad_is_an_exact_gradcheck_reference():
+    net = gradlab.MLP([3, 4, 2], activation="relu", output="softmax")
+    obj = net.objective(*net.random_batch(5))
+    theta = net.init(seed=0) + 0.01
+    r = gradlab.gradcheck(obj, theta, reference="forward_ad")
+    assert r.passed and r.reference == "forward_ad" and r.max_rel_error < 1e-13
+    assert r.evaluations == PROBE_EVALUATIONS  # the probe only: the reference evaluates nothing on its own
+    scale = np.where(np.arange(net.n_params) < 12, 1.001, 1.0)  # W1 wrong by 0.1%
+    bad = gradlab.gradcheck(obj, theta, grad=lambda t: obj.gradient(t) * scale, reference="forward_ad")
+    assert bad.status == "failed" and bad.table.loc[bad.table["n_failed"] > 0, "block"].tolist() == ["W1"]
+
+
+def test_forward_ad_reference_crosses_no_kink():
+    # 1e-12 from the kink of max(x, 0): every difference stencil straddles it, forward mode does not
+    def f(x):
+        return np.sum(np.maximum(x, 0.0) * x)
+
+    def g(x):
+        return np.where(x > 0, 2 * x, 0.0)
+
+    x = np.array([1e-12, -1e-12, 0.5])
+    assert gradlab.gradcheck(f, x, grad=g, reference="forward_ad").passed
+    wrong = gradlab.gradcheck(f, x, grad=lambda x: g(x) + np.array([0, 0, 1e-3]), reference="forward_ad")
+    assert wrong.status == "failed"

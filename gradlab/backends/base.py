@@ -180,6 +180,12 @@ class Backend(abc.ABC):
         return 0
 
     @property
+    def is_reference(self) -> bool:
+        """Whether it may serve as a gradcheck reference (``gradcheck(..., reference=name)``): every
+        backend that takes a step, and an exact one without a step that says so (forward-mode AD)."""
+        return self.has_step
+
+    @property
     def per_entry(self) -> bool:
         """Whether one gradient costs a pass per entry, so that its time grows as ``N^2`` on the
         cost ladder (the sweeps stop it at a smaller ``N``): every backend that takes a step,
@@ -365,6 +371,12 @@ def names(*, kind: str | tuple[str, ...] | None = None) -> list[str]:
 def references() -> list[str]:
     """Backends that can serve as a gradcheck reference: every one that takes a step."""
     return [n for n, b in _registry().items() if b.has_step]
+
+
+def check_references() -> list[str]:
+    """Backends a gradcheck may name as its reference (:attr:`Backend.is_reference`): those of
+    :func:`references` and the exact ones without a step."""
+    return [n for n, b in _registry().items() if b.is_reference]
 
 
 def all_backends() -> list[Backend]:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..objective import Counted, describe
 from ..structure import StructuredObjective
-from .base import Backend, GradientResult, Style
+from .base import ROUNDING_FACTOR, Backend, Estimate, GradientResult, Style
 from .dual import Dual, seed
 
 #: tangents carried through one pass (``K``): the memory of one pass grows as ``K`` times that of
@@ -43,7 +43,10 @@ class ForwardAD(Backend):
     order = None
     has_step = False
     jacobians = True
-    tolerances = {"float64": (1e-12, 1e-14), "float32": (1e-5, 1e-7)}
+    #: as a gradcheck reference: the analytic side's slack, as for the complex step (also exact to rounding)
+    tolerances = {"float64": (1e-9, 1e-12), "float32": (1e-4, 1e-7)}
+    #: a gradcheck reference with no step: nothing to truncate, no kink crossed
+    is_reference = True
 
     def __init__(
         self, name: str = "forward_ad", style: Style | None = None, *, tangents_per_pass: int = TANGENTS_PER_PASS
@@ -71,6 +74,15 @@ class ForwardAD(Backend):
     @property
     def expected_slopes(self) -> tuple[float, float]:
         return math.nan, math.nan  # no step, no curve against it
+
+    def reference(self, objective: Counted, x: np.ndarray, *, h, eps_f, noise, f0=None, scheduler=None, progress=None):
+        """The exact gradient as a gradcheck reference: its own error is rounding only, bounded by
+        ``ROUNDING_FACTOR * eps_f * |g_i|`` (no step, so ``f``'s noise is never divided by one)."""
+        values = self.compute(objective, x, h=None).gradient.astype(np.float64).reshape(-1)
+        if progress is not None:
+            progress.update(values.size)
+        zeros = np.zeros(values.size)
+        return Estimate(values, ROUNDING_FACTOR * eps_f * np.abs(values), zeros, zeros, self)
 
     def compute(self, objective: Counted, x: np.ndarray, *, h: float | None) -> GradientResult:
         """The gradient (a Jacobian, for an array-valued ``f``) at ``x``; ``h`` is ignored, as
