@@ -161,6 +161,9 @@ class Cost(Section):
             rows = data["cost_table"]
             rows = rows[(rows["backend"] == backend) & (rows["n_params"] == b.largest_n)]
             evals = int(rows["evaluations"].iloc[0])
+            jvps = int(rows["jvps"].iloc[0]) if "jvps" in rows else 0
+            # forward-mode AD evaluates nothing on its own: its passes are JVPs
+            count = f"{evals:,} evaluations" if evals or not jvps else f"{jvps:,} JVPs"
             t, o = (
                 exponent_text(b["exponent"], b["uncertainty"], config),
                 exponent_text(b["objective_exponent"], b["objective_uncertainty"], config),
@@ -189,7 +192,7 @@ class Cost(Section):
                 speed = f"how much faster {base} is at N = {n:,}: {_rerun(config)}"
             out.append(
                 f"**{backend}** takes {fmt(b.in_objective_units, 4)} objective evaluations' worth of time for its "
-                f"{evals:,} evaluations at N = {b.largest_n:,}; {growth}. {ratio}; {speed}."
+                f"{count} at N = {b.largest_n:,}; {growth}. {ratio}; {speed}."
             )
         return out
 
