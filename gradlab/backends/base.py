@@ -99,6 +99,10 @@ class Backend(abc.ABC):
     tolerances: Mapping[str, tuple[float, float]] = DEFAULT_TOLERANCES
     #: None: a colour, marker and label are chosen from the name
     style: Style | None = None
+    #: True: :meth:`evaluations` is the count of every gradient; False: an upper bound that a run
+    #: may stay under (a backend that adapts its work to ``f``, such as ``adaptive``), its exact
+    #: count in ``GradientResult.evaluations``
+    evaluations_exact: bool = True
 
     @abc.abstractmethod
     def compute(self, objective: Counted, x: np.ndarray, *, h: float | None) -> GradientResult:
@@ -113,7 +117,8 @@ class Backend(abc.ABC):
         """
 
     def evaluations(self, n: int) -> int:
-        """Objective evaluations of one gradient of ``n`` entries (exact)."""
+        """Objective evaluations of one gradient of ``n`` entries: exact, or an upper bound
+        where :attr:`evaluations_exact` is False."""
         nonzero = sum(1 for o in self.offsets if o != 0)
         return n * nonzero + (1 if 0 in self.offsets else 0)
 
