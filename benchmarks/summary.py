@@ -56,3 +56,37 @@ def write_summary(terminalreporter, config) -> None:
             terminalreporter.write_sep("-", lines[0])
             for line in lines[1:]:
                 terminalreporter.write_line(line)
+
+
+#: a group whose typical benchmark ran more than this many times slower in its slowest round than
+#: in its fastest was timed on a busy machine: even idle, the machine's speed flips about 2x
+#: (shared/notes/benchmarking.md), so a wider spread than that is other load, not the code
+SPREAD_LIMIT = 3.0
+
+
+def spread_lines(benches, limit: float = SPREAD_LIMIT) -> list[str]:
+    """One warning per group whose median max/min over its benchmarks (of 2 rounds or more)
+    exceeds ``limit``, naming the worst benchmark."""
+    groups: dict[str, list[tuple[float, str]]] = {}
+    for b in benches:
+        stats = getattr(b, "stats", None)
+        lo, hi, rounds = (getattr(stats, k, None) for k in ("min", "max", "rounds"))
+        if not lo or not hi or not rounds or rounds < 2 or lo <= 0:
+            continue
+        groups.setdefault(b.group or "(no group)", []).append((hi / lo, b.name))
+    lines = []
+    for group, spreads in sorted(groups.items()):
+        ratios = sorted(r for r, _ in spreads)
+        typical = ratios[len(ratios) // 2]
+        if typical > limit:
+            worst, name = max(spreads)
+            lines.append(
+                f"warning: {group!r}: slowest round / fastest round is {typical:.1f}x in the median benchmark "
+                f"(up to {worst:.1f}x, {name}); the machine was too busy to trust these timings: rerun when quiet"
+            )
+    return lines
+
+
+def write_spread_warnings(terminalreporter, config) -> None:
+    for line in spread_lines(_benchmarks(config)):
+        terminalreporter.write_line(line, yellow=True)

@@ -31,6 +31,14 @@ worker take over the tail of a slow one; the bound keeps the per-task overhead (
 milliseconds on a LocalCluster: ``benchmarks/test_bench_parallel.py``) small against the
 work of a chunk.
 
+Progress
+--------
+A long gradcheck attaches a progress bar to its counted objective (``Counted.progress``, a
+tqdm bar over entries).  :func:`map_entries` advances it by a chunk's entries as each chunk
+comes back -- from the cluster (``distributed.as_completed``) or from dask's local pools (a
+dask callback, run in the computing thread) -- and, serially, after each slice of about 1%
+of the entries.
+
 What travels
 ------------
 The objective, ``x`` and the per-entry steps go out once, each as one key of the graph
@@ -58,6 +66,8 @@ from .objective import Counted, describe
 LOCAL = ("threads", "processes", "synchronous")
 CHUNKS_PER_WORKER = 4
 MAX_CHUNKS = 1024
+#: entries at least per slice of the serial loop when a progress bar is attached
+PROGRESS_SLICE = 256
 
 _DEFAULT: contextvars.ContextVar[object] = contextvars.ContextVar("gradlab_scheduler", default=None)
 _PROGRESS: contextvars.ContextVar[bool | None] = contextvars.ContextVar("gradlab_progress", default=None)
@@ -268,8 +278,11 @@ def map_entries(
     """
     scheduler = current(scheduler)
     n = steps.size
+    bar = getattr(counted, "progress", None)
     if scheduler is None:
-        return kernel(counted, x, steps=steps, start=0, stop=n, **static)
+        if bar is None:
+            return kernel(counted, x, steps=steps, start=0, stop=n, **static)
+        return _serial_with_progress(kernel, counted, x, steps, bar, static)
     if isinstance(scheduler, str) and scheduler not in LOCAL:
         with use(scheduler, progress=_PROGRESS.get()) as client:
             return map_entries(kernel, counted, x, steps, per_entry=per_entry, scheduler=client, **static)
@@ -280,11 +293,30 @@ def map_entries(
     base = counted.evaluations
     args = [(lo, hi, base + lo * per_entry) for lo, hi in ranges]
     if _is_client(scheduler):
-        results = _on_cluster(scheduler, kernel, objective, x, steps, args, static)
+        results = _on_cluster(scheduler, kernel, objective, x, steps, args, static, bar)
     else:
-        results = _on_local(scheduler, kernel, objective, x, steps, args, static)
+        results = _on_local(scheduler, kernel, objective, x, steps, args, static, bar)
     counted.evaluations += sum(count for _, count in results)
     parts = [out for out, _ in results]
+    return tuple(np.concatenate(column) for column in zip(*parts))
+
+
+def _serial_with_progress(kernel, counted, x, steps, bar, static) -> tuple[np.ndarray, ...]:
+    """The serial loop in slices of about 1% of the entries (at least ``PROGRESS_SLICE``), the
+    caller's progress bar advanced after each: the same entries by the same operations, so the
+    same bits and the same count.  The bar is detached from ``counted`` meanwhile, so that a
+    kernel that advances it itself does not count an entry twice."""
+    n = steps.size
+    size = max(PROGRESS_SLICE, -(-n // 100))
+    parts = []
+    counted.progress = None
+    try:
+        for lo in range(0, n, size):
+            hi = min(n, lo + size)
+            parts.append(kernel(counted, x, steps=steps, start=lo, stop=hi, **static))
+            bar.update(hi - lo)
+    finally:
+        counted.progress = bar
     return tuple(np.concatenate(column) for column in zip(*parts))
 
 
@@ -292,7 +324,7 @@ def _itself(item: object) -> object:
     return item
 
 
-def _on_cluster(client, kernel, objective, x, steps, args, static) -> list:
+def _on_cluster(client, kernel, objective, x, steps, args, static, bar=None) -> list:
     # Each shared item is the result of a task of its own, which a worker fetches once whatever
     # the number of its chunks.  Not `scatter`: scattered data lost with a worker cannot be
     # recovered, while a task's result is simply computed again from the spec the scheduler holds.
@@ -303,21 +335,42 @@ def _on_cluster(client, kernel, objective, x, steps, args, static) -> list:
             from distributed import progress
 
             progress(futures)
+        if bar is not None:  # the caller's bar (a long gradcheck) advances as each chunk comes back
+            from distributed import as_completed
+
+            entries = {f.key: hi - lo for f, (lo, hi, _) in zip(futures, args)}
+            for done in as_completed(futures, loop=client.loop):
+                bar.update(entries[done.key])
         return client.gather(futures)
     finally:
         client.cancel([*futures, *shared])
 
 
-def _on_local(scheduler, kernel, objective, x, steps, args, static) -> list:
+def _on_local(scheduler, kernel, objective, x, steps, args, static, bar=None) -> list:
     import dask
 
     shared = [dask.delayed(item, pure=False, traverse=False) for item in (objective, x, steps)]
     task = dask.delayed(_run_chunk, pure=False)
     tasks = [task(kernel, *shared, lo, hi, base, static) for lo, hi, base in args]
-    bar = contextlib.nullcontext()
+    shown = contextlib.ExitStack()
     if _progress_wanted():
         from dask.diagnostics import ProgressBar
 
-        bar = ProgressBar(out=sys.stderr)
-    with bar:
+        shown.enter_context(ProgressBar(out=sys.stderr))
+    if bar is not None:  # the caller's bar advances as each chunk comes back
+        shown.enter_context(_advancing(bar, {t.key: hi - lo for t, (lo, hi, _) in zip(tasks, args)}))
+    with shown:
         return list(dask.compute(*tasks, scheduler=scheduler))
+
+
+def _advancing(bar, entries: dict):
+    """A dask callback (local schedulers) that advances ``bar`` by a chunk's entries when its task
+    finishes; dask calls it in the thread that computes, so the bar is never updated concurrently."""
+    from dask.callbacks import Callback
+
+    class Advance(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            if key in entries:
+                bar.update(entries[key])
+
+    return Advance()

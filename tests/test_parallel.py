@@ -108,6 +108,47 @@ def test_counts_are_added_to_the_callers_counter(client):
     assert counted.evaluations == 5 + 11 and r.evaluations == 11
 
 
+class Bar:
+    """A stand-in for the tqdm bar a long gradcheck attaches: every update kept, with the count of
+    evaluations made when it came (so that an update at the very end is told from steady ones)."""
+
+    def __init__(self, counted):
+        self.counted, self.updates = counted, []
+
+    def update(self, k):
+        self.updates.append((k, self.counted.evaluations))
+
+
+@pytest.mark.parametrize("scheduler", [None, "threads", "synchronous", "cluster"])
+@pytest.mark.parametrize("backend", ["central", "complex_step"])
+def test_an_attached_progress_bar_advances_as_chunks_come_back(backend, scheduler, client):
+    n = 1000  # serial: slices of 256 entries; on a scheduler: one update per chunk
+    x = np.linspace(-1.0, 1.0, n)
+    counted = Counted(lambda v: np.sum(np.sin(v) * v))
+    counted.progress = bar = Bar(counted)
+    r = get(backend).compute(counted, x, h=None, scheduler=on(scheduler, client) if scheduler else None)
+    plain = get(backend).compute(Counted(lambda v: np.sum(np.sin(v) * v)), x, h=None)
+    assert r.gradient.tobytes() == plain.gradient.tobytes() and r.evaluations == plain.evaluations
+    steps = [k for k, _ in bar.updates]
+    assert sum(steps) == n and counted.progress is bar  # every entry once, the bar handed back
+    if scheduler is None:  # in slices of 256, each while the loop still runs
+        assert len(steps) == -(-n // parallel.PROGRESS_SLICE)
+        seen = [e for _, e in bar.updates]
+        assert seen == sorted(seen) and seen[0] < seen[-1] <= r.evaluations
+    else:  # one update per chunk (the counts reach the caller's counter at the end)
+        assert len(steps) == len(parallel.chunks(n, parallel.workers(on(scheduler, client)))) > 1
+
+
+def test_gradchecks_progress_bar_reaches_its_total_on_a_scheduler(monkeypatch, capsys, problem):
+    module = sys.modules["gradlab.check.gradcheck"]
+
+    monkeypatch.setattr(module, "PROGRESS_SECONDS", 0.0)  # show the bar for this small check
+    obj, theta = problem
+    assert gradlab.gradcheck(obj, theta, scheduler="threads").passed
+    err = capsys.readouterr().err
+    assert f"{theta.size}/{theta.size}" in err and f" 0/{theta.size}" not in err.splitlines()[-1]
+
+
 def test_chunks_cover_the_range_in_order():
     assert parallel.chunks(10, 2) == [(0, 1), (1, 2), (2, 3), (3, 5), (5, 6), (6, 7), (7, 8), (8, 10)]
     assert parallel.chunks(3, 8) == [(0, 1), (1, 2), (2, 3)]

@@ -99,9 +99,10 @@ class Backend(abc.ABC):
     tolerances: Mapping[str, tuple[float, float]] = DEFAULT_TOLERANCES
     #: None: a colour, marker and label are chosen from the name
     style: Style | None = None
-    #: True: :meth:`evaluations` is the count of every gradient; False: an upper bound that a run
-    #: may stay under (a backend that adapts its work to ``f``, such as ``adaptive``), its exact
-    #: count in ``GradientResult.evaluations``
+    #: True: :meth:`evaluations` is the count of a gradient at the default step (exceptions a
+    #: backend documents, such as the complex step's entries measured again, aside); False: an
+    #: upper bound that a run may stay under (a backend that adapts its work to ``f``, such as
+    #: ``adaptive``).  ``GradientResult.evaluations`` is always the count of the run.
     evaluations_exact: bool = True
 
     @abc.abstractmethod

@@ -303,8 +303,6 @@ def node_values(
     bar = getattr(objective, "progress", None)  # a progress bar a long-running caller attached
     size = 4096 if bar is None else 256
     for lo in range(0, len(idx), size):  # Python floats for speed, a bounded slice at a time
-        if bar is not None and lo:
-            bar.update(size)
         pts = points[lo : lo + size].tolist()
         for row, i in enumerate(range(start + lo, start + lo + len(pts)), start=lo):
             xi = wflat[i]
@@ -313,6 +311,8 @@ def node_values(
                 wflat[i] = prow[k]
                 values[row, k] = objective(work, (i, offsets[k]))
             wflat[i] = xi
+        if bar is not None:  # after the slice: the last one counts too
+            bar.update(len(pts))
     return values, disp
 
 
