@@ -21,15 +21,19 @@ from gradlab.experiments.cost import ladder_problem
 from gradlab.timing import blas_info, peak_bytes
 
 BATCH = 64
-#: N = 2 w^2 + 12 w + 10: 42, 90, 234, 714, 1,450, 2,442, 4,992, 8,970, 34,314, 134,410, 526,346, 988,410
+#: N = 2 w^2 + 12 w + 10: 42, 90, 234, 442, 714, 1,450, 2,442, 4,992, 8,970, 34,314, 134,154, 530,442, 988,410.
+#: The default is the ladder of `gradlab report` (quick), so that its report from this file's JSON
+#: covers the same sizes as its own sweep
 WIDTHS = pick(
     quick=[2, 4, 8, 16],
-    default=[2, 4, 8, 16, 32, 64, 128, 256, 512],
+    default=[2, 4, 8, 12, 16, 24, 32, 64, 128, 256],
     full=[2, 4, 8, 16, 32, 47, 64, 128, 256, 512, 700],
 )
-#: backends that take a step (cost ~ N^2): to N = 2,442 by default (about a second per gradient), 8,970 in full
-FD_WIDTHS = pick(quick=[2, 4, 8, 16], default=[2, 4, 8, 16, 24, 32], full=[2, 4, 8, 16, 32, 47, 64])
+#: backends that take a step (cost ~ N^2): to N = 1,450 by default (as the report), 8,970 in full
+FD_WIDTHS = pick(quick=[2, 4, 8, 16], default=[2, 4, 8, 12, 16, 24], full=[2, 4, 8, 16, 32, 47, 64])
 PROBLEMS: dict = {}
+#: half a second of rounds per fast benchmark (pytest-benchmark's default is one): 30 of them
+pytestmark = pytest.mark.benchmark(max_time=0.5)
 
 
 def problem(width):
@@ -64,6 +68,8 @@ def record(benchmark, backend, obj, evaluations, backward_passes, call):
         evaluations=int(evaluations),
         backward_passes=int(backward_passes),
         sizes=[int(s) for s in obj.net.sizes],
+        width=int(obj.net.sizes[1]),
+        depth=len(obj.net.sizes) - 2,
         batch=BATCH,
         dtype=obj.net.dtype.name,
         peak_bytes=peak_bytes(call),

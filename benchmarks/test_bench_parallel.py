@@ -6,8 +6,8 @@ Each speedup is measured inside one benchmark, serial and parallel runs interlea
 side mean anything); ``extra_info`` carries the median times, the median ratios and
 whether every run gave the serial bits.  Networks ``[w, w, w, 10]`` (tanh, softmax,
 cross-entropy, batch 64) by size (``--bench-size``): quick, 10^3 parameters, one round;
-default, the gradient at 10^3 and 10^4 and the gradcheck at 10^3; full, both at 10^3, 10^4 and
-10^5 (a serial central gradient there takes minutes).  One benchmark group per scale.
+default, the gradient at 10^3 (3 rounds) and 10^4 (1 round) and the gradcheck at 10^3; full,
+both at 10^3, 10^4 and 10^5 (a serial central gradient there takes minutes).  One benchmark group per scale.
 
 Each asserts what it records: every scheduler gives the serial bits and the serial count, the
 count is what the backend declares (``2N`` for central differences; a gradcheck's is its own
@@ -41,7 +41,7 @@ CASES = pick(
     full=[(w, s) for s in (1_000, 10_000, 100_000) for w in ("gradient", "gradcheck")],
 )
 SIZES = sorted({s for _, s in CASES})
-ROUNDS = pick(quick={1_000: 1}, default={1_000: 5, 10_000: 3}, full={1_000: 5, 10_000: 3, 100_000: 1})
+ROUNDS = pick(quick={1_000: 1}, default={1_000: 3, 10_000: 1}, full={1_000: 5, 10_000: 3, 100_000: 1})
 
 
 @pytest.fixture(scope="module")

@@ -61,6 +61,7 @@ def test_float32_and_a_plain_function_on_the_cluster(client):
     assert g.dtype == np.float32 and g.tobytes() == serial.tobytes()
 
 
+@pytest.mark.slow  # a pool of worker processes, started for this test: about 3 s
 def test_processes_scheduler_and_gradcheck(problem):
     obj, theta = problem
     serial = gradlab.gradcheck(obj, theta)
