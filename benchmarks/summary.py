@@ -3,7 +3,8 @@
 pytest-benchmark's own tables show timings only.  The accuracy groups' point is the error
 at each step and the checker groups' point is what each checker catches; both live in
 ``extra_info``, and this module turns them into two small tables (called from
-``pytest_terminal_summary`` in ``conftest.py``).
+``pytest_terminal_summary`` in ``conftest.py``), followed by a one-line warning for each group
+whose timings are too spread to trust (:func:`spread_lines`).
 """
 
 from __future__ import annotations
