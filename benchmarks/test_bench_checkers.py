@@ -27,6 +27,7 @@ PARAMS = pick(
 #: fails the benchmark, and so does one of these that disappears (then remove it here)
 KNOWN_FALSE_ALARMS = {
     ("adaptive reference", "relu", 102): "adaptive's ladder spans a ReLU kink: max relative error 0.137, failed",
+    ("adaptive reference", "hard_tanh", 10): "adaptive's ladder spans a hard_tanh kink: max relative error 0.0618",
 }
 
 
