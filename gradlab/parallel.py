@@ -1,9 +1,10 @@
 """Entries farmed out to dask: the same gradient, bit for bit, on many cores or a cluster.
 
-A difference or complex-step gradient is a loop over entries, and entries are independent:
-:func:`~gradlab.backends.difference.node_values` and
-:func:`~gradlab.backends.complex_step.complex_values` compute any contiguous range of them
-on a private copy of ``x``.  :func:`map_entries` cuts ``0..n`` into contiguous chunks, runs
+A difference or complex-step gradient (or Jacobian) is a loop over entries, and entries are
+independent: :func:`~gradlab.backends.difference.node_values` and
+:func:`~gradlab.backends.complex_step.complex_values` (both the evaluation kernel's,
+:mod:`gradlab.backends.stencil`) compute any contiguous range of them on a private copy of
+``x``.  :func:`map_entries` cuts ``0..n`` into contiguous chunks, runs
 one task per chunk and puts the pieces back in order.  Each entry is computed by exactly
 the operations of the serial loop, so the result is **bitwise identical** to the serial
 run, and each task returns its evaluation count with its values, so the counts add up to
@@ -33,8 +34,8 @@ work of a chunk.
 
 Progress
 --------
-A long gradcheck attaches a progress bar to its counted objective (``Counted.progress``, a
-tqdm bar over entries).  :func:`map_entries` advances it by a chunk's entries as each chunk
+A long gradcheck hands its reference a progress bar (a tqdm bar over entries, the
+``progress`` argument).  :func:`map_entries` advances it by a chunk's entries as each chunk
 comes back -- from the cluster (``distributed.as_completed``) or from dask's local pools (a
 dask callback, run in the computing thread) -- and, serially, after each slice of about 1%
 of the entries.
@@ -197,8 +198,8 @@ class _Tracked(Counted):
     (so that messages naming an evaluation read the same) and remembers which entry it
     was evaluating (so that an exception can name it)."""
 
-    def __init__(self, objective: object, base: int):
-        super().__init__(objective)
+    def __init__(self, objective: object, base: int, vector: bool = False, shape: tuple[int, ...] | None = None):
+        super().__init__(objective, vector=vector, shape=shape)
         self.evaluations = base
         self.where = None
 
@@ -219,9 +220,12 @@ def _note(exc: BaseException, text: str) -> None:
 
 
 def _run_chunk(kernel: Callable, objective: object, x: np.ndarray, steps: np.ndarray, start: int, stop: int,
-               base: int, static: dict) -> tuple[tuple, int]:  # fmt: skip
-    """One task: the kernel on entries ``start..stop - 1``, and the evaluations it made."""
-    counted = _Tracked(objective, base)
+               base: int, static: dict, mode: tuple = (False, None)) -> tuple[tuple, int, tuple | None]:  # fmt: skip
+    """One task: the kernel on entries ``start..stop - 1``, the evaluations it made, and the shape
+    of ``f``'s values it saw (``None`` for a scalar ``f``).
+    ``mode``: the caller's ``(Counted.vector, Counted.shape)``, so that a worker checks an
+    array-valued ``f`` as the serial run would."""
+    counted = _Tracked(objective, base, *mode)
     try:
         out = kernel(counted, x, steps=steps, start=start, stop=stop, **static)
     except Exception as exc:
@@ -229,7 +233,7 @@ def _run_chunk(kernel: Callable, objective: object, x: np.ndarray, steps: np.nda
         entry = f"entry {where[0]}, evaluated {describe(where)}" if where else f"entries {start}..{stop - 1}"
         _note(exc, f"raised while gradlab evaluated f on a dask worker: {entry} (chunk of entries {start}..{stop - 1})")
         raise
-    return out, counted.evaluations - base
+    return out, counted.evaluations - base, counted.shape
 
 
 def _serialisable(objective: object, scheduler: object) -> None:
@@ -265,6 +269,7 @@ def map_entries(
     *,
     per_entry: int,
     scheduler: object = None,
+    progress: object = None,
     **static,
 ) -> tuple[np.ndarray, ...]:
     """``kernel(counted, x, steps=steps, start=0, stop=n, **static)``, run in chunks on ``scheduler``.
@@ -274,49 +279,62 @@ def map_entries(
     :func:`~gradlab.backends.complex_step.complex_values` do); ``per_entry`` is the number
     of evaluations it makes per entry.  The pieces are concatenated in order and their
     evaluations added to ``counted.evaluations``.  With no scheduler (argument or
-    :func:`use`), this is the plain call.
+    :func:`use`), this is the plain call.  ``progress``: a tqdm-like bar over the entries,
+    advanced as chunks come back (serially: after each slice of about 1% of them).
     """
     scheduler = current(scheduler)
     n = steps.size
-    bar = getattr(counted, "progress", None)
     if scheduler is None:
-        if bar is None:
+        if progress is None:
             return kernel(counted, x, steps=steps, start=0, stop=n, **static)
-        return _serial_with_progress(kernel, counted, x, steps, bar, static)
+        return _serial_with_progress(kernel, counted, x, steps, progress, static)
     if isinstance(scheduler, str) and scheduler not in LOCAL:
         with use(scheduler, progress=_PROGRESS.get()) as client:
-            return map_entries(kernel, counted, x, steps, per_entry=per_entry, scheduler=client, **static)
+            return map_entries(
+                kernel, counted, x, steps, per_entry=per_entry, scheduler=client, progress=progress, **static
+            )
     objective = counted.objective
     if scheduler != "threads":
         _serialisable(objective, scheduler)
     ranges = chunks(n, workers(scheduler))
     base = counted.evaluations
+    mode = (counted.vector, counted.shape)
     args = [(lo, hi, base + lo * per_entry) for lo, hi in ranges]
     if _is_client(scheduler):
-        results = _on_cluster(scheduler, kernel, objective, x, steps, args, static, bar)
+        results = _on_cluster(scheduler, kernel, objective, x, steps, args, static, mode, progress)
     else:
-        results = _on_local(scheduler, kernel, objective, x, steps, args, static, bar)
-    counted.evaluations += sum(count for _, count in results)
-    parts = [out for out, _ in results]
+        results = _on_local(scheduler, kernel, objective, x, steps, args, static, mode, progress)
+    counted.evaluations += sum(count for _, count, _ in results)
+    parts = [out for out, _, _ in results]
+    if counted.vector:
+        _one_shape(counted, [shape for _, _, shape in results], ranges)
     return tuple(np.concatenate(column) for column in zip(*parts))
 
 
-def _serial_with_progress(kernel, counted, x, steps, bar, static) -> tuple[np.ndarray, ...]:
+def _one_shape(counted: Counted, shapes: list, ranges: list[tuple[int, int]]) -> None:
+    """An array-valued ``f`` returns one shape on every worker (each learnt its own where the
+    caller had not evaluated ``f`` yet); the caller's :attr:`Counted.shape` learns it."""
+    for (lo, hi), shape in zip(ranges, shapes):
+        if counted.shape is None:
+            counted.shape = shape
+        elif shape is not None and shape != counted.shape:
+            raise ValueError(
+                f"`f` must return arrays of one shape; got {counted.shape} first and {shape} for entries "
+                f"{lo}..{hi - 1} (on a dask worker)"
+            )
+
+
+def _serial_with_progress(kernel, counted, x, steps, progress, static) -> tuple[np.ndarray, ...]:
     """The serial loop in slices of about 1% of the entries (at least ``PROGRESS_SLICE``), the
     caller's progress bar advanced after each: the same entries by the same operations, so the
-    same bits and the same count.  The bar is detached from ``counted`` meanwhile, so that a
-    kernel that advances it itself does not count an entry twice."""
+    same bits and the same count."""
     n = steps.size
     size = max(PROGRESS_SLICE, -(-n // 100))
     parts = []
-    counted.progress = None
-    try:
-        for lo in range(0, n, size):
-            hi = min(n, lo + size)
-            parts.append(kernel(counted, x, steps=steps, start=lo, stop=hi, **static))
-            bar.update(hi - lo)
-    finally:
-        counted.progress = bar
+    for lo in range(0, n, size):
+        hi = min(n, lo + size)
+        parts.append(kernel(counted, x, steps=steps, start=lo, stop=hi, **static))
+        progress.update(hi - lo)
     return tuple(np.concatenate(column) for column in zip(*parts))
 
 
@@ -324,12 +342,14 @@ def _itself(item: object) -> object:
     return item
 
 
-def _on_cluster(client, kernel, objective, x, steps, args, static, bar=None) -> list:
+def _on_cluster(client, kernel, objective, x, steps, args, static, mode, bar=None) -> list:
     # Each shared item is the result of a task of its own, which a worker fetches once whatever
     # the number of its chunks.  Not `scatter`: scattered data lost with a worker cannot be
     # recovered, while a task's result is simply computed again from the spec the scheduler holds.
     shared = [client.submit(_itself, item, pure=False) for item in (objective, x, steps)]
-    futures = [client.submit(_run_chunk, kernel, *shared, lo, hi, base, static, pure=False) for lo, hi, base in args]
+    futures = [
+        client.submit(_run_chunk, kernel, *shared, lo, hi, base, static, mode, pure=False) for lo, hi, base in args
+    ]
     try:
         if _progress_wanted():
             from distributed import progress
@@ -346,12 +366,12 @@ def _on_cluster(client, kernel, objective, x, steps, args, static, bar=None) -> 
         client.cancel([*futures, *shared])
 
 
-def _on_local(scheduler, kernel, objective, x, steps, args, static, bar=None) -> list:
+def _on_local(scheduler, kernel, objective, x, steps, args, static, mode, bar=None) -> list:
     import dask
 
     shared = [dask.delayed(item, pure=False, traverse=False) for item in (objective, x, steps)]
     task = dask.delayed(_run_chunk, pure=False)
-    tasks = [task(kernel, *shared, lo, hi, base, static) for lo, hi, base in args]
+    tasks = [task(kernel, *shared, lo, hi, base, static, mode) for lo, hi, base in args]
     shown = contextlib.ExitStack()
     if _progress_wanted():
         from dask.diagnostics import ProgressBar

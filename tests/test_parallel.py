@@ -110,8 +110,8 @@ def test_counts_are_added_to_the_callers_counter(client):
 
 
 class Bar:
-    """A stand-in for the tqdm bar a long gradcheck attaches: every update kept, with the count of
-    evaluations made when it came (so that an update at the very end is told from steady ones)."""
+    """A stand-in for the tqdm bar a long gradcheck hands its reference: every update kept, with the
+    count of evaluations made when it came (so that an update at the very end is told from steady ones)."""
 
     def __init__(self, counted):
         self.counted, self.updates = counted, []
@@ -122,22 +122,25 @@ class Bar:
 
 @pytest.mark.parametrize("scheduler", [None, "threads", "synchronous", "cluster"])
 @pytest.mark.parametrize("backend", ["central", "complex_step"])
-def test_an_attached_progress_bar_advances_as_chunks_come_back(backend, scheduler, client):
+def test_a_progress_bar_advances_as_chunks_come_back(backend, scheduler, client):
     n = 1000  # serial: slices of 256 entries; on a scheduler: one update per chunk
     x = np.linspace(-1.0, 1.0, n)
     counted = Counted(lambda v: np.sum(np.sin(v) * v))
-    counted.progress = bar = Bar(counted)
-    r = get(backend).compute(counted, x, h=None, scheduler=on(scheduler, client) if scheduler else None)
-    plain = get(backend).compute(Counted(lambda v: np.sum(np.sin(v) * v)), x, h=None)
-    assert r.gradient.tobytes() == plain.gradient.tobytes() and r.evaluations == plain.evaluations
+    bar = Bar(counted)
+    kw = dict(h=None, eps_f=np.finfo(np.float64).eps, noise=0.0)
+    sched = on(scheduler, client) if scheduler else None
+    r = get(backend).reference(counted, x, scheduler=sched, progress=bar, **kw)
+    plain_counter = Counted(lambda v: np.sum(np.sin(v) * v))
+    plain = get(backend).reference(plain_counter, x, **kw)
+    assert r.values.tobytes() == plain.values.tobytes() and counted.evaluations == plain_counter.evaluations
     steps = [k for k, _ in bar.updates]
-    assert sum(steps) == n and counted.progress is bar  # every entry once, the bar handed back
+    assert sum(steps) == n  # every entry once, the last slice too
     if scheduler is None:  # in slices of 256, each while the loop still runs
-        assert len(steps) == -(-n // parallel.PROGRESS_SLICE)
+        assert len(steps) == -(-n // 256)
         seen = [e for _, e in bar.updates]
-        assert seen == sorted(seen) and seen[0] < seen[-1] <= r.evaluations
+        assert seen == sorted(seen) and seen[0] < seen[-1] <= counted.evaluations
     else:  # one update per chunk (the counts reach the caller's counter at the end)
-        assert len(steps) == len(parallel.chunks(n, parallel.workers(on(scheduler, client)))) > 1
+        assert len(steps) == len(parallel.chunks(n, parallel.workers(sched))) > 1
 
 
 def test_gradchecks_progress_bar_reaches_its_total_on_a_scheduler(monkeypatch, capsys, problem):
@@ -236,7 +239,7 @@ def test_cli_check_takes_a_scheduler(capsys, client):
     with pytest.raises(SystemExit) as exit_:
         main(["check", "--scheduler", "thread"])
     assert exit_.value.code == 2
-    assert "argument --scheduler: `--scheduler` must be None, 'threads'" in capsys.readouterr().err
+    assert "argument --scheduler: must be None, 'threads'" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # about 6 s: a cluster of worker processes, one of them restarted

@@ -8,10 +8,13 @@ declares a finite-difference scheme by its stencil; :func:`register` adds a back
 from .adaptive import ADAPTIVE, Adaptive
 from .analytic import BACKPROP, Analytic
 from .base import (
+    PALETTE,
     Backend,
+    Estimate,
     GradientResult,
     Style,
     all_backends,
+    baseline,
     get,
     names,
     references,
@@ -28,18 +31,21 @@ from .difference import (
     StepTooSmallError,
     StepUnresolvedError,
     StepWarning,
+    schemes,
 )
-from .front import differentiate, gradient
+from .front import differentiate, gradient, jacobian
 
 for _backend in (FORWARD, CENTRAL, BACKPROP, RICHARDSON, COMPLEX_STEP, ADAPTIVE):
     register(_backend)
 
 __all__ = [
+    "PALETTE",
     "Adaptive",
     "Analytic",
     "Backend",
     "ComplexStep",
     "DifferenceScheme",
+    "Estimate",
     "GradientResult",
     "Richardson",
     "StepTooSmallError",
@@ -47,11 +53,14 @@ __all__ = [
     "StepWarning",
     "Style",
     "all_backends",
+    "baseline",
     "differentiate",
     "get",
     "gradient",
+    "jacobian",
     "names",
     "references",
     "register",
+    "schemes",
     "unregister",
 ]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _validate as v
-from ..backends import Backend, StepTooSmallError, StepWarning, all_backends, differentiate, get
+from ..backends import Backend, StepTooSmallError, StepWarning, baseline, differentiate, get, references
 from ..nn import MLP, MLPObjective
 from ..objective import Counted
 from ..stats import loglog_fit
@@ -37,12 +37,6 @@ TOOL_STEPS = (
     ("deep-learning course", "central", 1e-7),
     ("scipy check_grad", "forward", 1.49e-8),
 )
-
-
-def step_backends() -> list[str]:
-    """Every registered backend that takes a step (the accuracy sweep's default); those with no
-    fixed order (``adaptive`` chooses its own steps) appear once, as a mark, not along the grid."""
-    return [b.name for b in all_backends() if b.has_step]
 
 
 def adaptive_rows(f, x64, ref, ref_norm, backend: Backend, dtype, label) -> dict:
@@ -73,13 +67,6 @@ def adaptive_rows(f, x64, ref, ref_norm, backend: Backend, dtype, label) -> dict
     }
 
 
-def expected_slopes(backend: Backend) -> tuple[float, float]:
-    """Expected log-log slopes of error against h: ``(+order, rounding)``; the rounding side
-    falls as ``1/h`` (slope -1) for real differences, and is flat (0) for complex steps."""
-    order = float(backend.order) if backend.order is not None else math.nan
-    return order, (0.0 if backend.kind == "complex" else -1.0)
-
-
 def in_precision(f: object, dtype: object) -> object:
     """``f`` evaluated in ``dtype``: an MLP objective is rebuilt as a twin network in that
     precision on the same data; a plain callable is returned as is (it receives ``x`` in
@@ -100,7 +87,7 @@ def _reference(f: object, x: np.ndarray, grad: object) -> np.ndarray:
             return np.asarray(grad(x.copy()), dtype=np.float64).reshape(x.shape)
         return np.asarray(grad, dtype=np.float64).reshape(x.shape)
     if getattr(f, "gradient", None) is not None:
-        return differentiate(in_precision(f, np.float64), x, backend="backprop").gradient
+        return differentiate(in_precision(f, np.float64), x, backend=baseline()).gradient
     raise TypeError("accuracy_sweep needs a reference gradient: pass `grad=` or an objective with a gradient")
 
 
@@ -161,7 +148,8 @@ def accuracy_sweep(
         The exact gradient at ``x`` (or a function giving it); for an objective with an
         analytic gradient (an MLP) the default is backprop in float64.
     backends : sequence of str, optional
-        Default: every registered backend that takes a step.
+        Default: every registered backend that takes a step (:func:`gradlab.backends.references`);
+        one that chooses its own steps appears once, as a mark, not along the grid.
     dtypes, steps
         The grid.  Steps are absolute.
     label : str
@@ -180,7 +168,7 @@ def accuracy_sweep(
     ref_norm = float(np.linalg.norm(ref)) or 1.0
     f0, derivs = coordinate_derivatives(f, x64)
     steps = np.array([v.positive_float("steps", h) for h in steps])
-    chosen = [get(b) for b in (step_backends() if backends is None else backends)]
+    chosen = [get(b) for b in (references() if backends is None else backends)]
     nan = np.full(steps.size, math.nan)
     rows = []
     for dtype in dtypes:
@@ -188,7 +176,7 @@ def accuracy_sweep(
         fd = in_precision(f, dtype)
         xd = x64.astype(dtype)
         for backend in chosen:
-            if backend.order is None:  # it chooses its own steps: one mark, not a curve
+            if backend.own_steps:  # one mark where it lands, not a curve over the grid
                 rows.append(adaptive_rows(f, x64, ref, ref_norm, backend, dtype, label))
                 continue
             model = predicted_error(backend, steps, f0=f0, grad=ref, derivs=derivs, dtype=dtype)
@@ -257,7 +245,7 @@ def accuracy_summary(sweep: pd.DataFrame) -> pd.DataFrame:
             predicted_h = predicted_e = math.nan
         sane = e < 0.5
         trunc, rnd = (pt > 10 * pr) & sane, (pr > 10 * pt) & sane
-        expected = expected_slopes(get(backend)) if backend in step_backends() else (math.nan, math.nan)
+        expected = get(backend).expected_slopes if backend in references() else (math.nan, math.nan)
         rows.append(
             {
                 "function": function,
@@ -280,23 +268,35 @@ def accuracy_summary(sweep: pd.DataFrame) -> pd.DataFrame:
 @dataclass(frozen=True)
 class AccuracyParams:
     """The report's accuracy experiment: a network ``sizes`` (tanh, softmax + cross-entropy)
-    on a random batch, steps ``10^0 ... 10^-16`` at ``steps_per_decade`` plus the tools'
-    default steps, in ``dtypes``."""
+    on a random batch, steps ``10^decades[0] ... 10^decades[1]`` at ``steps_per_decade`` plus
+    the tools' default steps, in ``dtypes``."""
 
     sizes: tuple[int, ...] = (4, 8, 8, 3)
     batch: int = 32
     seed: int = 0
     steps_per_decade: int = 4
     dtypes: tuple[str, ...] = ("float64", "float32")
+    #: the grid's largest and smallest step, as powers of ten
+    decades: tuple[int, int] = (0, -16)
 
     @property
     def label(self) -> str:
         return f"MLP {list(self.sizes)} tanh/softmax, batch {self.batch}"
 
+    def describe(self) -> str:
+        """What ran, in one sentence of the report."""
+        top, bottom = (f"{10.0**k:g}" for k in self.decades)
+        return (
+            f"Function: {self.label} (seed {self.seed}), {self.steps_per_decade} steps per decade from {top} to "
+            f"{bottom} plus other tools' default steps, in {' and '.join(self.dtypes)}. Reference: {baseline()} in "
+            "float64. Error: ‖g − g_ref‖ / ‖g_ref‖."
+        )
+
     def steps(self) -> list[float]:
         """The grid plus the tools' default steps (a tool step replaces a grid point it equals)."""
         tool_hs = [h for _, _, h in TOOL_STEPS]
-        grid = np.logspace(0, -16, 16 * self.steps_per_decade + 1)
+        top, bottom = self.decades
+        grid = np.logspace(top, bottom, (top - bottom) * self.steps_per_decade + 1)
         steps = [float(h) for h in grid if not np.isclose(tool_hs, h, rtol=1e-9, atol=0).any()]
         return sorted({*steps, *tool_hs}, reverse=True)
 

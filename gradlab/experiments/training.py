@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _validate as v
-from ..backends import all_backends, differentiate, get
+from ..backends import all_backends, baseline, differentiate, get
 from ..nn import MLP
 from ..timing import blas_threads
 
@@ -30,9 +30,9 @@ def planar_data(m: int = 400, *, seed: int = 0, noise: float = 0.2) -> tuple[np.
 
     Returns ``X`` of shape ``(m, 2)`` and labels ``Y`` of shape ``(m, 1)`` in {0, 1}.
     """
-    if isinstance(m, bool) or not isinstance(m, int) or m < 2:
-        raise v.fail("m", "an integer of at least 2", m, TypeError if not isinstance(m, int) else ValueError)
-    rng = np.random.default_rng(seed)
+    m = v.integer_at_least("m", m, 2)
+    noise = v.nonnegative_float("noise", noise)
+    rng = np.random.default_rng(v.seed("seed", seed))
     half = m // 2
     X, Y = np.empty((m, 2)), np.empty((m, 1))
     for k, (lo, n) in enumerate(((0, half), (half, m - half))):
@@ -48,7 +48,7 @@ def train(
     X: object,
     Y: object,
     *,
-    backend: str = "backprop",
+    backend: str | None = None,
     epochs: int = 50,
     batch_size: int = 64,
     learning_rate: float = 0.5,
@@ -57,7 +57,8 @@ def train(
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Mini-batch gradient descent ``theta := theta - learning_rate * grad J_batch(theta)``.
 
-    Each epoch shuffles the samples (seeded) and takes one step per batch.  The
+    ``backend`` is a registered backend's name (None: the registry's analytic baseline,
+    backprop as built in).  Each epoch shuffles the samples (seeded) and takes one step per batch.  The
     clock runs only while gradients are computed and applied, not while the
     full-batch cost is measured for the record.
 
@@ -70,10 +71,11 @@ def train(
         (full-batch J), ``seconds`` (cumulative), ``evaluations`` (cumulative objective
         evaluations), ``backend``.
     """
+    backend = baseline() if backend is None else backend
     get(backend)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise v.fail(name, "a positive integer", value, TypeError if not isinstance(value, int) else ValueError)
+    epochs = v.positive_int("epochs", epochs)
+    batch_size = v.positive_int("batch_size", batch_size)
+    seed = v.seed("seed", seed)
     learning_rate = v.positive_float("learning_rate", learning_rate)
     full = net.objective(X, Y)
     theta = (
@@ -104,10 +106,10 @@ def train(
 
 @dataclass(frozen=True)
 class TrainingParams:
-    """Mini-batch descent of an MLP ``sizes`` (tanh, sigmoid + cross-entropy) on ``m`` points
-    of the planar flower, ``epochs`` epochs of batches of ``batch_size`` at ``learning_rate``,
-    from the same start with each backend (None: every registered backend), ``repeats``
-    interleaved runs each for the timing."""
+    """Mini-batch descent of an MLP ``sizes`` (``activation``, ``output`` + ``loss``) on ``m``
+    points of the planar flower, ``epochs`` epochs of batches of ``batch_size`` at
+    ``learning_rate``, from the same start with each backend (None: every registered backend),
+    ``repeats`` interleaved runs each for the timing."""
 
     sizes: tuple[int, ...] = (2, 8, 8, 1)
     m: int = 400
@@ -118,9 +120,26 @@ class TrainingParams:
     repeats: int = 3
     backends: tuple[str, ...] | None = None
     threads: int | None = 1
+    activation: str = "tanh"
+    output: str = "sigmoid"
+    loss: str = "cross_entropy"
 
     def chosen(self) -> list[str]:
         return [b.name for b in all_backends()] if self.backends is None else list(self.backends)
+
+    def network(self) -> MLP:
+        """The network trained."""
+        return MLP(list(self.sizes), activation=self.activation, output=self.output, loss=self.loss)
+
+    def describe(self) -> str:
+        """What ran, in one sentence of the report."""
+        which = "every registered backend" if self.backends is None else "each of " + ", ".join(self.backends)
+        return (
+            f"Mini-batch gradient descent (batch {self.batch_size}, rate {self.learning_rate:g}, {self.epochs} "
+            f"epochs) of an MLP {list(self.sizes)} ({self.activation}, {self.output} + "
+            f'{self.loss.replace("_", "-")}) on a two-class planar "flower" of {self.m} points, from the same '
+            f"start with {which}, {self.repeats} interleaved runs each: the time per epoch is the fastest run's."
+        )
 
 
 def run(params: TrainingParams = TrainingParams(), *, progress: Callable[[float, float], None] | None = None):
@@ -135,8 +154,9 @@ def run(params: TrainingParams = TrainingParams(), *, progress: Callable[[float,
         epoch's fastest repeat), ``seconds_high`` (of each epoch's median) -- and ``repeats``.
     """
     p = params
+    v.positive_int("repeats", p.repeats)
     X, Y = planar_data(p.m, seed=p.seed)
-    net = MLP(list(p.sizes), activation="tanh", output="sigmoid", loss="cross_entropy")
+    net = p.network()
     runs: dict[str, list[pd.DataFrame]] = {b: [] for b in p.chosen()}
     total, done = p.repeats * len(runs), 0
     with blas_threads(p.threads):
