@@ -51,13 +51,17 @@ def n_params(width):
 def memory_budget(backend, obj) -> int:
     """Bytes one call may add at most: the cached forward pass (one activation array per layer, a
     few times over), plus O(N) -- the gradient for backprop, a few vectors per stencil point for
-    differences (a copy of x per parameter would be 8 N^2)."""
+    differences (a copy of x per parameter would be 8 N^2); K times the cache and K directions for
+    forward mode, which carries K tangents a pass."""
     n, cache = obj.n_params, 8 * BATCH * sum(obj.net.sizes)
     if backend == "objective":
         return 6 * cache + 100_000
     b = get(backend)
     if b.kind == "analytic":
         return 8 * n + 6 * cache + 100_000
+    if b.jvps(n):  # forward mode carries K tangents a pass: K copies of the cache, K directions of N
+        k = min(n, getattr(b, "tangents_per_pass", n))
+        return k * (6 * cache + 8 * n) + 8 * n + 200_000
     return 8 * (6 * max(2, len(b.offsets)) + 12) * n + 6 * cache + 200_000
 
 
