@@ -85,6 +85,7 @@ def test_the_readme_blocks_are_found_and_every_directive_is_known():
         "In Python",
         "Check your own backprop",
         "The `adaptive` backend",
+        "Forward mode: `forward_ad`",
         "On many cores or a cluster",
     ]
     for b in BLOCKS:
@@ -193,6 +194,13 @@ def test_literal_claims_in_comments_are_checked():
     values = [value for _, value in CLAIMS[0] + CLAIMS[1]]
     assert (16, 4) in values and (True, 49) in values
     assert ["forward", "central", "backprop", "richardson", "complex_step", "adaptive", "forward_ad"] in values
+
+
+def test_forward_mode_claims_are_checked():
+    block = next(b for b in BLOCKS if b.section == "Forward mode: `forward_ad`")
+    run(block)
+    values = [value for _, value in CLAIMS[block.index]]
+    assert (403, 0) in values and [3.43, -0.87, 0.52] in values and values.count(True) == 4
 
 
 def test_quick_start_claims():
