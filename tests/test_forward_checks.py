@@ -230,3 +230,20 @@ def test_forward_ad_reference_crosses_no_kink():
     assert gradlab.gradcheck(f, x, grad=g, reference="forward_ad").passed
     wrong = gradlab.gradcheck(f, x, grad=lambda x: g(x) + np.array([0, 0, 1e-3]), reference="forward_ad")
     assert wrong.status == "failed"
+
+
+def test_max_evaluations_bounds_a_forward_rule_check_before_f_runs():
+    from gradlab.check.forward import FORWARD_RULE_EVALUATIONS
+
+    most = PROBE_EVALUATIONS + FORWARD_RULE_EVALUATIONS * 3  # the layer's three blocks, one direction each
+    calls = []
+
+    def counted_layer(x, w, b):
+        calls.append(1)
+        return layer(x, w, b)
+
+    with pytest.raises(ValueError, match=f"up to {most} evaluations"):
+        gradlab.gradcheck(counted_layer, LAYER_POINT, jvp=layer_jvp, max_evaluations=most - 1)
+    assert calls == []
+    r = gradlab.gradcheck(layer, LAYER_POINT, jvp=layer_jvp, max_evaluations=most)
+    assert r.passed and r.evaluations <= most

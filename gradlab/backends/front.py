@@ -110,7 +110,8 @@ def gradient(
 def jacobian(
     f: Callable, x: object, *, backend: str | Backend = "central", h: float | None = None, scheduler: object = None
 ) -> object:
-    """The Jacobian of an array-valued ``f`` at ``x`` by finite differences (or the complex step).
+    """The Jacobian of an array-valued ``f`` at ``x`` by finite differences (or the complex step, or
+    forward-mode AD: ``backend="forward_ad"``, exact, ``n`` JVPs).
 
     Parameters
     ----------
@@ -122,7 +123,8 @@ def jacobian(
     backend : str or Backend
         One that differentiates array-valued functions (:attr:`Backend.jacobians`): a
         difference scheme (``"forward"``, ``"central"``, ``"richardson"``, one you
-        registered) or ``"complex_step"``.
+        registered), ``"complex_step"`` or ``"forward_ad"`` (dual numbers: ``f`` written with numpy
+        functions that have a rule in :mod:`gradlab.backends.dual`).
     h, scheduler
         As for :func:`gradient`.
 

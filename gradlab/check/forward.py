@@ -48,12 +48,14 @@ from .adapt import InnerProduct, _flat_call, _like
 from .case import Case
 from .directional import _central_projection, block_direction
 from .judge import LIMITS, direction_table
-from .probe import profile
+from .probe import PROBE_EVALUATIONS, profile
 from .result import GradcheckResult
 from .settings import CheckSettings
 
 #: roundings per term through a chain of operations, in the adjoint test's bound (see the module docstring)
 ADJOINT_FACTOR = 8.0
+#: evaluations of f along one direction at most: a central pair, and a second pair when it cannot tell
+FORWARD_RULE_EVALUATIONS = 4
 
 
 @dataclass(frozen=True)
@@ -89,21 +91,24 @@ class ForwardRule:
         return y
 
 
-def forward_rule(f: object, x: object, jvp: object) -> ForwardRule:
-    """``f``, ``x`` and ``jvp`` on a flat point (``f`` evaluated once, for the shape of its output)."""
+def forward_rule(f: object, x: object, jvp: object, *, budget: Callable | None = None) -> ForwardRule:
+    """``f``, ``x`` and ``jvp`` on a flat point (``f`` evaluated once, for the shape of its output,
+    after ``budget(blocks)`` has had its say)."""
     if not callable(jvp):
         raise v.fail("jvp", "a callable jvp(x, v) -> J v (called like f, the tangent v appended)", jvp, TypeError)
     fn, point, structure = _flat_call(f, x)
-    y0 = f(*structure.arguments(point)) if structure is not None else fn(point.copy())
-    y0_np = to_numpy(y0)
-    if y0_np.dtype.kind not in "fiu":
-        raise TypeError(f"`f` must return a real number or array when `jvp` is given; got {v.show(y0_np)}")
     if structure is not None:
         blocks = structure.blocks()
     elif isinstance(f, Objective):
         blocks = f.blocks(point)
     else:
         blocks = (Block("x", 0, point.shape),)
+    if budget is not None:
+        budget(blocks)
+    y0 = f(*structure.arguments(point)) if structure is not None else fn(point.copy())
+    y0_np = to_numpy(y0)
+    if y0_np.dtype.kind not in "fiu":
+        raise TypeError(f"`f` must return a real number or array when `jvp` is given; got {v.show(y0_np)}")
     name = getattr(jvp, "__name__", "jvp")
     return ForwardRule(fn, point, blocks, y0, y0_np.shape, structure, jvp, "jvp" if name == "<lambda>" else name)
 
@@ -113,7 +118,7 @@ def check_forward_rule(
 ) -> tuple[Case, list[dict], str]:
     """The case of checking ``jvp``, and one judged row per (block, direction); with the note that
     says how it was checked."""
-    rule = forward_rule(f, x, jvp)
+    rule = forward_rule(f, x, jvp, budget=lambda blocks: _within_budget(settings, len(blocks)))
     point, blocks, shape = rule.point, rule.blocks, rule.out_shape
     if shape == ():
         u = np.ones(())
@@ -151,6 +156,17 @@ def check_forward_rule(
         notes=(note,),
     )
     return case, [(b, k, d, a) for (b, k, d), a in zip(directions, claimed)], note
+
+
+def _within_budget(settings: CheckSettings, n_blocks: int) -> None:
+    """Refuse, before ``f`` runs, a check that may need more than ``max_evaluations``."""
+    most = PROBE_EVALUATIONS + FORWARD_RULE_EVALUATIONS * settings.directions * n_blocks
+    if settings.max_evaluations is not None and most > settings.max_evaluations:
+        raise ValueError(
+            f"`max_evaluations` = {settings.max_evaluations} is below what this check may need: up to {most:,} "
+            f"evaluations of f (the probe, and up to {FORWARD_RULE_EVALUATIONS} along each of "
+            f"{settings.directions * n_blocks} directions); raise it or pass fewer `directions`"
+        )
 
 
 def judge_forward_rule(case: Case, directions: list) -> GradcheckResult:
