@@ -247,3 +247,10 @@ def test_max_evaluations_bounds_a_forward_rule_check_before_f_runs():
     assert calls == []
     r = gradlab.gradcheck(layer, LAYER_POINT, jvp=layer_jvp, max_evaluations=most)
     assert r.passed and r.evaluations <= most
+
+
+def test_the_command_line_checks_against_forward_ad(capsys):
+    from gradlab import cli
+
+    assert cli.main(["check", "--sizes", "3,4,2", "--reference", "forward_ad"]) == 0
+    assert "backprop vs forward_ad" in capsys.readouterr().out
