@@ -247,6 +247,12 @@ class Network:
         out = [layer.pieces(c) for layer, c in zip(self.layers, caches) if layer.kinked]
         return [p for p in out if p is not None]
 
+    def astype(self, dtype: object) -> Network:
+        """The same layers and loss in another precision (parameters and data rounded to it)."""
+        out = copy.copy(self)
+        out.dtype = v.float_dtype("dtype", dtype)
+        return out
+
     def with_layer(self, i: int, layer: Layer) -> Network:
         """A copy of the network with layer ``i`` replaced by ``layer`` of the same parameters
         (the bug zoo plants a mistake this way)."""
@@ -345,6 +351,16 @@ class NetworkObjective:
 
     def _pieces(self, theta: np.ndarray) -> bytes:
         return b"".join(p.tobytes() for p in self.net.pieces(theta, self.X))
+
+    def in_precision(self, dtype: object) -> NetworkObjective:
+        """This objective computed in ``dtype``: the network's twin in that precision, the batch rounded."""
+        net = self.net.astype(dtype)
+        if net.dtype == self.net.dtype:
+            return self
+        X = self.X if self.X.dtype.kind in "iu" else self.X.astype(net.dtype)
+        Y = self.Y.astype(net.dtype)
+        X.flags.writeable = Y.flags.writeable = False
+        return NetworkObjective(net, X, Y)
 
     def with_network(self, net: Network) -> NetworkObjective:
         """The same batch seen by another network (a bug zoo copy of this one)."""
