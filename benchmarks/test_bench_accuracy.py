@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import gradlab
-from gradlab.experiments.accuracy import in_precision, step_backends
+from gradlab.backends import references
+from gradlab.experiments.accuracy import in_precision
 from gradlab.experiments.cost import ladder_problem
 
 STEPS = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-10, 1e-12, 1e-20]
@@ -19,7 +20,7 @@ REFERENCE = gradlab.gradient(OBJ, THETA, backend="backprop")
 @pytest.mark.filterwarnings("ignore::gradlab.backends.difference.StepWarning")  # steps at the spacing: the point
 @pytest.mark.benchmark(max_time=0.25)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("backend", step_backends())  # every registered backend that takes a step
+@pytest.mark.parametrize("backend", references())  # every registered backend that takes a step
 @pytest.mark.parametrize("h", STEPS, ids=lambda h: f"h{h:.0e}")
 def test_error_against_step(benchmark, backend, dtype, h):
     f = in_precision(OBJ, dtype)

@@ -9,12 +9,12 @@ from .backends import (
     Style,
     differentiate,
     gradient,
+    jacobian,
     register,
     unregister,
 )
 from .backends import names as backends
 from .check import GradcheckError, GradcheckResult, assert_gradcheck, gradcheck, taylor_test
-from .jacobian import jacobian
 from .nn import MLP
 from .structure import Structure, flatten
 

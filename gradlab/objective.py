@@ -124,17 +124,20 @@ class FunctionWroteIntoItsArgument(ValueError):
 class Counted:
     """A counted, checked view of an objective, for the backends.
 
-    ``evaluations`` counts every call of ``value``, real or complex.
+    ``evaluations`` counts every call of ``value``, real or complex.  In vector mode
+    (``vector=True``, for Jacobians) ``f`` returns an array of one fixed shape, learnt at
+    the first evaluation (or given as ``shape``) and kept in :attr:`shape`: each value
+    comes back as a finite float64 (complex128) numpy array of that shape instead of a
+    Python float (complex).
     """
 
-    def __init__(self, f: object):
+    def __init__(self, f: object, *, vector: bool = False, shape: tuple[int, ...] | None = None):
         self.objective: Objective = as_objective(f)
         self._fn = self.objective.value
         self.evaluations = 0
-        #: the absolute noise of f's values, where a caller measured it (a checker); 0: eps |f|
-        self.noise = 0.0
-        #: a progress bar (tqdm) a long-running caller attaches: updated per slice of entries
-        self.progress = None
+        #: whether f is array-valued (a Jacobian), and the shape of its values once known
+        self.vector = vector
+        self.shape = shape
 
     def point(self, x: object) -> np.ndarray:
         return self.objective.point(x)
@@ -161,6 +164,8 @@ class Counted:
         """``f(x)`` as a finite Python float; ``where = (i, offset)`` names the perturbed entry."""
         self.evaluations += 1
         y = self._call(x)
+        if self.vector:
+            return self._array(y, where, complex_input=False)
         if type(y) is not float:
             y = self._scalar(y, where)
         if not math.isfinite(y):
@@ -179,6 +184,8 @@ class Counted:
                 f"`f` cannot take complex input, which backend 'complex_step' needs ({exc}); "
                 f"use 'central' or 'richardson', or write f with numpy functions that accept complex x"
             ) from exc
+        if self.vector:
+            return self._array(y, where, complex_input=True)
         if isinstance(y, np.ndarray) and y.ndim == 0:
             y = y[()]
         if isinstance(y, numbers.Real) or isinstance(y, np.ndarray) and y.dtype.kind == "f":
@@ -198,6 +205,36 @@ class Counted:
                 f"`f` must return a finite scalar; got {y} at evaluation {self.evaluations} ({describe(where)})"
             )
         return y
+
+    def _array(self, y: object, where, *, complex_input: bool) -> np.ndarray:
+        """A value of an array-valued ``f``, checked: numeric, of the one shape, finite; real for a
+        real ``x``, complex for a complex one (a real value there drops the imaginary part)."""
+        y = np.asarray(y)
+        if y.dtype.kind not in "fiuc" or (y.dtype.kind == "c" and not complex_input):
+            raise TypeError(
+                f"`f` must return a real numeric array; got {v.show(y)} at evaluation {self.evaluations} "
+                f"({describe(where)})"
+            )
+        if complex_input and y.dtype.kind != "c":
+            raise TypeError(
+                "`f` returned a real array for complex input, so it drops the imaginary part "
+                "(abs(), float(), .real, np.maximum?) and the complex step would give 0; "
+                "use 'central' or 'richardson'"
+            )
+        if self.shape is None:
+            self.shape = y.shape
+        elif y.shape != self.shape:
+            raise ValueError(
+                f"`f` must return arrays of one shape; got {self.shape} first and {y.shape} at evaluation "
+                f"{self.evaluations} ({describe(where)})"
+            )
+        if not np.isfinite(y).all():
+            bad = [int(i) for i in np.argwhere(~np.isfinite(y))[0]] if y.ndim else []
+            raise ValueError(
+                f"`f` must return finite values; got {y[tuple(bad)]} at output index {bad}, evaluation "
+                f"{self.evaluations} ({describe(where)})"
+            )
+        return y.astype(np.complex128 if complex_input else np.float64)
 
     def _scalar(self, y: object, where) -> float:
         if isinstance(y, np.ndarray) and y.ndim == 0:

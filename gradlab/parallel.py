@@ -1,9 +1,10 @@
 """Entries farmed out to dask: the same gradient, bit for bit, on many cores or a cluster.
 
-A difference or complex-step gradient is a loop over entries, and entries are independent:
-:func:`~gradlab.backends.difference.node_values` and
-:func:`~gradlab.backends.complex_step.complex_values` compute any contiguous range of them
-on a private copy of ``x``.  :func:`map_entries` cuts ``0..n`` into contiguous chunks, runs
+A difference or complex-step gradient (or Jacobian) is a loop over entries, and entries are
+independent: :func:`~gradlab.backends.difference.node_values` and
+:func:`~gradlab.backends.complex_step.complex_values` (both the evaluation kernel's,
+:mod:`gradlab.backends.stencil`) compute any contiguous range of them on a private copy of
+``x``.  :func:`map_entries` cuts ``0..n`` into contiguous chunks, runs
 one task per chunk and puts the pieces back in order.  Each entry is computed by exactly
 the operations of the serial loop, so the result is **bitwise identical** to the serial
 run, and each task returns its evaluation count with its values, so the counts add up to
@@ -187,8 +188,8 @@ class _Tracked(Counted):
     (so that messages naming an evaluation read the same) and remembers which entry it
     was evaluating (so that an exception can name it)."""
 
-    def __init__(self, objective: object, base: int):
-        super().__init__(objective)
+    def __init__(self, objective: object, base: int, vector: bool = False, shape: tuple[int, ...] | None = None):
+        super().__init__(objective, vector=vector, shape=shape)
         self.evaluations = base
         self.where = None
 
@@ -209,9 +210,12 @@ def _note(exc: BaseException, text: str) -> None:
 
 
 def _run_chunk(kernel: Callable, objective: object, x: np.ndarray, steps: np.ndarray, start: int, stop: int,
-               base: int, static: dict) -> tuple[tuple, int]:  # fmt: skip
-    """One task: the kernel on entries ``start..stop - 1``, and the evaluations it made."""
-    counted = _Tracked(objective, base)
+               base: int, static: dict, mode: tuple = (False, None)) -> tuple[tuple, int, tuple | None]:  # fmt: skip
+    """One task: the kernel on entries ``start..stop - 1``, the evaluations it made, and the shape
+    of ``f``'s values it saw (``None`` for a scalar ``f``).
+    ``mode``: the caller's ``(Counted.vector, Counted.shape)``, so that a worker checks an
+    array-valued ``f`` as the serial run would."""
+    counted = _Tracked(objective, base, *mode)
     try:
         out = kernel(counted, x, steps=steps, start=start, stop=stop, **static)
     except Exception as exc:
@@ -219,7 +223,7 @@ def _run_chunk(kernel: Callable, objective: object, x: np.ndarray, steps: np.nda
         entry = f"entry {where[0]}, evaluated {describe(where)}" if where else f"entries {start}..{stop - 1}"
         _note(exc, f"raised while gradlab evaluated f on a dask worker: {entry} (chunk of entries {start}..{stop - 1})")
         raise
-    return out, counted.evaluations - base
+    return out, counted.evaluations - base, counted.shape
 
 
 def _serialisable(objective: object, scheduler: object) -> None:
@@ -278,26 +282,44 @@ def map_entries(
         _serialisable(objective, scheduler)
     ranges = chunks(n, workers(scheduler))
     base = counted.evaluations
+    mode = (counted.vector, counted.shape)
     args = [(lo, hi, base + lo * per_entry) for lo, hi in ranges]
     if _is_client(scheduler):
-        results = _on_cluster(scheduler, kernel, objective, x, steps, args, static)
+        results = _on_cluster(scheduler, kernel, objective, x, steps, args, static, mode)
     else:
-        results = _on_local(scheduler, kernel, objective, x, steps, args, static)
-    counted.evaluations += sum(count for _, count in results)
-    parts = [out for out, _ in results]
+        results = _on_local(scheduler, kernel, objective, x, steps, args, static, mode)
+    counted.evaluations += sum(count for _, count, _ in results)
+    parts = [out for out, _, _ in results]
+    if counted.vector:
+        _one_shape(counted, [shape for _, _, shape in results], ranges)
     return tuple(np.concatenate(column) for column in zip(*parts))
+
+
+def _one_shape(counted: Counted, shapes: list, ranges: list[tuple[int, int]]) -> None:
+    """An array-valued ``f`` returns one shape on every worker (each learnt its own where the
+    caller had not evaluated ``f`` yet); the caller's :attr:`Counted.shape` learns it."""
+    for (lo, hi), shape in zip(ranges, shapes):
+        if counted.shape is None:
+            counted.shape = shape
+        elif shape is not None and shape != counted.shape:
+            raise ValueError(
+                f"`f` must return arrays of one shape; got {counted.shape} first and {shape} for entries "
+                f"{lo}..{hi - 1} (on a dask worker)"
+            )
 
 
 def _itself(item: object) -> object:
     return item
 
 
-def _on_cluster(client, kernel, objective, x, steps, args, static) -> list:
+def _on_cluster(client, kernel, objective, x, steps, args, static, mode) -> list:
     # Each shared item is the result of a task of its own, which a worker fetches once whatever
     # the number of its chunks.  Not `scatter`: scattered data lost with a worker cannot be
     # recovered, while a task's result is simply computed again from the spec the scheduler holds.
     shared = [client.submit(_itself, item, pure=False) for item in (objective, x, steps)]
-    futures = [client.submit(_run_chunk, kernel, *shared, lo, hi, base, static, pure=False) for lo, hi, base in args]
+    futures = [
+        client.submit(_run_chunk, kernel, *shared, lo, hi, base, static, mode, pure=False) for lo, hi, base in args
+    ]
     try:
         if _progress_wanted():
             from distributed import progress
@@ -308,12 +330,12 @@ def _on_cluster(client, kernel, objective, x, steps, args, static) -> list:
         client.cancel([*futures, *shared])
 
 
-def _on_local(scheduler, kernel, objective, x, steps, args, static) -> list:
+def _on_local(scheduler, kernel, objective, x, steps, args, static, mode) -> list:
     import dask
 
     shared = [dask.delayed(item, pure=False, traverse=False) for item in (objective, x, steps)]
     task = dask.delayed(_run_chunk, pure=False)
-    tasks = [task(kernel, *shared, lo, hi, base, static) for lo, hi, base in args]
+    tasks = [task(kernel, *shared, lo, hi, base, static, mode) for lo, hi, base in args]
     bar = contextlib.nullcontext()
     if _progress_wanted():
         from dask.diagnostics import ProgressBar

@@ -79,7 +79,7 @@ def test_heads_are_exactly_the_pairs_the_network_accepts():
                 continue
             accepted.add((output, loss))
     assert set(HEADS) == accepted and len(HEADS) == len(accepted) == 12  # mse on 10 outputs, CE on 2
-    assert set(gradlab.experiments.gradcheck_zoo.ZooParams().heads) == accepted  # the zoo's own claim
+    assert set(gradlab.experiments.gradcheck_zoo.GradcheckZooParams().heads) == accepted  # the zoo's own claim
 
 
 @pytest.mark.parametrize("output, loss", HEADS)

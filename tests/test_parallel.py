@@ -194,7 +194,7 @@ def test_cli_check_takes_a_scheduler(capsys, client):
     with pytest.raises(SystemExit) as exit_:
         main(["check", "--scheduler", "thread"])
     assert exit_.value.code == 2
-    assert "argument --scheduler: `--scheduler` must be None, 'threads'" in capsys.readouterr().err
+    assert "argument --scheduler: must be None, 'threads'" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # about 6 s: a cluster of worker processes, one of them restarted

@@ -7,12 +7,9 @@ report writes it from that measurement."""
 import io
 import json
 import os
-import pickle
 import signal
 import subprocess
 import sys
-import textwrap
-import time
 
 import numpy as np
 import pandas as pd
@@ -20,11 +17,12 @@ import pytest
 
 from gradlab import cli
 from gradlab.backends import get as get_backend
+from gradlab.backends import references
 from gradlab.experiments import accuracy
 from gradlab.report import Config, files_of, verify
 from gradlab.report import assemble as build_module
 from gradlab.report.progress import Progress
-from gradlab.report.publish import STAGING_PREFIX, locked, repair
+from gradlab.report.publish import Destination
 from gradlab.report.sections import Section, all_sections
 from gradlab.report.sections.accuracy import accuracy_figure
 from gradlab.report.sections.cost import Cost, cost_figure
@@ -133,8 +131,8 @@ def test_accuracy_figure_draws_exactly_the_sweep(report_dir):
     acc = pd.read_csv(report_dir / "accuracy.csv")
     fig = accuracy_figure(acc, accuracy.accuracy_summary(acc))
     for ax, dtype in zip(fig.axes, ["float64", "float32"]):
-        for backend in accuracy.step_backends():
-            if get_backend(backend).order is None:
+        for backend in references():
+            if get_backend(backend).own_steps:
                 continue  # it chooses its own steps: a single mark, tested below
             g = acc[(acc["backend"] == backend) & (acc["dtype"] == dtype)].sort_values("h")
             x, y = _lines(ax, f"measured-{backend}-{dtype}").get_data()
@@ -246,13 +244,17 @@ def test_usage_errors_exit_2_and_say_what_was_wrong(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_an_internal_error_is_not_a_usage_error(tmp_path, monkeypatch):
+def test_an_internal_error_is_not_a_usage_error(tmp_path, monkeypatch, capsys):
     def boom(*a, **k):
         raise ValueError("an internal bug")
 
     monkeypatch.setattr(build_module, "measure", boom)
-    with pytest.raises(ValueError, match="an internal bug"):  # a traceback, never "usage error, exit 2"
-        cli.main(["report", "--out", str(tmp_path), *TINY])
+    # one line and exit 4, never "usage error, exit 2", never a traceback unless asked for
+    assert cli.main(["report", "--out", str(tmp_path / "r"), *TINY]) == 4
+    err = capsys.readouterr().err
+    assert err == "gradlab report: internal error: ValueError: an internal bug (--debug shows the traceback)\n"
+    with pytest.raises(ValueError, match="an internal bug"):
+        cli.main(["report", "--out", str(tmp_path / "r"), "--debug", *TINY])
     assert [p.name for p in tmp_path.iterdir()] == []
 
 
@@ -299,70 +301,17 @@ def test_sigterm_while_writing_leaves_the_old_report_and_no_stray_file(tmp_path,
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
 
 
-KILLED = textwrap.dedent(
-    """
-    import os, pickle, sys, time
-    from pathlib import Path
-    from gradlab.report import Config, assemble as build, publish
-    data = pickle.loads(Path(sys.argv[2]).read_bytes())
-    data["accuracy"]["accuracy"]["function"] += " (a new run)"  # every file differs from the old set's
-    build.measure = lambda config, sections=None, progress=None: data
-    ready = Path(sys.argv[3])
-    if sys.argv[4] == "staging":  # stop after the first staged files
-        from gradlab.report.sections.cost import Cost
-        def stall(*args):
-            ready.write_text("now"); time.sleep(60)
-        Cost.figure = stall
-    else:  # stop after the first file is published
-        real = os.replace
-        def stall(src, dst):
-            real(src, dst); ready.write_text("now"); time.sleep(60)
-        publish.os.replace = stall
-    build.build(Path(sys.argv[1]), Config.make("smoke", progress=False, seed=1))
-    """
-)
-
-
-def test_sigkill_leaves_a_set_the_next_run_repairs(tmp_path, measured, report_dir):
-    """Killed outright while staging, or half-way through publishing: what is left is either
-    the old set plus a staging folder, or a detectable mix; the next run's repair leaves
-    the old or the new whole set and no stray file."""
-    blob = tmp_path / "data.pickle"
-    blob.write_bytes(pickle.dumps(measured))
-    runs = {}
-    for phase in ("staging", "publishing"):
-        out = tmp_path / phase
-        old = _old_report(report_dir, out)
-        ready = tmp_path / f"{phase}.ready"
-        cmd = [sys.executable, "-c", KILLED, str(out), str(blob), str(ready), phase]
-        runs[phase] = (subprocess.Popen(cmd), out, old, ready)
-    for phase, (proc, out, old, ready) in runs.items():
-        deadline = time.monotonic() + 60
-        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        proc.kill()
-        proc.wait()
-        assert ready.exists(), f"the {phase} run ended before it could be killed"
-        left = {p.name for p in out.iterdir()}
-        assert any(name.startswith(STAGING_PREFIX) for name in left)
-        if phase == "staging":
-            assert verify(out) == []  # nothing published yet: the old set is whole
-        else:
-            assert verify(out) != []  # a mix, and detectably so
-        with locked(out):
-            repair(out)  # what the next run does first
-        assert verify(out) == [] and {p.name for p in out.iterdir()} == FILES
-        now = {p.name: p.read_bytes() for p in out.iterdir()}
-        assert (now == old) == (phase == "staging")  # staging: the old set; publishing: the new one
-        assert "--seed 1" in (out / "index.md").read_text() or phase == "staging"
+# SIGKILL at every step of publishing, SIGINT, concurrent runs: tests/test_publish.py
 
 
 def test_a_second_run_into_the_same_folder_is_refused_clearly(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(build_module, "measure", lambda *a, **k: pytest.fail("measured while another run held it"))
-    with locked(tmp_path):  # another run holds the folder
-        assert cli.main(["report", "--out", str(tmp_path), *TINY]) == 1
+    out = tmp_path / "r"
+    with Destination(out, files_of()).locked():  # another run holds the folder
+        with pytest.raises(SystemExit) as info:
+            cli.main(["report", "--out", str(out), *TINY])
     err = capsys.readouterr().err
-    assert "another `gradlab report` is writing to" in err and "Traceback" not in err
+    assert info.value.code == 2 and "another `gradlab report` is writing into" in err and "Traceback" not in err
     assert [p.name for p in tmp_path.iterdir()] == []
 
 

@@ -8,7 +8,9 @@ declares a finite-difference scheme by its stencil; :func:`register` adds a back
 from .adaptive import ADAPTIVE, Adaptive
 from .analytic import BACKPROP, Analytic
 from .base import (
+    PALETTE,
     Backend,
+    Estimate,
     GradientResult,
     Style,
     all_backends,
@@ -29,18 +31,21 @@ from .difference import (
     StepTooSmallError,
     StepUnresolvedError,
     StepWarning,
+    schemes,
 )
-from .front import differentiate, gradient
+from .front import differentiate, gradient, jacobian
 
 for _backend in (FORWARD, CENTRAL, BACKPROP, RICHARDSON, COMPLEX_STEP, ADAPTIVE):
     register(_backend)
 
 __all__ = [
+    "PALETTE",
     "Adaptive",
     "Analytic",
     "Backend",
     "ComplexStep",
     "DifferenceScheme",
+    "Estimate",
     "GradientResult",
     "Richardson",
     "StepTooSmallError",
@@ -52,8 +57,10 @@ __all__ = [
     "differentiate",
     "get",
     "gradient",
+    "jacobian",
     "names",
     "references",
     "register",
+    "schemes",
     "unregister",
 ]

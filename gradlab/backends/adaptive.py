@@ -57,6 +57,7 @@ import math
 import numpy as np
 
 from ..objective import Counted, FunctionWroteIntoItsArgument
+from . import stencil
 from .base import Backend, GradientResult, Style
 
 #: ratio between successive steps of the two-sided ladder, and its number of levels
@@ -90,8 +91,7 @@ class _Line:
 
     def __init__(self, objective: Counted, x: np.ndarray):
         self.objective = objective
-        self.work = x.copy()  # the caller's x is never touched
-        self.flat = self.work.reshape(-1)
+        self.work = stencil.Working(x)  # the caller's x is never touched
         self.dtype = x.dtype
 
     def at(self, i: int, x0: float, t: float, label: float) -> tuple[float, float]:
@@ -102,17 +102,13 @@ class _Line:
         d = float(node) - x0
         if d == 0 or not math.isfinite(d):
             return math.nan, 0.0
-        old = self.flat[i]
-        self.flat[i] = node
         try:
             with np.errstate(all="ignore"):
-                return self.objective(self.work, (i, label)), d
+                return self.work.at(i, node, self.objective, (i, label)), d
         except FunctionWroteIntoItsArgument:
             raise
         except (ValueError, ArithmeticError):
             return math.nan, d
-        finally:
-            self.flat[i] = old
 
 
 def _extrapolate(values: list[float], t: list[float], power: int, fmax: float, eps: float, steps: list[float]):
@@ -162,14 +158,20 @@ class Adaptive(Backend):
     offsets = (0.0, *sorted(s * 2.0**m for m in range(-SPAN, SPAN + 1) for s in (-1, 1)))
     tolerances = {"float64": (1e-8, 1e-11), "float32": (2e-3, 2e-4)}
     style = Style("adaptive", "#e7298a", "*")
+    jacobians = False  # its step is chosen from one scalar f, entry by entry
+    own_steps = True
 
     def evaluations(self, n: int) -> int:
         """An upper bound (the count is adaptive): ``2 PILOTS + 2 LEVELS + ONE_SIDED_LEVELS``
         per entry and ``f(x)`` once.  ``GradientResult.evaluations`` is the exact count of a run."""
         return (2 * PILOTS + 2 * LEVELS + ONE_SIDED_LEVELS) * n + 1
 
-    def default_step(self, x: np.ndarray) -> np.ndarray:
-        """The pilot step ``eps^(1/5) * max(1, |x_i|)`` (rounded to a power of two when used)."""
+    def evaluations_formula(self) -> str:
+        return "at most " + super().evaluations_formula()
+
+    def default_step(self, x: np.ndarray, *, eps: float | None = None) -> np.ndarray:
+        """The pilot step ``eps^(1/5) * max(1, |x_i|)`` (rounded to a power of two when used), in
+        ``x``'s precision whatever ``eps``: the ladder adapts to the noise ``f`` shows at the pilot."""
         eps = float(np.finfo(x.dtype).eps)
         return eps ** (1 / 5) * np.maximum(1.0, np.abs(x.astype(np.float64)))
 
@@ -177,7 +179,7 @@ class Adaptive(Backend):
         start = objective.evaluations
         flat = x.reshape(-1)
         line = _Line(objective, x)
-        f0 = objective(line.work)
+        f0 = objective(line.work.point)
         h0 = self.default_step(flat) if h is None else np.full(flat.size, float(h))
         eps = float(np.finfo(x.dtype).eps)
         g, err, step = np.empty(flat.size), np.empty(flat.size), np.empty(flat.size)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..objective import Counted
@@ -13,6 +15,7 @@ class Analytic(Backend):
 
     kind = "analytic"
     order = None
+    has_step = False
 
     def __init__(self, name: str = "backprop", style: Style | None = None):
         self.name = name
@@ -20,6 +23,13 @@ class Analytic(Backend):
 
     def evaluations(self, n: int) -> int:
         return 1
+
+    def evaluations_formula(self) -> str:
+        return f"{self.evaluations(0)} forward + 1 backward pass"
+
+    @property
+    def expected_slopes(self) -> tuple[float, float]:
+        return math.nan, math.nan  # no step, no curve against it
 
     def compute(
         self, objective: Counted, x: np.ndarray, *, h: float | None, scheduler: object = None

@@ -37,12 +37,23 @@ approximation", ACM Trans. Math. Software 29 (2003) 245-262.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from .. import parallel
 from ..objective import Counted
-from .base import Backend, GradientResult, Style
+from . import stencil
+from .base import TRUNCATION_FACTOR, Backend, Estimate, GradientResult, Style, h_power
+from .difference import CENTRAL
+
+#: the default step, in units of max(1, |x_i|): far below any curvature, far above underflow
+STEP = 1e-20
+#: a caller's step up to this (in units of max(1, |x|)) is small enough for the cross-check to judge f
+CROSS_CHECKED_STEP = 1e-8
+#: the rounding bound of a complex-step value, in units of eps times the magnitude of what adds up to it:
+#: there is no subtraction, so the noise of f's values does not enter
+ROUNDING = 16
 
 
 class ComplexStep(Backend):
@@ -54,6 +65,7 @@ class ComplexStep(Backend):
     offsets = ()  # no real displacement: the step is imaginary and never crosses a kink
     tolerances = {"float64": (1e-9, 1e-12), "float32": (1e-4, 1e-7)}
     style = Style("complex step", "#b8860b", "h")
+    jacobians = True
 
     def evaluations(self, n: int) -> int:
         """``n`` complex evaluations and 4 real ones (the cross-check, skipped for a step of the
@@ -62,11 +74,23 @@ class ComplexStep(Backend):
         ``GradientResult.evaluations`` counts."""
         return n + CROSS_CHECK_EVALUATIONS
 
-    def default_step(self, x: np.ndarray) -> np.ndarray:
+    def evaluations_formula(self) -> str:
+        """The entries in complex arithmetic, and the cross-check's real evaluations."""
+        return f"n complex + {CROSS_CHECK_EVALUATIONS} real"
+
+    def legend(self) -> str:
+        return f"C_t·{h_power(self.order)} + ε·|g|"  # no cancellation: rounding does not grow as h shrinks
+
+    @property
+    def expected_slopes(self) -> tuple[float, float]:
+        return float(self.order), 0.0  # the rounding side is flat: no difference is taken
+
+    def default_step(self, x: np.ndarray, *, eps: float | None = None) -> np.ndarray:
         """``1e-20 max(1, |x_i|)``, and at most ``1e-8 |x_i|`` for a nonzero ``x_i`` so tiny that
-        ``f`` may vary on its scale (``log`` at 1e-300): the ``h^2`` term stays below ``eps``."""
+        ``f`` may vary on its scale (``log`` at 1e-300): the ``h^2`` term stays below ``eps``.
+        The rule is the same in every precision (no rounding to balance), so ``eps`` is unused."""
         ax = np.abs(x.astype(np.float64))
-        h = 1e-20 * np.maximum(1.0, ax)
+        h = STEP * np.maximum(1.0, ax)
         return np.where((ax > 0) & (ax < 1e-12), np.minimum(h, 1e-8 * ax), h)
 
     def error_terms(self, h, *, f0, grad, derivs, eps):
@@ -79,6 +103,9 @@ class ComplexStep(Backend):
     def compute(
         self, objective: Counted, x: np.ndarray, *, h: float | None, scheduler: object = None
     ) -> GradientResult:
+        return self._gradient(objective, x, h, scheduler)
+
+    def _gradient(self, objective: Counted, x: np.ndarray, h, scheduler, noise: float = 0.0) -> GradientResult:
         start = objective.evaluations
         flat = x.reshape(-1)
         info = np.finfo(x.dtype)
@@ -89,13 +116,14 @@ class ComplexStep(Backend):
             )
         steps = self.default_step(flat) if h is None else np.full(flat.size, float(h))
         real, imag = parallel.map_entries(complex_values, objective, x, steps, per_entry=1, scheduler=scheduler)
-        g = imag / steps
+        out = imag.shape[1:]  # the shape of f's values: () for a scalar f
+        g = imag / steps.reshape(-1, *(1,) * len(out))  # (n,) + out
         if h is None:
             self._underflowed(objective, x, steps, real, imag, g)
         # the cross-check judges f, not the step: with a large step of the user's the h^2 term is
         # a legitimate error, so only steps too small for it to matter are cross-checked
-        small = h is None or h <= 1e-8 * max(1.0, float(np.abs(flat).max()))
-        agrees, along_real, along_complex = real_cross_check(objective, x, g, seed=0) if small else (True, 0, 0)
+        small = h is None or h <= CROSS_CHECKED_STEP * max(1.0, float(np.abs(flat).max()))
+        agrees, along_real, along_complex = real_cross_check(objective, x, g, noise=noise) if small else (True, 0, 0)
         if not agrees:
             raise ComplexStepDisagrees(
                 f"the complex step disagrees with a real central difference along a random direction "
@@ -104,38 +132,105 @@ class ComplexStep(Backend):
                 f"would be silently wrong; use backend 'central', 'richardson' or 'adaptive', or write f with "
                 f"functions analytic in complex x (x @ x instead of np.vdot(x, x) or np.linalg.norm(x)**2)"
             )
+        # a Jacobian is laid out as out + x.shape: outputs first, entries last
+        g = g.reshape(x.shape) if not out else np.moveaxis(g, 0, -1).reshape(out + x.shape)
         return GradientResult(
-            g.astype(x.dtype).reshape(x.shape), self.name, h, objective.evaluations - start, step=steps.reshape(x.shape)
+            g.astype(x.dtype), self.name, h, objective.evaluations - start, step=steps.reshape(x.shape)
         )
+
+    # -- as a gradcheck reference ----------------------------------------------------------------
+
+    def reference(self, objective, x, *, h, eps_f, noise, f0=None, scheduler=None, progress=None) -> Estimate:
+        """The complex step with a bound of ``ROUNDING eps_f |g_i|`` (no subtraction), trusted after
+        its real cross-check; a step of the caller's, which may be large enough for the ``h^2``
+        term to matter, is measured at ``h/2`` too and extrapolated, ``(4 D(h/2) - D(h)) / 3``,
+        with the levels' difference as its bound.  Where ``f`` cannot take complex input, or the
+        cross-check shows that its complex evaluation drops or conjugates an imaginary part,
+        central differences measure instead (and the estimate's note says why)."""
+        try:
+            result = self._gradient(objective, x, h, scheduler, noise)
+            values = result.gradient.astype(np.float64).reshape(-1)
+            if h is None:
+                bound = ROUNDING * eps_f * np.abs(values)
+            else:
+                half = self._gradient(objective, x, h / 2, scheduler, noise).gradient.astype(np.float64).reshape(-1)
+                values, bound = (
+                    (4 * half - values) / 3,
+                    TRUNCATION_FACTOR * np.abs(half - values) / 3 + (ROUNDING * eps_f * np.abs(half)),
+                )
+        except (TypeError, ComplexStepDisagrees) as exc:
+            why = str(exc).split(";")[0]
+            note = f"the complex step cannot be trusted here ({why}); judged with central differences"
+            kw = dict(eps_f=eps_f, noise=noise, f0=f0, scheduler=scheduler, progress=progress)
+            return replace(CENTRAL.reference(objective, x, h=None, **kw), notes=(note,))
+        steps = np.asarray(result.step, dtype=np.float64).reshape(-1)
+        return Estimate(values, bound, steps, np.zeros(values.size), self)
+
+    def recheck(self, objective, x, values, steps, entries) -> np.ndarray:
+        """Failing entries measured again at three times their step: the complex step has no
+        truncation to speak of, but its rounding is ``eps`` times the sum of the *magnitudes* of
+        what adds up to ``Im f``, with a large batch whose terms cancel (a float32 sum over 2,000
+        samples) far above ``eps |f'|``.  The rounding at ``3h`` is another draw (at ``2h`` every
+        imaginary part would scale exactly, and round the same), so four times the two values'
+        difference bounds it."""
+        default = self.default_step(x.reshape(-1))
+        out = np.empty(len(entries))
+        for row, i in enumerate(np.asarray(entries).tolist()):
+            s = steps[i] if steps[i] > 0 else default[i]
+            three = np.zeros(x.size)
+            three[i] = 3 * s
+            again = complex_values(objective, x, three, i, i + 1)[1][0] / (3 * s)
+            out[row] = 4 * abs(again - values[i])
+        return out
+
+    def at_entries(self, objective, x, entries, *, eps_f) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``entries`` measured alone at the default step: ``(values, bounds, steps)``.  The step is
+        imaginary, so it never crosses a kink of ``f``: the value is the derivative on ``x``'s piece."""
+        steps = self.default_step(x.reshape(-1))
+        idx = np.asarray(entries).tolist()
+        values = np.array([complex_values(objective, x, steps, i, i + 1)[1][0] / steps[i] for i in idx])
+        return values, ROUNDING * eps_f * np.abs(values), steps[idx]
+
+    def along(self, objective, x, v) -> float:
+        """``<grad f, v>`` from one complex evaluation, ``Im f(x + i t v) / t`` with ``t`` the
+        default step of the largest entry (exact to rounding; a ``TypeError`` where ``f`` cannot
+        take complex input)."""
+        t = STEP * max(1.0, float(np.abs(x.reshape(-1).astype(np.float64)).max()))
+        return objective.complex(stencil.along(x, v, 1j * t)).imag / t
 
     def _underflowed(self, objective, x, steps, real, imag, g) -> None:
         """Entries whose ``h f'`` underflowed, measured again in place (rule 2 of the module
         docstring): Richardson over ``h`` and ``h/2`` with ``h`` balancing its ``h^4`` term
         against the spacing of subnormal numbers; again with ``|f'|`` for ``|f|`` where the
-        first pass shows ``|f'|`` well below ``|f|``."""
+        first pass shows ``|f'|`` well below ``|f|``.
+
+        For an array-valued ``f`` (``real``, ``imag`` and ``g`` of shape ``(n,) + out``) each
+        output of an entry is rescued on its own, as the gradient of that output would be; the
+        entry's ``steps[i]`` then reports the step of its last rescued output."""
         info = np.finfo(x.dtype)
         tiny, eps = float(info.tiny), float(info.eps)
         flat = x.reshape(-1)
+        per_entry = steps.reshape(-1, *(1,) * (imag.ndim - 1))
         lost = (imag != 0) & (np.abs(imag) < tiny)  # subnormal: digits visibly lost
-        zero = (imag == 0) & (np.abs(real) * eps * steps < tiny)  # 0, and f small enough that f' may be too
-        low = np.flatnonzero(lost | zero)
-        for i in low.tolist():
-            if real[i] == 0:
+        zero = (imag == 0) & (np.abs(real) * eps * per_entry < tiny)  # 0, and f small enough that f' may be too
+        for cell in np.argwhere(lost | zero).tolist():
+            i, j = cell[0], tuple(cell)  # the entry, and the cell of the output (the entry itself for a scalar f)
+            if real[j] == 0:
                 continue  # f(x) = 0 exactly: nothing says its derivative is not 0 too
             cap = 1e-2 * max(1.0, abs(float(flat[i])))  # beyond it the h^4 term is no longer small
-            size = abs(real[i])  # |f'| ~ |f| on a scale of 1, until measured
+            size = abs(float(real[j]))  # |f'| ~ |f| on a scale of 1, until measured
             for _ in range(2):
                 # h^4 / 480 (truncation) = 2 tiny eps / (h size) (subnormal spacing over h/2 size)
                 hi = min((240 * tiny * eps / size) ** 0.2, cap)
                 s = steps.copy()
                 s[i] = hi
-                d1 = complex_values(objective, x, s, i, i + 1)[1][0] / hi
+                d1 = float(complex_values(objective, x, s, i, i + 1)[1][(0, *j[1:])]) / hi
                 s[i] = hi / 2
-                d2 = complex_values(objective, x, s, i, i + 1)[1][0] / (hi / 2)
-                steps[i], g[i] = hi, (4 * d2 - d1) / 3
-                if g[i] == 0 or abs(g[i]) > size / 16 or hi == cap:
+                d2 = float(complex_values(objective, x, s, i, i + 1)[1][(0, *j[1:])]) / (hi / 2)
+                steps[i], g[j] = hi, (4 * d2 - d1) / 3
+                if g[j] == 0 or abs(g[j]) > size / 16 or hi == cap:
                     break
-                size = abs(g[i])
+                size = abs(float(g[j]))
 
 
 class ComplexStepDisagrees(ValueError):
@@ -146,7 +241,9 @@ class ComplexStepDisagrees(ValueError):
 CROSS_CHECK_EVALUATIONS = 4
 
 
-def real_cross_check(objective: Counted, x: np.ndarray, g: np.ndarray, seed: int = 0) -> tuple[bool, float, float]:
+def real_cross_check(
+    objective: Counted, x: np.ndarray, g: np.ndarray, seed: int = 0, *, noise: float = 0.0
+) -> tuple[bool, float, float]:
     """Does a real central difference along a seeded random direction ``v`` agree with ``<g, v>``?
 
     Central differences at ``t`` and ``t/2``, Richardson-extrapolated; they agree when the
@@ -155,54 +252,53 @@ def real_cross_check(objective: Counted, x: np.ndarray, g: np.ndarray, seed: int
     check is repeated at ``t/100`` and ``t/10^4``, and only a disagreement at every scale
     counts (a dropped or conjugated imaginary part disagrees at any step).  Returns
     ``(agrees, real directional derivative, <g, v>)``; costs 4 real evaluations, 8 or 12 on
-    a disagreement.
+    a disagreement.  ``noise`` is the absolute noise of ``f``'s values where a checker measured it.
+
+    For an array-valued ``f`` (``g`` of shape ``(n,) + out``) every output is judged on its
+    own, from the same evaluations: an output agrees once it agrees at some scale, and the
+    values returned are those of the first output that never agreed.
     """
     flat = x.reshape(-1).astype(np.float64)
     v = np.random.default_rng(seed + 7919).standard_normal(flat.size)
     v /= np.linalg.norm(v)
     eps = float(np.finfo(x.dtype).eps)
-    t0 = eps ** (1 / 3) * max(1.0, float(np.abs(flat).max())) * (1 if x.dtype == np.float64 else 2)
-    along = float(g.reshape(-1).astype(np.float64) @ v)
-    noise = getattr(objective, "noise", 0.0)  # f's own rounding noise, where a checker measured it
-    real = math.nan
+    largest = np.array([np.abs(flat).max(initial=0.0)])
+    t0 = float(CENTRAL.default_step(largest, eps=eps)[0]) * (1 if x.dtype == np.float64 else 2)
+    g64 = g.reshape(flat.size, -1).astype(np.float64)
+    along = g64.reshape(-1) @ v if g64.shape[1] == 1 else v @ g64  # <g, v> per output
+    along = np.atleast_1d(along)
+    if not along.size:
+        return True, math.nan, math.nan  # an f with no outputs: nothing to contradict
+    real = np.full(along.shape, math.nan)
+    agreed = np.zeros(along.shape, dtype=bool)
     for t in (t0, t0 / 1e2, t0 / 1e4):
         d, f_abs = [], 0.0
         for s in (t, t / 2):
-            xp = (flat + s * v).astype(x.dtype).reshape(x.shape)
-            xm = (flat - s * v).astype(x.dtype).reshape(x.shape)
+            xp, xm = stencil.along(x, v, s), stencil.along(x, v, -s)
             span = float((xp.reshape(-1).astype(np.float64) - xm.reshape(-1)) @ v)
             if span <= 0:
-                return True, math.nan, along  # steps below the spacing of x: nothing to compare
+                return True, math.nan, float(along[0])  # steps below the spacing of x: nothing to compare
             try:
                 fp, fm = objective(xp), objective(xm)
             except (ValueError, ArithmeticError):
                 # f is undefined that far from x (log near 0): no real difference can speak for or
                 # against the complex step here, which evaluates at x itself
-                return True, math.nan, along
-            f_abs = max(f_abs, abs(fp), abs(fm))
+                return True, math.nan, float(along[0])
+            fp, fm = np.ravel(fp), np.ravel(fm)
+            f_abs = np.maximum(f_abs, np.maximum(np.abs(fp), np.abs(fm)))
             d.append((fp - fm) / span)
         real = (4 * d[1] - d[0]) / 3
-        bound = 2 * abs(d[1] - d[0]) + 12 * (eps * f_abs + noise) / (t / 2)
-        if abs(real - along) <= bound + 1e-6 * max(abs(real), abs(along)):
-            return True, real, along
-    return False, real, along
+        bound = 2 * np.abs(d[1] - d[0]) + 12 * (eps * f_abs + noise) / (t / 2)
+        agreed |= np.abs(real - along) <= bound + 1e-6 * np.maximum(np.abs(real), np.abs(along))
+        if agreed.all():
+            return True, float(real[0]), float(along[0])
+    k = int(np.flatnonzero(~agreed)[0])
+    return False, float(real[k]), float(along[k])
 
 
-def complex_values(objective: Counted, x: np.ndarray, steps: np.ndarray, start: int = 0, stop: int | None = None):
-    """``(Re, Im) f(x + i h_i e_i)`` for entries ``start <= i < stop`` (float64), on a private complex copy."""
-    ctype = np.complex64 if x.dtype == np.float32 else np.complex128
-    xc = x.astype(ctype)  # the working copy, complex
-    xf = xc.reshape(-1)
-    stop = xf.size if stop is None else stop
-    real = np.empty(stop - start, dtype=np.float64)
-    imag = np.empty(stop - start, dtype=np.float64)
-    for row, i in enumerate(range(start, stop)):
-        xi = xf[i]
-        xf[i] = complex(xi.real, steps[i])
-        y = objective.complex(xc, (i, 1))
-        real[row], imag[row] = y.real, y.imag
-        xf[i] = xi
-    return real, imag
+#: ``(Re, Im) f(x + i h_i e_i)`` for a range of entries: the kernel's, under the name the
+#: scheduler and the checker know
+complex_values = stencil.complex_values
 
 
 COMPLEX_STEP = ComplexStep()

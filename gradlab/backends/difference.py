@@ -37,7 +37,6 @@ Math. Comp. 51 (1988) 699-706.
 from __future__ import annotations
 
 import math
-import sys
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -45,8 +44,20 @@ import numpy as np
 
 from .. import _validate as v
 from .. import parallel
+from .._warnings import caller_level
 from ..objective import Counted
-from .base import DEFAULT_TOLERANCES, Backend, GradientResult, Style
+from . import stencil
+from .base import (
+    DEFAULT_TOLERANCES,
+    ROUNDING_FACTOR,
+    TRUNCATION_FACTOR,
+    Backend,
+    Estimate,
+    GradientResult,
+    Style,
+    all_backends,
+    h_power,
+)
 
 
 class StepTooSmallError(ValueError):
@@ -64,14 +75,6 @@ class StepWarning(UserWarning):
     the floating-point spacing of ``x``."""
 
 
-def caller_level() -> int:
-    """The ``stacklevel`` that points a warning at the first frame outside gradlab."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("gradlab"):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
 def _interpolatory_weights(nodes: np.ndarray) -> np.ndarray:
     """Weights ``c`` with ``sum_k c_k p(u_k) = p'(0)`` for every polynomial of degree < K,
     for each row of ``nodes`` (shape ``(r, K)``, distinct): solves ``sum_k c_k u_k^j = [j == 1]``."""
@@ -80,6 +83,31 @@ def _interpolatory_weights(nodes: np.ndarray) -> np.ndarray:
     rhs = np.zeros((r, K))
     rhs[:, 1] = 1.0
     return np.linalg.solve(powers, rhs[..., None])[..., 0]
+
+
+def _stencil(name: str, values: object) -> tuple[float, ...]:
+    """A stencil's offsets or weights: a sequence of finite real numbers, as floats."""
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
+        raise v.fail(name, "a sequence of finite real numbers", values, TypeError)
+    out = []
+    for k, value in enumerate(values):
+        out.append(v.finite_real(f"{name}[{k}]", value))
+    return tuple(out)
+
+
+def _tolerances(tolerances: object) -> dict[str, tuple[float, float]]:
+    """``{"float64": (rtol, atol), "float32": (rtol, atol)}`` with non-negative finite entries."""
+    if not isinstance(tolerances, Mapping):
+        raise v.fail("tolerances", 'a dict {"float64": (rtol, atol), "float32": (rtol, atol)}', tolerances, TypeError)
+    out = {}
+    for key, pair in tolerances.items():
+        v.choice("tolerances key", key, ("float64", "float32"))
+        if isinstance(pair, str | bytes) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise v.fail(f"tolerances[{key!r}]", "a pair (rtol, atol)", pair, TypeError)
+        rtol = v.nonnegative_float(f"tolerances[{key!r}] rtol", pair[0])
+        atol = v.nonnegative_float(f"tolerances[{key!r}] atol", pair[1])
+        out[key] = (rtol, atol)
+    return out
 
 
 class DifferenceScheme(Backend):
@@ -115,6 +143,8 @@ class DifferenceScheme(Backend):
     """
 
     kind = "difference"
+    refinable = True
+    jacobians = True  # every output of an array-valued f is combined like a scalar f's values
 
     def __init__(
         self,
@@ -127,9 +157,11 @@ class DifferenceScheme(Backend):
         tolerances: Mapping[str, tuple[float, float]] | None = None,
         style: Style | None = None,
     ):
+        if not isinstance(name, str) or not name:
+            raise v.fail("name", "a non-empty string", name, TypeError)
         self.name = name
-        self.offsets = tuple(float(o) for o in offsets)
-        self.weights = tuple(float(w) for w in weights)
+        self.offsets = _stencil("offsets", offsets)
+        self.weights = _stencil("weights", weights)
         if len(self.offsets) != len(self.weights) or len(self.offsets) < 2:
             raise v.fail("weights", f"one weight per offset ({len(self.offsets)}), at least two", weights)
         if len(set(self.offsets)) != len(self.offsets):
@@ -153,12 +185,13 @@ class DifferenceScheme(Backend):
         self.truncation_constant = float(abs(w @ o ** (self.order + 1)) / math.factorial(self.order + 1))
         #: sum |w|: the rounding constant per eps |f|
         self.rounding_constant = float(np.abs(w).sum())
-        if tolerances is None:
-            tolerances = DEFAULT_TOLERANCES
-        self.tolerances = dict(tolerances)
+        self.tolerances = DEFAULT_TOLERANCES if tolerances is None else _tolerances(tolerances)
         self.style = style
 
     # -- facts derived from the stencil ------------------------------------------------------
+
+    def legend(self) -> str:
+        return f"C_t·{h_power(self.order)} + C_r·ε/h"
 
     def error_terms(self, h, *, f0, grad, derivs, eps):
         k = self.order + 1
@@ -185,19 +218,55 @@ class DifferenceScheme(Backend):
     def compute(
         self, objective: Counted, x: np.ndarray, *, h: float | None, scheduler: object = None
     ) -> GradientResult:
+        return self._gradient(objective, x, h, scheduler)
+
+    def _gradient(self, objective: Counted, x: np.ndarray, h, scheduler, progress=None) -> GradientResult:
         start = objective.evaluations
         steps = self.steps(x, h)
-        values, disp = all_node_values(objective, x, self.offsets, steps, scheduler)
-        g, err = self.combine(values, disp, steps, x.dtype)
+        values, disp = all_node_values(objective, x, self.offsets, steps, scheduler, progress)
+        out = values.shape[2:]  # the shape of f's values: () for a scalar f
+        if out:  # an array-valued f: every output entry is a scalar function, combined at once
+            n, K, m = values.shape[0], values.shape[1], math.prod(out)
+            rows = values.reshape(n, K, m).transpose(0, 2, 1).reshape(n * m, K)
+            g, err = self.combine(rows, np.repeat(disp, m, axis=0), np.repeat(steps, m), x.dtype)
+            g, err = g.reshape(n, m), None if err is None else err.reshape(n, m)
+        else:
+            g, err = self.combine(values, disp, steps, x.dtype)
         _check_quotients(g, values, disp, steps, x, self, objective, h)
         return GradientResult(
-            g.astype(x.dtype).reshape(x.shape),
+            _entries_last(g.astype(x.dtype), out, x.shape),
             self.name,
             h,
             objective.evaluations - start,
             step=steps.reshape(x.shape),
-            error=None if err is None else err.reshape(x.shape),
+            error=None if err is None else _entries_last(err, out, x.shape),
         )
+
+    # -- as a gradcheck reference ------------------------------------------------------------
+
+    def reference(self, objective, x, *, h, eps_f, noise, f0=None, scheduler=None, progress=None) -> Estimate:
+        """The gradient with a rounding bound per entry, ``ROUNDING_FACTOR * sum |w| / divisor *
+        (eps_f |f(x)| + noise) / h_i``, raised to the scheme's own error estimate (times a
+        safety factor) where it has one.  Truncation is unknown from one step: a checker
+        measures suspects again with :meth:`measure_entry`."""
+        result = self._gradient(objective, x, h, scheduler, progress)
+        values = result.gradient.astype(np.float64).reshape(-1)
+        steps = np.asarray(result.step, dtype=np.float64).reshape(-1)
+        f0 = abs(objective(x.copy()) if f0 is None else f0)
+        rounding = ROUNDING_FACTOR * self.rounding_constant * (eps_f * max(f0, np.finfo(float).tiny) + noise) / steps
+        bound = rounding
+        if result.error is not None:
+            bound = np.maximum(bound, TRUNCATION_FACTOR * result.error.reshape(-1).astype(np.float64))
+        return Estimate(values, bound, steps, np.array(rounding), self)
+
+    def measure_entry(self, objective, x, i, step, *, eps_f, noise) -> tuple[float, float]:
+        """Entry ``i`` at ``step`` (its nodes only): the quotient, and ``ROUNDING_FACTOR * sum |w| /
+        divisor * (eps_f max |f| + noise)``, the rounding bound times the step."""
+        steps = np.zeros(x.size)
+        steps[i] = step
+        values, disp = node_values(objective, x, self.offsets, steps, i, i + 1)
+        value = float(self.combine(values, disp, steps[i : i + 1], x.dtype)[0][0])
+        return value, ROUNDING_FACTOR * self.rounding_constant * (eps_f * float(np.abs(values).max()) + noise)
 
     def combine(
         self, values: np.ndarray, disp: np.ndarray, steps: np.ndarray, dtype: np.dtype
@@ -234,8 +303,25 @@ class DifferenceScheme(Backend):
         return out
 
 
+def schemes() -> list[str]:
+    """The registered backends declared by a stencil (:class:`DifferenceScheme`), in registration order:
+    those whose truncation and rounding constants :mod:`gradlab.theory` reads."""
+    return [b.name for b in all_backends() if isinstance(b, DifferenceScheme)]
+
+
+def _entries_last(per_entry: np.ndarray, out: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """Per-entry results ``(n,)`` (or ``(n, m)`` for ``m`` outputs of shape ``out``) laid out as
+    a gradient, ``shape``, or a Jacobian, ``out + shape``."""
+    return per_entry.reshape(shape) if not out else per_entry.T.reshape(out + shape)
+
+
 def all_node_values(
-    objective: Counted, x: np.ndarray, offsets: Sequence[float], steps: np.ndarray, scheduler: object = None
+    objective: Counted,
+    x: np.ndarray,
+    offsets: Sequence[float],
+    steps: np.ndarray,
+    scheduler: object = None,
+    progress: object = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`node_values` for every entry, serially or in chunks on ``scheduler`` (the same bits).
 
@@ -245,8 +331,8 @@ def all_node_values(
     """
     scheduler = parallel.current(scheduler)
     if scheduler is None:
-        return node_values(objective, x, offsets, steps)
-    _nodes(x, offsets, steps, 0, steps.size, check=True)
+        return node_values(objective, x, offsets, steps, progress=progress)
+    _checked_nodes(x, offsets, steps, 0, steps.size)
     f0 = objective(x.copy()) if 0 in offsets else None
     moving = sum(1 for o in offsets if o != 0)
     return parallel.map_entries(
@@ -254,18 +340,12 @@ def all_node_values(
     )
 
 
-def _nodes(x, offsets, steps, start, stop, *, check: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The nodes of entries ``start..stop - 1`` rounded to x's precision, and the
-    displacements they actually represent (float64); checked when ``check``."""
-    flat = x.reshape(-1)
+def _checked_nodes(x, offsets, steps, start, stop) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~gradlab.backends.stencil.nodes`, with every displacement checked (an error or
+    a :class:`StepWarning` naming the entry)."""
+    points, disp = stencil.nodes(x, offsets, steps, start, stop)
     o = np.asarray(offsets, dtype=np.float64)
-    x64 = flat[start:stop].astype(np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        disp = x64[:, None] + o[None, :] * steps[start:stop, None]
-        points = disp.astype(x.dtype)  # the nodes, rounded to x's precision
-        np.subtract(points, x64[:, None], out=disp)  # the displacements actually represented
-    if check:
-        _check_displacements(disp, o, steps[start:stop], flat, np.arange(start, stop), x.dtype)
+    _check_displacements(disp, o, steps[start:stop], x.reshape(-1), np.arange(start, stop), x.dtype)
     return points, disp
 
 
@@ -276,43 +356,27 @@ def node_values(
     steps: np.ndarray,
     start: int = 0,
     stop: int | None = None,
-    f0: float | None = None,
+    f0: object = None,
     *,
     checked: bool = False,
+    progress: object = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``f`` at ``x + o_k h_i e_i`` for entries ``start <= i < stop`` and every offset.
 
-    Returns ``values`` and the displacements actually represented ``disp`` (both float64,
-    shape ``(stop - start, K)``).  An offset 0 is evaluated once (or taken from ``f0``).
-    Works on a private copy of ``x``, which ``f`` receives read-only; entries are
-    independent, so any split of the range gives the same bits.  ``checked``: the caller
-    has already checked the displacements (see :func:`all_node_values`).
+    Returns ``values`` (float64, shape ``(stop - start, K)``, plus the output's shape for an
+    array-valued ``f``) and the displacements actually represented ``disp`` (float64,
+    ``(stop - start, K)``).  An offset 0 is evaluated once (or taken from ``f0``).  The
+    evaluations are :func:`gradlab.backends.stencil.node_values`' (a private copy of ``x``,
+    which ``f`` receives read-only); entries are independent, so any split of the range
+    gives the same bits.  ``checked``: the caller has already checked the displacements
+    (see :func:`all_node_values`); ``progress``: a progress bar (tqdm) updated per slice of entries.
     """
-    flat = x.reshape(-1)
-    stop = flat.size if stop is None else stop
-    idx = np.arange(start, stop)
-    points, disp = _nodes(x, offsets, steps, start, stop, check=not checked)
-    o = np.asarray(offsets, dtype=np.float64)
-    work = x.copy()  # the one working copy; the caller's array is never touched
-    wflat = work.reshape(-1)  # a view: perturbing wflat perturbs work
-    values = np.empty(disp.shape, dtype=np.float64)
-    zero = [k for k, ok in enumerate(o) if ok == 0]
-    if zero:
-        values[:, zero[0]] = objective(work) if f0 is None else f0
-    moving = [k for k, ok in enumerate(o) if ok != 0]
-    bar = getattr(objective, "progress", None)  # a progress bar a long-running caller attached
-    size = 4096 if bar is None else 256
-    for lo in range(0, len(idx), size):  # Python floats for speed, a bounded slice at a time
-        if bar is not None and lo:
-            bar.update(size)
-        pts = points[lo : lo + size].tolist()
-        for row, i in enumerate(range(start + lo, start + lo + len(pts)), start=lo):
-            xi = wflat[i]
-            prow = pts[row - lo]
-            for k in moving:
-                wflat[i] = prow[k]
-                values[row, k] = objective(work, (i, offsets[k]))
-            wflat[i] = xi
+    stop = x.size if stop is None else stop
+    if checked:
+        points, disp = stencil.nodes(x, offsets, steps, start, stop)
+    else:
+        points, disp = _checked_nodes(x, offsets, steps, start, stop)
+    values = stencil.node_values(objective, x, offsets, points, start, stop, f0, progress=progress)
     return values, disp
 
 
@@ -357,18 +421,23 @@ def _check_displacements(disp, o, steps, flat, idx, dtype) -> None:
 def _check_quotients(g, values, disp, steps, x, scheme, objective, h) -> None:
     """No silent wrong number: a non-finite quotient, or a step ``f`` cannot resolve, is an error."""
     flat = x.reshape(-1)
-    bad = np.flatnonzero(~np.isfinite(g))
+    bad = np.argwhere(~np.isfinite(g))
     if bad.size:
-        i = int(bad[0])
+        i = int(bad[0][0])  # the entry (for an array-valued f, its first overflowing output)
+        shown = values[i]
+        if g.ndim > 1:
+            shown = shown[(slice(None), *np.unravel_index(int(bad[0][1]), values.shape[2:]))]
         raise ValueError(
-            f"the {scheme.name} difference quotient at index {i} is {g[i]} (f values {values[i].tolist()} over a "
-            f"step of {steps[i]:g}): the quotient overflows; use a larger h or rescale f"
+            f"the {scheme.name} difference quotient at index {i} is {g[tuple(bad[0])]} (f values {shown.tolist()} "
+            f"over a step of {steps[i]:g}): the quotient overflows; use a larger h or rescale f"
         )
     if h is None:
         return
     # f(x + o h) identical at every node: either f does not depend on x_i, or the step is
     # below what f resolves (exp at 0 with h = 1e-300).  Tell them apart at the default step.
-    flatline = np.flatnonzero(np.all(values == values[:, :1], axis=1))
+    # (For an array-valued f: every output identical at every node.)
+    same = tuple(range(1, values.ndim))
+    flatline = np.flatnonzero(np.all(values == values[:, :1], axis=same))
     if not flatline.size:
         return
     default = scheme.default_step(flat)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -10,13 +12,21 @@ import numpy as np
 from .. import _validate as v
 from .. import parallel
 from ..objective import Counted
-from ..structure import prepare
-from .base import Backend, GradientResult, get
+from ..structure import prepare, to_numpy
+from .base import Backend, GradientResult, all_backends, get
 
 
 def resolve(backend: object) -> Backend:
     """A backend object from a registry name (or the object itself)."""
     return backend if isinstance(backend, Backend) else get(backend)
+
+
+def _scheduled(impl: Backend, scheduler: object) -> dict:
+    """The keyword that hands ``scheduler`` to ``impl.compute`` (none for the serial default)."""
+    kw = {} if scheduler is None else {"scheduler": parallel.check("scheduler", scheduler)}
+    if kw and "scheduler" not in inspect.signature(impl.compute).parameters:
+        raise ValueError(f"`scheduler` is not taken by backend {impl.name!r} (its compute runs in-process only)")
+    return kw
 
 
 def differentiate(
@@ -29,14 +39,13 @@ def differentiate(
     the scheme gives one, a per-entry ``error`` estimate.
 
     For a structured ``x`` (a dict, list or tuple of arrays, see :mod:`gradlab.structure`)
-    the gradient has the structure of ``x``, each leaf in its own array library, dtype and
-    device; ``step`` and ``error`` have the same structure with float64 numpy leaves.
+    or a bare array-API array the gradient has the structure of ``x``, each leaf in its own
+    array library, dtype and device; ``step`` and ``error`` have the same structure with
+    numpy leaves.
     """
     impl = resolve(backend)
     h = None if h is None else v.positive_float("h", h)
-    kw = {} if scheduler is None else {"scheduler": parallel.check("scheduler", scheduler)}
-    if kw and "scheduler" not in inspect.signature(impl.compute).parameters:
-        raise ValueError(f"`scheduler` is not taken by backend {impl.name!r} (its compute runs in-process only)")
+    kw = _scheduled(impl, scheduler)
     structured = prepare(f, x)
     if structured is not None:  # a dict, list or tuple of arrays: the same call on its flat vector
         result = impl.compute(Counted(structured.objective), structured.point, h=h, **kw)
@@ -63,10 +72,13 @@ def gradient(
         ``f(x) -> float``.  Any callable works with the difference backends;
         ``"backprop"`` needs an objective with an analytic gradient (``net.objective(X, Y)``).
     x : array_like or structure
-        The point; float64 unless given as float32.  Never modified.  A dict, list or
-        tuple of arrays (numpy or any array-API library), nested as you like, is passed
-        to ``f`` as it is (a tuple as positional arguments, ``f(*x)``), and the gradient
-        comes back with the same structure (see :mod:`gradlab.structure`).
+        The point; float64 unless given as float32 (float16 is refused: its differences
+        are rounding noise).  Never modified.  A dict, list or tuple of arrays (numpy or
+        any array-API library), nested as you like, is passed to ``f`` as it is (a tuple
+        as positional arguments, ``f(*x)``), and the gradient comes back with the same
+        structure (see :mod:`gradlab.structure`).  A bare array-API array (a torch
+        tensor, a jax or array-api-strict array) is one such leaf: ``f`` receives that
+        kind of array, on its device, and the gradient comes back as one.
     backend : str or Backend
         A name from :func:`gradlab.backends`: ``"forward"``, ``"central"``, ``"backprop"``, ...
     h : float, optional
@@ -92,3 +104,78 @@ def gradient(
     array([ 2., -4.])
     """
     return differentiate(f, x, backend=backend, h=h, scheduler=scheduler).gradient
+
+
+def jacobian(
+    f: Callable, x: object, *, backend: str | Backend = "central", h: float | None = None, scheduler: object = None
+) -> object:
+    """The Jacobian of an array-valued ``f`` at ``x`` by finite differences (or the complex step).
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> array`` of a fixed shape (numpy or any array-API library).
+    x : array_like or structure
+        The point, never modified; a dict, list or tuple of arrays as in
+        :func:`gradient` (a tuple is passed as positional arguments, ``f(*x)``).
+    backend : str or Backend
+        One that differentiates array-valued functions (:attr:`Backend.jacobians`): a
+        difference scheme (``"forward"``, ``"central"``, ``"richardson"``, one you
+        registered) or ``"complex_step"``.
+    h, scheduler
+        As for :func:`gradient`.
+
+    Returns
+    -------
+    numpy.ndarray or structure
+        For an array ``x``: shape ``f(x).shape + x.shape``, ``J[..., j] = d f[...] / d x[j]``.
+        For a structure: the structure of ``x`` whose leaf for ``x_k`` is
+        ``d f / d x_k``, of shape ``f(x).shape + x_k.shape`` (a numpy array for a scalar leaf,
+        the leaf's own array library otherwise).
+
+    Notes
+    -----
+    The Jacobian is the gradient's computation on an ``f`` whose values are arrays: each
+    node ``x + o_k h_i e_i`` of the stencil is evaluated once and the whole output combined
+    with the scheme's weights, ``J[:, i] ~= sum_k w_k f(x + o_k h_i e_i) / (divisor h_i)``, so it
+    costs ``backend.evaluations(n)`` evaluations, exactly what one gradient of ``n`` entries
+    costs, however many outputs ``f`` has.  It keeps every safeguard of :func:`gradient`:
+    the step warning and errors, the scheduler, and for the complex step the refusal of an
+    ``f`` that returns real values for complex input, the real cross-check along a random
+    direction (each output judged on its own) and the rescue of entries whose ``h f'``
+    underflowed (each output rescued as its own gradient would be).
+
+    Examples
+    --------
+    >>> import numpy as np, gradlab
+    >>> def affine(x, w, b):
+    ...     return x @ w + b
+    >>> rng = np.random.default_rng(0)
+    >>> x, w, b = rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=2)
+    >>> gradlab.jacobian(affine, (x, w, b))[2].shape        # d out / d b: out.shape + b.shape
+    (4, 2, 2)
+    """
+    impl = resolve(backend)
+    if not impl.jacobians:
+        able = ", ".join(repr(b.name) for b in all_backends() if b.jacobians)
+        raise TypeError(
+            f"`backend` must be one that differentiates an array-valued f for a Jacobian ({able}); got "
+            f"{impl.name!r}, which differentiates scalar functions only"
+        )
+    h = None if h is None else v.positive_float("h", h)
+    kw = _scheduled(impl, scheduler)
+    structured = prepare(f, x)
+    if structured is None:
+        if not callable(f):
+            raise v.fail("f", "a callable f(x) -> array", f, TypeError)
+        counted = Counted(functools.partial(_on_host, f), vector=True)
+        point = counted.point(x)
+    else:
+        counted, point = Counted(structured.objective, vector=True), structured.point
+    J = impl.compute(counted, point, h=h, **kw).gradient  # f(x).shape + point.shape
+    return J if structured is None else structured.structure.unflatten(J)
+
+
+def _on_host(f: Callable, x: np.ndarray) -> np.ndarray:
+    """``f(x)`` as a numpy array (an array-API value brought to the host): what :class:`Counted` checks."""
+    return to_numpy(f(x))

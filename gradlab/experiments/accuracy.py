@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _validate as v
-from ..backends import Backend, StepTooSmallError, StepWarning, all_backends, baseline, differentiate, get
+from ..backends import Backend, StepTooSmallError, StepWarning, baseline, differentiate, get, references
 from ..nn import MLP, MLPObjective, NetworkObjective
 from ..objective import Counted
 from ..stats import loglog_fit
@@ -37,12 +37,6 @@ TOOL_STEPS = (
     ("deep-learning course", "central", 1e-7),
     ("scipy check_grad", "forward", 1.49e-8),
 )
-
-
-def step_backends() -> list[str]:
-    """Every registered backend that takes a step (the accuracy sweep's default); those with no
-    fixed order (``adaptive`` chooses its own steps) appear once, as a mark, not along the grid."""
-    return [b.name for b in all_backends() if b.has_step]
 
 
 def adaptive_rows(f, x64, ref, ref_norm, backend: Backend, dtype, label) -> dict:
@@ -71,13 +65,6 @@ def adaptive_rows(f, x64, ref, ref_norm, backend: Backend, dtype, label) -> dict
         "own_steps": True,
         "estimate_bounds_error": bounds,
     }
-
-
-def expected_slopes(backend: Backend) -> tuple[float, float]:
-    """Expected log-log slopes of error against h: ``(+order, rounding)``; the rounding side
-    falls as ``1/h`` (slope -1) for real differences, and is flat (0) for complex steps."""
-    order = float(backend.order) if backend.order is not None else math.nan
-    return order, (0.0 if backend.kind == "complex" else -1.0)
 
 
 def in_precision(f: object, dtype: object) -> object:
@@ -163,7 +150,8 @@ def accuracy_sweep(
         The exact gradient at ``x`` (or a function giving it); for an objective with an
         analytic gradient (an MLP) the default is backprop in float64.
     backends : sequence of str, optional
-        Default: every registered backend that takes a step.
+        Default: every registered backend that takes a step (:func:`gradlab.backends.references`);
+        one that chooses its own steps appears once, as a mark, not along the grid.
     dtypes, steps
         The grid.  Steps are absolute.
     label : str
@@ -182,7 +170,7 @@ def accuracy_sweep(
     ref_norm = float(np.linalg.norm(ref)) or 1.0
     f0, derivs = coordinate_derivatives(f, x64)
     steps = np.array([v.positive_float("steps", h) for h in steps])
-    chosen = [get(b) for b in (step_backends() if backends is None else backends)]
+    chosen = [get(b) for b in (references() if backends is None else backends)]
     nan = np.full(steps.size, math.nan)
     rows = []
     for dtype in dtypes:
@@ -190,7 +178,7 @@ def accuracy_sweep(
         fd = in_precision(f, dtype)
         xd = x64.astype(dtype)
         for backend in chosen:
-            if backend.order is None:  # it chooses its own steps: one mark, not a curve
+            if backend.own_steps:  # one mark where it lands, not a curve over the grid
                 rows.append(adaptive_rows(f, x64, ref, ref_norm, backend, dtype, label))
                 continue
             model = predicted_error(backend, steps, f0=f0, grad=ref, derivs=derivs, dtype=dtype)
@@ -259,7 +247,7 @@ def accuracy_summary(sweep: pd.DataFrame) -> pd.DataFrame:
             predicted_h = predicted_e = math.nan
         sane = e < 0.5
         trunc, rnd = (pt > 10 * pr) & sane, (pr > 10 * pt) & sane
-        expected = expected_slopes(get(backend)) if backend in step_backends() else (math.nan, math.nan)
+        expected = get(backend).expected_slopes if backend in references() else (math.nan, math.nan)
         rows.append(
             {
                 "function": function,

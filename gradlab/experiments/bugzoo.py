@@ -2,10 +2,12 @@
 
 Each bug is the backprop of :mod:`gradlab.nn.backprop` with one rule written
 the way people get it wrong (the seeds' derivations show where: BP1-BP4, the batch
-mean, the L2 term).  :func:`bug_zoo` runs every checker on every bug over a few
-random networks, and on the correct gradient for the false-alarm rate.
+mean, the L2 term).  :func:`run` runs every checker on every bug over a few
+random networks, and on the correct gradient for the false-alarm rate; :func:`summary`
+reduces it to detection rates.
 
-Each bug is one override of the local rules of the one backprop (:class:`gradlab.nn.Rules`).
+Each bug is one override of the local rules of the one backprop (:class:`gradlab.nn.Rules`),
+or, for a mistake made after the backward pass, one touch on the finished gradient.
 """
 
 from __future__ import annotations
@@ -21,11 +23,6 @@ from ..check import GradcheckResult, gradcheck
 from ..nn import MLP, RULES, MLPObjective, Rules, softmax
 
 
-def buggy_gradient(objective: MLPObjective, theta: np.ndarray, rules: Rules = RULES) -> np.ndarray:
-    """Backprop with the given rules (the default rules give the correct gradient)."""
-    return objective.gradient(theta, rules)
-
-
 def _bp4_off_by_one(delta, acts, l, out):
     # a[l] instead of a[l-1]: only shape-compatible where the layer is square
     out[...] = delta.T @ (acts[l] if acts[l].shape[1] == acts[l - 1].shape[1] else acts[l - 1])
@@ -33,27 +30,33 @@ def _bp4_off_by_one(delta, acts, l, out):
 
 def _softmax_wrong_axis(head, z, a, Y):
     p = softmax(z.T).T if head.output_name == "softmax" else a  # normalised over the batch, not the classes
-    return p * Y.sum(axis=1, keepdims=True) - Y
+    delta = p * Y.sum(axis=1, keepdims=True) - Y
+    delta /= Y.shape[0]  # the batch mean, as the correct BP1 takes it
+    return delta
 
 
 def _bias_first_sample(delta, out):
     out[...] = delta[0]
 
 
-def _relu_prime_one(act, z, a):
-    return np.ones_like(z) if act.name == "relu" else act.df(z, a)
+def _relu_prime_one(net, zs, acts, k):
+    return np.ones_like(zs[k - 1]) if net.hidden[k - 1].name == "relu" else RULES.fprime(net, zs, acts, k)
 
 
-def _tanh_prime_unsquared(act, z, a):
-    return 1 - a if act.name == "tanh" else act.df(z, a)
+def _tanh_prime_unsquared(net, zs, acts, k):
+    return 1 - acts[k] if net.hidden[k - 1].name == "tanh" else RULES.fprime(net, zs, acts, k)
+
+
+def _fprime_next_layer(net, zs, acts, k):
+    return RULES.fprime(net, zs, acts, min(k + 1, net.n_layers - 1))  # the last hidden layer has no next
 
 
 def _scale_last(factor):
-    def finish(net, grad):
+    def after(net, grad):
         net.params(grad)[f"W{net.n_layers}"][...] *= factor
         return grad
 
-    return finish
+    return after
 
 
 def _one_entry_slip(net, grad):
@@ -63,14 +66,22 @@ def _one_entry_slip(net, grad):
 
 @dataclass(frozen=True)
 class Bug:
-    """One realistic mistake: a name, what it is, and the rules that make it."""
+    """One realistic mistake: a name, what it is, and how it is made: local rules of backprop
+    that are wrong, or a touch on the finished gradient (``after(net, grad)``: a wrong
+    constant on a block, an entry lost), or both."""
 
     name: str
     description: str
-    rules: Rules
+    rules: Rules = RULES
     applies: Callable[[MLP], bool] = field(default=lambda net: True)
     #: a resolution probe (an error too small to be a real bug), not part of the zoo's goal
     probe: bool = False
+    after: Callable[[MLP, np.ndarray], np.ndarray] | None = None
+
+    def gradient(self, objective: MLPObjective, theta: np.ndarray) -> np.ndarray:
+        """The buggy gradient of ``objective`` at ``theta``."""
+        grad = objective.gradient(theta, self.rules)
+        return grad if self.after is None else self.after(objective.net, grad)
 
 
 BUGS: dict[str, Bug] = {
@@ -83,7 +94,11 @@ BUGS: dict[str, Bug] = {
             Rules(bp2=lambda d, W, fp: (d @ W.T) * fp if W.shape[0] == W.shape[1] else (d @ W) * fp),
             lambda net: net.n_layers >= 3 and len(set(net.sizes[1:-1])) == 1 and net.sizes[1] == net.sizes[2],
         ),
-        Bug("missing_batch_mean", "the 1/m of the batch mean forgotten", Rules(mean=lambda d, m: d)),
+        Bug(
+            "missing_batch_mean",
+            "the 1/m of the batch mean forgotten",
+            Rules(bp1=lambda head, z, a, Y: head.delta(z, a, Y)),
+        ),
         Bug("l2_missing", "the L2 term missing from dW", Rules(l2_w=lambda lam, W: 0.0), lambda net: net.l2 > 0),
         Bug(
             "l2_on_biases",
@@ -99,7 +114,7 @@ BUGS: dict[str, Bug] = {
         Bug(
             "wrong_sign_bp1",
             "BP1 with the sign flipped: y - a instead of a - y",
-            Rules(bp1=lambda head, z, a, Y: -head.delta(z, a, Y)),
+            Rules(bp1=lambda head, z, a, Y: -RULES.bp1(head, z, a, Y)),
         ),
         Bug(
             "softmax_wrong_axis",
@@ -110,7 +125,7 @@ BUGS: dict[str, Bug] = {
         Bug(
             "fprime_next_layer",
             "BP2 uses f'(z[l+1]) instead of f'(z[l]) (off by one layer)",
-            Rules(fprime_layer=lambda l: l + 1),
+            Rules(fprime=_fprime_next_layer),
             lambda net: net.n_layers >= 3 and len(set(net.sizes[1:-1])) == 1,
         ),
         Bug(
@@ -131,24 +146,24 @@ BUGS: dict[str, Bug] = {
             Rules(fprime=_relu_prime_one),
             lambda net: "relu" in net.activations,
         ),
-        Bug("last_layer_0.1pct", "dW[L] off by 0.1% (a wrong constant)", Rules(finish=_scale_last(1.001))),
+        Bug("last_layer_0.1pct", "dW[L] off by 0.1% (a wrong constant)", after=_scale_last(1.001)),
         Bug(
             "one_entry_slip",
             "one entry of dW2 lost to an indexing slip",
-            Rules(finish=_one_entry_slip),
-            lambda net: net.n_layers >= 2,
+            applies=lambda net: net.n_layers >= 2,
+            after=_one_entry_slip,
         ),
         Bug(
             "probe: dW[L] x (1 + 1e-5)",
             "resolution probe: an error of 1e-5",
-            Rules(finish=_scale_last(1 + 1e-5)),
             probe=True,
+            after=_scale_last(1 + 1e-5),
         ),
         Bug(
             "probe: dW[L] x (1 + 1e-7)",
             "resolution probe: an error of 1e-7",
-            Rules(finish=_scale_last(1 + 1e-7)),
             probe=True,
+            after=_scale_last(1 + 1e-7),
         ),
     ]
 }
@@ -159,7 +174,7 @@ DEFAULT_CHECKER = "default"
 #: numbers of random directions per block of the fast checkers
 FAST_DIRECTIONS = (1, 2, 4)
 
-#: the summary rows of :func:`zoo_summary` below the per-bug rows
+#: the summary rows of :func:`summary` below the per-bug rows
 ALL_BUGS = "ALL BUGS (probes aside)"
 FALSE_ALARMS = "FALSE ALARMS (correct gradient)"
 EVALUATIONS = "evaluations (correct gradient)"
@@ -243,7 +258,7 @@ def _bound(objective: MLPObjective, bug: Bug) -> Callable[[np.ndarray], np.ndarr
     """The buggy gradient of ``objective`` as a function of theta, named after the bug."""
 
     def grad(theta: np.ndarray) -> np.ndarray:
-        return buggy_gradient(objective, theta, bug.rules)
+        return bug.gradient(objective, theta)
 
     grad.__name__ = bug.name
     return grad
@@ -254,7 +269,7 @@ def run_checker(objective: MLPObjective, theta: np.ndarray, grad: Callable | Non
     return gradcheck(objective, theta, grad=grad, **checkers()[checker])
 
 
-def bug_zoo(params: BugZooParams = BugZooParams(), *, progress: object = None) -> pd.DataFrame:
+def run(params: BugZooParams = BugZooParams(), *, progress: object = None) -> pd.DataFrame:
     """Every checker against every bug (and the correct gradient), over seeded networks.
 
     Returns one row per (network, bug, checker): ``detected`` (the check failed),
@@ -294,7 +309,7 @@ def bug_zoo(params: BugZooParams = BugZooParams(), *, progress: object = None) -
     return pd.DataFrame(rows)
 
 
-def zoo_summary(zoo: pd.DataFrame) -> pd.DataFrame:
+def summary(zoo: pd.DataFrame) -> pd.DataFrame:
     """Detection rate per bug and checker, then the rate over all real bugs, the false-alarm
     rate on correct gradients, and each checker's cost on a correct gradient (evaluations)."""
     bugs = zoo[zoo["bug"] != "none"]
@@ -307,4 +322,21 @@ def zoo_summary(zoo: pd.DataFrame) -> pd.DataFrame:
     return table[list(dict.fromkeys(zoo["checker"]))]
 
 
-__all__ = ["BUGS", "Bug", "BugZooParams", "Rules", "bug_zoo", "buggy_gradient", "checkers", "zoo_summary"]
+#: the names this module's entry points had before every experiment took the shape
+#: ``run(params) -> DataFrame`` and ``summary(df)``
+bug_zoo, zoo_summary = run, summary
+
+__all__ = [
+    "ALL_BUGS",
+    "BUGS",
+    "Bug",
+    "BugZooParams",
+    "EVALUATIONS",
+    "FALSE_ALARMS",
+    "Rules",
+    "bug_zoo",
+    "checkers",
+    "run",
+    "summary",
+    "zoo_summary",
+]

@@ -1,7 +1,7 @@
 """Cost against size: every registered backend over a ladder of network widths, timed
 (interleaved repeats, one BLAS thread, every sample kept) and counted (objective evaluations).
 
-:func:`cost_sweep` returns one row per (backend, width, repeat); :func:`cost_table` reduces
+:func:`run` returns one row per (backend, width, repeat); :func:`cost_table` reduces
 the repeats to a robust value with its band (:func:`gradlab.stats.low_quantile`);
 :func:`scaling_summary` fits the exponents (:func:`gradlab.stats.exponent_of_samples`: the one
 log-log fit, with its uncertainty from the repeats).  The chart and the page both read
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..backends import all_backends, baseline, differentiate, get
+from ..backends import all_backends, baseline, differentiate, get, references
 from ..nn import MLP, MLPObjective
 from ..stats import exponent_of_samples, low_quantile
 from ..timing import blas_info, blas_threads, interleaved
@@ -112,7 +112,7 @@ class CostParams:
         return self.repeats * total
 
 
-def cost_sweep(params: CostParams = CostParams(), *, progress: Callable[[float, float], None] | None = None):
+def run(params: CostParams = CostParams(), *, progress: Callable[[float, float], None] | None = None):
     """Time and count every backend over the ladder of :class:`CostParams`.
 
     For each width all measurements are interleaved (round 1 of every backend, then round
@@ -167,6 +167,10 @@ def cost_sweep(params: CostParams = CostParams(), *, progress: Callable[[float, 
     return pd.DataFrame(rows)
 
 
+#: the name :func:`run` had before every experiment took the shape ``run(params) -> DataFrame``
+cost_sweep = run
+
+
 def cost_table(samples: pd.DataFrame, *, q: float = 0.2) -> pd.DataFrame:
     """One row per (backend, n_params): ``seconds`` (the ``q``-quantile of the repeats),
     ``seconds_low`` (minimum), ``seconds_high`` (median), ``spread`` and ``repeats``."""
@@ -212,6 +216,7 @@ def scaling_summary(samples: pd.DataFrame, *, last: int = 4, q: float = 0.2) -> 
     objective = _by_size(samples, OBJECTIVE)
     base = baseline()
     backprop = _by_size(samples, base)
+    stepping = set(references())  # a peer from a benchmark file, unregistered, has no ratio row
     for backend in dict.fromkeys(samples["backend"]):
         mine = _by_size(samples, backend)
         sizes = sorted(mine)[-last:]
@@ -229,7 +234,7 @@ def scaling_summary(samples: pd.DataFrame, *, last: int = 4, q: float = 0.2) -> 
         row["in_objective_units"] = (
             top / low_quantile(objective[sizes[-1]], q).value if sizes[-1] in objective else math.nan
         )
-        if backend not in (OBJECTIVE, base) and backprop and _takes_step(backend):
+        if backend not in (OBJECTIVE, base) and backprop and backend in stepping:
             shared = [n for n in sorted(mine) if n in backprop and len(mine[n]) == len(backprop[n])][-last:]
             ratios = ratio_samples(samples, backend).set_index("n_params")
             ratios = {n: ratios.loc[[n], "ratio"].to_numpy() for n in shared}
@@ -256,15 +261,6 @@ def ratio_samples(samples: pd.DataFrame, backend: str, over: str | None = None) 
     b = samples[samples["backend"] == over].set_index(["n_params", "repeat"])["seconds"]
     both = pd.concat({"a": a, "b": b}, axis=1).dropna()
     return (both["a"] / both["b"]).rename("ratio").reset_index().sort_values(["n_params", "repeat"])
-
-
-def _takes_step(name: str) -> bool:
-    """Whether ``name`` is a backend that takes a step (a registered one, or one from a
-    benchmark file: anything but the objective, backprop and peers without steps)."""
-    try:
-        return get(name).has_step
-    except ValueError:
-        return False
 
 
 def _fit_columns(prefix: str, by_size: dict[int, np.ndarray], sizes: Sequence[int], q: float) -> dict[str, float]:

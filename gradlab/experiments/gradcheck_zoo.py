@@ -1,6 +1,6 @@
 """gradcheck of backprop for every hidden activation under every output/loss pair of the loss
 table (:data:`gradlab.nn.HEADS`): one row per (network, block), from parameters held in
-:class:`ZooParams`."""
+:class:`GradcheckZooParams`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ..nn import ACTIVATIONS, HEADS, MLP
 
 
 @dataclass(frozen=True)
-class ZooParams:
+class GradcheckZooParams:
     """Networks ``sizes`` with ``l2``, a random batch of ``batch``, parameters jittered by
     ``jitter`` (nonzero biases), for every activation of the table (or ``activations``)
     under every head of ``heads`` (every valid output/loss pair); checked with gradcheck's
@@ -46,7 +46,9 @@ class ZooParams:
         )
 
 
-def run(params: ZooParams = ZooParams(), *, progress: Callable[[float, float], None] | None = None) -> pd.DataFrame:
+def run(
+    params: GradcheckZooParams = GradcheckZooParams(), *, progress: Callable[[float, float], None] | None = None
+) -> pd.DataFrame:
     """One row per (network, block): ``max_rel_error``, ``max_abs_error``, ``worst_index``,
     ``passed``, and the network's verdict and norm-wise error."""
     p = params
@@ -79,3 +81,7 @@ def run(params: ZooParams = ZooParams(), *, progress: Callable[[float, float], N
         if progress is not None:
             progress(i + 1, len(cases))
     return pd.DataFrame(rows)
+
+
+#: the name of :class:`GradcheckZooParams` before it said which zoo
+ZooParams = GradcheckZooParams

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..check import gradcheck
-from ..nn import MLP, Rules
-from .bugzoo import BUGS
+from ..nn import MLP
+from .bugzoo import BUGS, Bug
 
 
 @dataclass(frozen=True)
@@ -41,25 +41,28 @@ class Condition:
 
 
 def _scale_first_layer(factor: float) -> Callable:
-    def finish(net, grad):
+    def after(net, grad):
         net.params(grad)["W1"][...] *= factor
         return grad
 
-    return finish
+    return after
 
 
 def _one_bias(factor: float) -> Callable:
-    def finish(net, grad):
+    def after(net, grad):
         net.params(grad)["b1"][0] *= factor
         return grad
 
-    return finish
+    return after
 
 
 #: bugs beyond the bug zoo's: a 10% error in layer 1, and a 50% error on one bias
-EXTRA_BUGS: dict[str, Rules] = {
-    "W1 off by 10%": Rules(finish=_scale_first_layer(1.1)),
-    "b1[0] off by 50%": Rules(finish=_one_bias(1.5)),
+EXTRA_BUGS: dict[str, Bug] = {
+    b.name: b
+    for b in [
+        Bug("W1 off by 10%", "dW1 scaled by 1.1", after=_scale_first_layer(1.1)),
+        Bug("b1[0] off by 50%", "db1[0] scaled by 1.5", after=_one_bias(1.5)),
+    ]
 }
 
 
@@ -90,8 +93,8 @@ def conditions_grid(
 
 
 @dataclass(frozen=True)
-class TrustZoo:
-    """Parameters of the adversarial zoo, held as data."""
+class TrustZooParams:
+    """Parameters of the adversarial zoo, held as data (:func:`run` runs them)."""
 
     conditions: tuple[Condition, ...] = field(default_factory=lambda: tuple(conditions_grid()))
     bugs: tuple[str, ...] = (
@@ -122,20 +125,23 @@ class TrustZoo:
         )
 
     def run(self) -> pd.DataFrame:
-        """One row per (condition, gradient, check): the status and the evaluations."""
+        """One row per (condition, gradient, check): the status and the evaluations (:func:`run`)."""
+        return run(self)
+
+    def _run(self, progress: Callable[[float, float], None] | None = None) -> pd.DataFrame:
         rows = []
-        for c in self.conditions:
+        for i, c in enumerate(self.conditions):
             objective, theta = _problem(c, self.seed, sizes=self.sizes, l2=self.l2, jitter=self.jitter)
             cases = [("none", None)]
             for name in self.bugs:
-                rules = EXTRA_BUGS.get(name) or BUGS[name].rules
-                if name in BUGS and not BUGS[name].applies(objective.net):  # e.g. relu' bugs on tanh networks
+                bug = EXTRA_BUGS.get(name) or BUGS[name]
+                if not bug.applies(objective.net):  # e.g. relu' bugs on tanh networks
                     continue
-                cases.append((name, rules))
+                cases.append((name, bug))
             right = objective.gradient(theta).astype(np.float64)
-            for name, rules in cases:
-                grad = None if rules is None else (lambda th, r=rules, o=objective: o.gradient(th, r))
-                if rules is not None:
+            for name, bug in cases:
+                grad = None if bug is None else (lambda th, b=bug, o=objective: b.gradient(o, th))
+                if bug is not None:
                     effect = np.abs(grad(theta).astype(np.float64) - right).max() / np.abs(right).max()
                     if effect < 1e-6:  # the bug changes nothing measurable at this point
                         continue
@@ -154,7 +160,19 @@ class TrustZoo:
                             "reference": r.reference,
                         }
                     )
+            if progress is not None:
+                progress(i + 1, len(self.conditions))
         return pd.DataFrame(rows)
+
+
+#: the name of :class:`TrustZooParams` before every experiment's parameters were called ``*Params``
+TrustZoo = TrustZooParams
+
+
+def run(params: TrustZooParams = TrustZooParams(), *, progress: Callable[[float, float], None] | None = None):
+    """The adversarial zoo of ``params``: one row per (condition, gradient, check) with ``status``,
+    ``evaluations`` and ``reference``; ``progress(done, total)`` after each condition."""
+    return params._run(progress)
 
 
 def summary(zoo: pd.DataFrame) -> pd.DataFrame:

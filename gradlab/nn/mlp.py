@@ -131,6 +131,9 @@ class MLP:
             offset += n_out * n_in + n_out
         self.blocks: tuple[Block, ...] = tuple(blocks)
         self.n_params: int = offset
+        # (W's slice, W's shape, b's slice) per layer, once: layers() runs on every evaluation,
+        # and a Block computes its slice afresh each time it is asked
+        self._layout = tuple((w.slice, w.shape, b.slice) for w, b in zip(self.blocks[::2], self.blocks[1::2]))
         #: the hidden layers' rows of the activation table, in order
         self.hidden: tuple[Activation, ...] = tuple(ACTIVATIONS[name] for name in names)
 
@@ -156,7 +159,7 @@ class MLP:
         neither vanish nor explode with depth.  Values are drawn in float64 and then
         rounded to ``dtype``, so a float32 network starts from the float64 one, rounded.
         """
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(v.seed("seed", seed, none=True))
         theta = np.zeros(self.n_params, dtype=np.float64)
         views = ParamViews(theta, self.blocks)
         layer_acts = [*self.activations, self.output]
@@ -188,8 +191,7 @@ class MLP:
     def layers(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(W1, b1), ...]`` as views into a validated ``theta`` (no checks: the hot path of
         every evaluation; :meth:`params` is the checked, named form)."""
-        b = self.blocks
-        return [(theta[b[i].slice].reshape(b[i].shape), theta[b[i + 1].slice]) for i in range(0, len(b), 2)]
+        return [(theta[w].reshape(shape), theta[b]) for w, shape, b in self._layout]
 
     def check_theta(self, theta: object, *, copy: bool = True) -> np.ndarray:
         """``theta`` validated: a finite flat array of the network's dtype and size
@@ -218,19 +220,31 @@ class MLP:
 
         No input checks: callers pass validated arrays.
         """
-        acts, zs = [X], []
-        layers = self.layers(theta)
-        for (W, b), act in zip(layers[:-1], self.hidden):
-            z = acts[-1] @ W.T  # (m, n[l-1]) @ (n[l-1], n[l]) -> (m, n[l])
-            z += b
-            zs.append(z)
-            acts.append(act.f(z))
-        W, b = layers[-1]
-        z = acts[-1] @ W.T  # (m, n[L-1]) @ (n[L-1], n[L]) -> (m, n[L])
-        z += b
-        zs.append(z)
-        acts.append(self.head.output(z))
+        zs, acts, _ = self._forward(theta, X, keep=True)
+        acts.append(self.head.output(zs[-1]))
         return zs, acts
+
+    def _forward(self, theta: np.ndarray, X: np.ndarray, *, keep: bool):
+        """The one forward loop, up to ``z[L]``: ``(zs, acts, layers)``.  With ``keep`` every
+        ``z[l]`` and ``a[l-1]``; without, only ``z[L]`` and ``a[L-1]``, so that the cost (the
+        hot path of every difference) holds one layer's arrays at a time, not the whole cache.
+        The head's output is left to the caller: the cost reads the loss from ``z[L]``."""
+        layers = self.layers(theta)
+        a, zs, acts = X, [], [X]
+        for (W, b), act in zip(layers[:-1], self.hidden):
+            z = a @ W.T  # (m, n[l-1]) @ (n[l-1], n[l]) -> (m, n[l])
+            z += b
+            a = act.f(z)
+            if keep:
+                zs.append(z)
+                acts.append(a)
+        W, b = layers[-1]
+        z = a @ W.T  # (m, n[L-1]) @ (n[L-1], n[L]) -> (m, n[L])
+        z += b
+        if keep:
+            zs.append(z)
+            return zs, acts, layers
+        return [z], [a], layers
 
     @property
     def kinked(self) -> bool:
@@ -251,15 +265,7 @@ class MLP:
 
     def cost(self, theta: np.ndarray, X: np.ndarray, Y: np.ndarray):
         """J(theta) on a batch, as a numpy scalar (complex if theta is); no checks (hot path)."""
-        a = X
-        layers = self.layers(theta)
-        for (W, b), act in zip(layers[:-1], self.hidden):
-            z = a @ W.T  # (m, n[l-1]) @ (n[l-1], n[l]) -> (m, n[l])
-            z += b
-            a = act.f(z)
-        W, b = layers[-1]
-        z = a @ W.T
-        z += b
+        (z,), _, layers = self._forward(theta, X, keep=False)
         J = self.head.total(z, Y) / X.shape[0]
         if self.l2:
             # dot, not vdot: no conjugation, so the penalty stays analytic for the complex step.
@@ -310,9 +316,8 @@ class MLP:
         >>> X.shape, Y.shape, Y.sum(axis=1).tolist()
         ((5, 3), (5, 2), [1.0, 1.0, 1.0, 1.0, 1.0])
         """
-        if isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 1:
-            raise v.fail("m", "a positive integer", m, TypeError if not isinstance(m, int | np.integer) else ValueError)
-        rng = np.random.default_rng(seed)
+        m = v.positive_int("m", m)
+        rng = np.random.default_rng(v.seed("seed", seed, none=True))
         X = rng.normal(size=(m, self.sizes[0]))
         return X, self.head.targets(rng, m, self.sizes[-1])
 

@@ -2,19 +2,21 @@
 
 ``build`` validates everything first (every section's inputs, the folder), takes the
 folder's lock, repairs what a killed run may have left, measures, and then writes all
-files into a staging folder and publishes them together (:mod:`.publish`).
+files into a staging folder beside the folder and switches the two in one step
+(:mod:`.publish`).
 """
 
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 from .. import parallel
 from ..timing import blas_threads
 from .config import Config
 from .progress import Progress
-from .publish import INDEX, check_writable, locked, manifest_block, repair, sha256, sigterm_unwinds, staged
+from .publish import INDEX, Destination, manifest_block, sha256, sigterm_unwinds
 from .sections import Data, Section, all_sections
 
 
@@ -65,29 +67,50 @@ def render(staging: Path, config: Config, sections: list[Section], data: dict[st
             (staging / s.figure_file).write_bytes(buf.getvalue())
             written.append(s.figure_file)
     digests = {name: sha256(staging / name) for name in written}
-    text = index_markdown(config, sections, data) + "\n" + manifest_block(digests)
+    body = index_markdown(config, sections, data) + "\n"
+    text = body + manifest_block(digests, body)
     (staging / INDEX).write_text(text, encoding="utf-8")
     return [*written, INDEX]
 
 
-def build(out: Path, config: Config) -> dict[str, Path]:
+def destination(out: Path, *, force: bool = False, sections: list[Section] | None = None) -> Destination:
+    """The output folder of a report, checked (:meth:`~.publish.Destination.preflight`): raises
+    :class:`~gradlab.report.publish.FolderRefused` for a folder the report may not publish into."""
+    dest = Destination(Path(out), files_of(sections), force=force)
+    dest.preflight()
+    return dest
+
+
+def build(out: Path, config: Config, *, force: bool = False, note=None) -> dict[str, Path]:
     """Run every section and write the report into ``out``; return the files written.
 
-    Raises ``ValueError`` for a bad input (before any work), ``PermissionError`` for a folder
-    that cannot be written, and :class:`~gradlab.report.publish.ReportBusyError` when another
-    run holds the folder.
+    Raises ``ValueError`` for a bad input and :class:`~gradlab.report.publish.FolderRefused`
+    (a ``ValueError``) for a folder the report may not publish into, both before any work,
+    and :class:`~gradlab.report.publish.ReportBusyError` when another run holds the folder.
+    ``force`` replaces entries with report file names that are not from an earlier report
+    (moved aside, never deleted).  ``note(text)`` receives what the user should know (repairs,
+    replaced files); by default it goes to stderr.
     """
     sections = all_sections()
     for s in sections:
         s.check(config)
-    out = check_writable(Path(out))
-    with sigterm_unwinds(), locked(out):
+    dest = destination(out, force=force, sections=sections)
+    if note is None:
+
+        def note(text):
+            print(f"gradlab report: {text}", file=sys.stderr)
+
+    with sigterm_unwinds(), dest.locked():
+        for text in dest.repair():
+            note(text)
+        dest.preflight()  # again, holding the lock
         progress = Progress(len(sections) + 1, enabled=config.progress)
-        for note in repair(out):
-            progress._write(f"gradlab report: {note}")
         data = measure(config, sections, progress)
         progress.stage("writing the report")
-        with staged(out) as staging:
-            names = render(staging, config, sections, data)
+        try:
+            dest.publish(lambda staging: render(staging, config, sections, data))
+        finally:
+            for text in dest.notes:  # where replaced entries went, whatever happened after
+                note(text)
         progress.done()
-    return {name: out / name for name in names}
+    return {name: dest.out / name for name in sorted(dest.names)}

@@ -25,15 +25,8 @@ def _params(config) -> exp.AccuracyParams:
 
 
 def _model_text(backend: str) -> str:
-    """The backend's error model as printed in the legend, from its kind and order."""
-    if backend not in names():
-        return ""
-    b = get(backend)
-    if b.order is None:
-        return ""
-    power = {1: "", 2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶"}.get(b.order, f"^{b.order}")
-    rounding = "ε·|g|" if b.kind == "complex" else "C_r·ε/h"
-    return f"C_t·h{power} + {rounding}"
+    """The backend's error model as printed in the legend: its own :meth:`~gradlab.Backend.legend`."""
+    return get(backend).legend() if backend in names() else ""
 
 
 def accuracy_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> Figure:
@@ -59,6 +52,7 @@ def accuracy_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> Figure:
         own = part["own_steps"].fillna(False).astype(bool) if "own_steps" in part else np.zeros(len(part), bool)
         for r in part[own].itertuples():  # backends that choose their own steps: one mark each
             st = style_of(r.backend)
+            model = _model_text(r.backend)
             ax.plot(
                 [r.h],
                 [r.rel_error],
@@ -67,7 +61,8 @@ def accuracy_figure(sweep: pd.DataFrame, summary: pd.DataFrame) -> Figure:
                 ms=12,
                 mec="k",
                 zorder=6,
-                label=f"{st.label}: its own steps (one mark, its evaluation count beside it)",
+                label=f"{st.label}: its own steps{f', error {model}' if model else ''} (one mark, its evaluation count "
+                "beside it)",
                 gid=f"own-{r.backend}-{dtype}",
             )
             ax.annotate(

@@ -25,8 +25,8 @@ class BugZoo(Section):
     csvs = ("bugzoo",)
 
     def run(self, config, progress) -> Data:
-        zoo = exp.bug_zoo(_params(config), progress=progress)
-        return {"bugzoo": zoo, "bug_summary": exp.zoo_summary(zoo)}
+        zoo = exp.run(_params(config), progress=progress)
+        return {"bugzoo": zoo, "bug_summary": exp.summary(zoo)}
 
     def findings(self, data: Data, config) -> list[str]:
         bs = data["bug_summary"]

@@ -120,7 +120,7 @@ class Cost(Section):
         if config.benchmark_json is not None:
             samples = exp.from_benchmark_json(config.benchmark_json)
         else:
-            samples = exp.cost_sweep(params(config), progress=progress)
+            samples = exp.run(params(config), progress=progress)
         p = params(config)
         return {
             "cost": samples,

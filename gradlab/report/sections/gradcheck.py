@@ -10,8 +10,8 @@ from ...experiments import gradcheck_zoo as exp
 from . import Data, Section, fmt
 
 
-def _params(config) -> exp.ZooParams:
-    return exp.ZooParams(seed=config.seed, activations=config.zoo_activations)
+def _params(config) -> exp.GradcheckZooParams:
+    return exp.GradcheckZooParams(seed=config.seed, activations=config.zoo_activations)
 
 
 def gradcheck_figure(zoo: pd.DataFrame) -> Figure:

@@ -8,7 +8,7 @@ from ...experiments import trustzoo as exp
 from . import Data, Section
 
 
-def _params(config) -> exp.TrustZoo:
+def _params(config) -> exp.TrustZooParams:
     grid = exp.conditions_grid(
         activations=config.trust_activations,
         input_scales=config.trust_input_scales,
@@ -17,7 +17,7 @@ def _params(config) -> exp.TrustZoo:
         batches=config.trust_batches,
         steps=config.trust_steps,
     )
-    return exp.TrustZoo(conditions=tuple(grid), seed=config.seed)
+    return exp.TrustZooParams(conditions=tuple(grid), seed=config.seed)
 
 
 def per_condition(zoo: pd.DataFrame) -> pd.DataFrame:
@@ -47,7 +47,7 @@ class Trust(Section):
     csvs = ("trust",)
 
     def run(self, config, progress) -> Data:
-        zoo = _params(config).run()
+        zoo = exp.run(_params(config), progress=progress)
         return {"trust": zoo, "trust_summary": exp.summary(zoo)}
 
     def findings(self, data: Data, config) -> list[str]:
