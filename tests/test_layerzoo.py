@@ -52,3 +52,20 @@ def test_the_zoo_table_has_a_row_per_case_and_checker_and_its_summary_the_rates(
 def test_a_rule_that_is_not_a_method_is_refused():
     with pytest.raises(ValueError, match=r"`rule` must be a local rule \(method\) of Conv2d; got 'dx'"):
         gradlab.nn.Conv2d(1, 1, 1).with_rule("dx", lambda self: None)
+
+
+def test_in_float32_the_default_check_still_catches_and_passes():
+    params = z.LayerZooParams(dtype="float32")
+    for bug in ("batchnorm_missing_mean_terms", "lstm_forget_gate_derivative"):
+        b = z.LAYER_BUGS[bug]
+        objective, theta = params.problem(b.network, 0)
+        assert theta.dtype == objective.net.dtype == np.float32
+        result = gradlab.gradcheck(objective, theta, grad=b.plant(objective).gradient)
+        assert result.status == "failed" and set(z.failing_blocks(result)) <= set(b.blocks)
+        assert gradlab.gradcheck(objective, theta).status == "passed"
+
+
+def test_float32_runs_only_the_checkers_that_choose_their_own_step():
+    every = z.default_checkers("float64")
+    assert "default, h=1e-8" in every and "default, h=1e-3" in every
+    assert z.default_checkers("float32") == [c for c in every if not c.startswith("default, h=")]
