@@ -1,6 +1,8 @@
 """The CNN/LSTM cost and accuracy experiments and their report section: exact counts, fits
 recovered from exact power laws, findings that state an exponent only when it is clear."""
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -54,12 +56,16 @@ def test_the_summary_recovers_exact_power_laws():
     assert s.loc[("cnn", "central"), "ratio_to_baseline_at_largest_N"] == pytest.approx(1e-7 * n**2 / (1e-6 * n))
 
 
+@functools.cache
+def measured() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A one-bug zoo and a three-step accuracy sweep, measured once for the tests below."""
+    params = lz.LayerZooParams(seeds=(0,), clean_seeds=(10,), bugs=("embedding_assign",), checkers=("default",))
+    return lz.layer_zoo(params), lc.layer_accuracy((1e-2, 1e-5, 1e-8), dtypes=("float64",), models=("lstm",))
+
+
 def data(noise: float = 0.0) -> dict:
     cost = synthetic(noise)
-    zoo = lz.layer_zoo(
-        lz.LayerZooParams(seeds=(0,), clean_seeds=(10,), bugs=("embedding_assign",), checkers=("default",))
-    )
-    acc = lc.layer_accuracy((1e-2, 1e-5, 1e-8), dtypes=("float64",), models=("lstm",))
+    zoo, acc = measured()
     return {
         "layer_cost": cost,
         "layer_cost_summary": lc.layer_cost_summary(cost),

@@ -404,6 +404,8 @@ def test_the_callers_data_is_never_changed():
         ),
         (lambda: nn.Network([nn.Dense(3, 1)], input_shape=(3,)), ValueError, r"at least 2 outputs for a softmax"),
         (lambda: nn.Network([nn.Dense(3, 2)]).random_batch(4), ValueError, r"`input_shape` must be given"),
+        (lambda: nn.Network([nn.Dense(3, 2)], input_shape=(3, 0)), ValueError, r"`input_shape` must be a positive"),
+        (lambda: nn.Network([nn.Dense(3, 2)], input_shape=3), TypeError, r"`input_shape` must be the shape of one"),
         (lambda: nn.Network([nn.Dense(3, 2)], loss="hinge"), ValueError, r"`loss` must be one of"),
     ],
 )
@@ -430,3 +432,19 @@ def test_bad_batches_get_house_messages():
     cnn_net = cnn()
     with pytest.raises(ValueError, match=r"layer 0 \(conv1\): Conv2d\(1, 2, 3, stride=1, padding=1\) expects images"):
         cnn_net.objective(np.zeros((2, 3, 6, 6)), np.eye(3)[[0, 1]])
+
+
+def test_the_kink_hook_is_there_exactly_for_kinked_layers_and_sees_a_relu_cross_zero():
+    smooth = KINDS["layernorm"]()
+    assert problem(smooth)[0].kinks is None
+    net = nn.Network([nn.Dense(2, 3), nn.Activation("relu"), nn.Dense(3, 2)], input_shape=(2,))
+    X, Y = np.array([[1.0, 0.0]]), np.array([[1.0, 0.0]])
+    obj, theta = net.objective(X, Y), net.init(seed=0)
+    p = net.params(theta)
+    p["dense1.W"][...] = 0.0
+    p["dense1.b"][...] = [1.0, -1.0, 1e-9]  # unit 3 just above its kink
+    key = obj.kinks(theta)
+    p["dense1.W"][0, 0] = 0.5  # unit 1 moves, stays positive: the same piece
+    assert obj.kinks(theta) == key
+    p["dense1.W"][2, 0] = -1e-8  # unit 3 crosses 0
+    assert obj.kinks(theta) != key

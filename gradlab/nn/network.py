@@ -116,7 +116,9 @@ class Network:
         self.complex_ok = all(layer.complex_ok for layer in self.layers)
         self.input_shape = None
         if input_shape is not None:
-            shape = tuple(int(n) for n in input_shape)
+            if isinstance(input_shape, str) or not isinstance(input_shape, Sequence) or not input_shape:
+                raise v.fail("input_shape", "the shape of one sample, such as (1, 8, 8)", input_shape, TypeError)
+            shape = tuple(v.positive_int("input_shape", n) for n in input_shape)
             self.n_out = self._check_shapes(shape, "input_shape")
             self.input_shape = shape
 

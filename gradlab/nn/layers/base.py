@@ -17,6 +17,14 @@ local derivative.  The contract, with ``p`` and ``g`` dicts of named parameter v
 - ``pieces(cache)`` -- for a layer with kinks (ReLU, max-pool), an integer array that
   is the same at two points exactly when they lie on the same smooth piece; else ``None``.
 
+Complex evaluation.  Every layer here is analytic in its inputs and parameters away from
+its kinks, so a network of them evaluates at complex theta and the complex step is a valid
+reference: the only non-analytic operations are branch choices (ReLU's side of 0,
+max-pool's argmax, softmax's shift), and those are taken on the real part, never with
+``np.abs``, ``np.maximum`` or ``.real`` applied to the values themselves.  A layer that could
+not (one that rounds, or takes absolute values) would set ``complex_ok = False``, and the
+network's objective would say so to the checker, which then uses real differences.
+
 A backward pass is written as a few named local rules (methods), so that the layer
 bug zoo (:mod:`gradlab.experiments.layerzoo`) plants a mistake by replacing one rule on
 a copy of a layer: there is one backward, not a correct one and a copy to break.
