@@ -448,3 +448,34 @@ def test_the_kink_hook_is_there_exactly_for_kinked_layers_and_sees_a_relu_cross_
     assert obj.kinks(theta) == key
     p["dense1.W"][2, 0] = -1e-8  # unit 3 crosses 0
     assert obj.kinks(theta) != key
+
+
+def test_the_contract_snippet_runs_as_written():
+    # DESIGN.md, "Layers beyond the MLP": no input_shape needed when the data is given
+    model = nn.Network(
+        [nn.Conv2d(1, 4, 3, stride=1, padding=0), nn.Activation("relu"), nn.MaxPool2d(2), nn.Flatten()]
+        + [nn.Dense(4 * 3 * 3, 10)],
+        loss="cross_entropy",
+    )
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(5, 1, 8, 8)), np.eye(10)[rng.integers(0, 10, 5)]
+    theta = model.init(seed=0)
+    obj = model.objective(X, Y)
+    g = gradlab.gradient(obj, theta, backend="backprop")
+    assert g.shape == (model.n_params,) == (4 * 9 + 4 + 36 * 10 + 10,)
+    assert rel(g, gradlab.gradient(obj, theta, backend="complex_step")) <= 1e-10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", list(NETS))
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_backprop_equals_both_references_on_many_shapes(kind, data):
+    net = data.draw(NETS[kind])
+    obj, theta = problem(
+        net, seed=data.draw(st.integers(0, 999)), m=data.draw(st.integers(2, 9))
+    )  # torch refuses batch norm on 1 sample
+    g = obj.gradient(theta)
+    assert rel(g, gradlab.gradient(obj, theta, backend="complex_step")) <= 1e-10
+    if data.draw(st.booleans()):
+        assert rel(g, torch_gradient(net, theta, obj.X, obj.Y)) <= 1e-10
