@@ -84,8 +84,8 @@ class LayerCostParams:
             f"CNN Conv2d(1, w, 3, padding=1) → relu → MaxPool2d(2) → Dense(16w, 10) on 8×8 images for w in "
             f"{', '.join(map(str, self.cnn_widths))}; LSTM(4, w) → Dense(w, 10) over 6 steps for w in "
             f"{', '.join(map(str, self.lstm_widths))}; batch {self.batch}, float64, one BLAS thread, "
-            f"{self.repeats} interleaved rounds per size; {' and '.join(self.backends)} stop above N = "
-            f"{self.fd_max_params:,}; exponents fitted over each backend's {self.last} largest sizes."
+            f"{self.repeats} interleaved rounds per size; backends that take a step stop above N = "
+            f"{self.fd_max_params:,}; exponents fitted over each backend's {self.last} largest sizes (or all)."
         )
 
 

@@ -295,7 +295,7 @@ class LayerZooParams:
             f"seeds "
             f"{', '.join(map(str, self.seeds))}; softmax + cross-entropy, batch {self.batch}, parameters jittered "
             f"by {self.jitter:g}); false alarms counted on the correct gradient of every network over "
-            f"{len(self.clean_seeds)} seeds."
+            f"{len(self.clean_seeds)} seed{'s' if len(self.clean_seeds) != 1 else ''}."
         )
 
 

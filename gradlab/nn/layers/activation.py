@@ -21,8 +21,8 @@ class Activation(Layer):
 
     kind = "act"
 
-    def __init__(self, name: str, *, label: str | None = None):
-        super().__init__(name=label)
+    def __init__(self, name: str):
+        super().__init__()  # no parameters, so no block name: ``name`` is the table's row
         self.fn = name
         self.row = ACTIVATIONS[v.choice("activation", name, ACTIVATIONS)]
         self.kinked = bool(self.row.kinks)
