@@ -309,6 +309,25 @@ def test_no_false_alarm_at_max_pool_ties_and_relu_at_zero(reference):
     assert gradlab.gradcheck(obj, theta, reference=reference).status != "failed"
 
 
+def test_at_a_tie_the_check_holds_backprop_to_the_argmax_of_its_own_forward():
+    net = cnn()
+    X, Y = net.random_batch(4, seed=0)
+    obj, theta = net.objective(X, Y), net.init(seed=0)
+    net.params(theta)["conv1.W"][...] = 0.0  # every window tied
+    net.params(theta)["conv1.b"][...] = 0.5
+
+    def route_to_last(self, win, a, dy):
+        last = win.shape[-1] - 1 - np.argmax(win[..., ::-1], axis=-1)
+        out = np.zeros(win.shape)
+        np.put_along_axis(out, last[..., None], dy[..., None], axis=-1)
+        return out
+
+    other = obj.with_network(net.with_layer(2, net.layers[2].with_rule("route", route_to_last)))
+    result = gradlab.gradcheck(obj, theta, grad=other.gradient)
+    assert result.status == "failed"
+    assert result.table.loc[result.table["n_failed"] > 0, "block"].tolist() == ["conv1.W"]
+
+
 def test_float32_networks_check_against_the_complex_step_and_pass():
     # float32 arithmetic: the complex step still has no cancellation, and the float32 tolerances apply
     for kind in ("cnn", "lstm", "layernorm"):
