@@ -291,3 +291,38 @@ def test_dual_seeds_and_shapes():
         seed(x, 0, 2) + seed(x, 0, 3)
     with pytest.raises(TypeError, match="assignment into a dual number"):
         d[0, 0] = 1.0
+
+
+# -- the layer networks: dual numbers through each layer's own forward ---------------------------------
+
+
+@pytest.mark.parametrize("kind", ["conv", "pool", "norm", "seq", "attn"])
+def test_forward_ad_equals_backprop_on_every_layer_family(kind):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tests.test_nn_layers import NETS, problem
+
+    @settings(max_examples=8, deadline=None)
+    @given(data=st.data())
+    def check(data):
+        net = data.draw(NETS[kind])
+        obj, theta = problem(net, seed=data.draw(st.integers(0, 99)))
+        r = gradlab.differentiate(obj, theta, backend="forward_ad")
+        assert _rel(r.gradient, obj.gradient(theta)) <= 1e-13 and r.jvps == net.n_params
+
+    check()
+
+
+def test_piecewise_constant_functions_and_selections():
+    x = np.array([[0.3, -1.0, 2.0], [1.5, 0.2, -0.4]])
+    d = seed(x, 0, x.size)
+    i = np.argmax(d, axis=1, keepdims=True)  # computed on the values: a plain index array
+    assert isinstance(i, np.ndarray) and i.ravel().tolist() == [2, 0]
+    picked = np.take_along_axis(d, i, axis=1)  # the tangent of the picked entries: e_2 and e_3
+    assert picked.value.ravel().tolist() == [2.0, 1.5]
+    assert picked.tangent.reshape(6, 2).T.tolist() == np.eye(6)[[2, 3]].tolist()
+    padded = np.pad(d, 1)
+    assert padded.shape == (4, 5) and padded.tangent.shape == (6, 4, 5) and padded.tangent[:, 0].sum() == 0
+    with pytest.raises(TypeError, match="mode='constant' only"):
+        np.pad(d, 1, mode="edge")

@@ -731,6 +731,34 @@ def _ravel(a, order="C") -> Dual:
     return _reshape(a, -1, order=order)
 
 
+def _on_values(func):
+    """A function whose result is piecewise constant in its arguments (an index, a count, a
+    predicate): computed on the values, a plain array out (its derivative is 0 where it exists)."""
+
+    def rule(*args, **kwargs):
+        return func(*(value(a) for a in args), **{k: value(a) for k, a in kwargs.items()})
+
+    return rule
+
+
+def _take_along_axis(arr, indices, axis=None) -> Dual:
+    if axis is None:
+        return _take_along_axis(_reshape(arr, -1), np.ravel(indices), 0)
+    axis = _axes(axis, arr.ndim)[0]
+    ans = np.take_along_axis(arr.value, indices, axis)
+    return Dual(ans, np.take_along_axis(arr.tangent, np.asarray(indices)[None], axis + 1))
+
+
+def _pad(array, pad_width, mode="constant", **kwargs) -> Dual:
+    # linear in the array for a constant pad: the tangent is padded with zeros (a constant moves nothing)
+    if mode != "constant":
+        raise TypeError(f"numpy.pad on dual numbers supports mode='constant' only; got {mode!r}")
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int).reshape(-1, 2) if np.ndim(pad_width) else
+                             np.full((1, 2), int(pad_width)), (array.ndim, 2))  # fmt: skip
+    ans = np.pad(array.value, widths, mode="constant", **kwargs)
+    return Dual(ans, np.pad(array.tangent, [(0, 0), *widths.tolist()], mode="constant"))
+
+
 #: numpy array function -> its rule on dual numbers (anything else raises, naming the function)
 FUNCTIONS = {
     np.sum: _sum,
@@ -771,6 +799,29 @@ FUNCTIONS = {
     np.full_like: _full_like,
     np.iscomplexobj: lambda x: False,  # the value is real (a dual's tangent is its own part)
     np.isrealobj: lambda x: True,
+    np.take_along_axis: _take_along_axis,
+    np.pad: _pad,
+    np.copy: lambda a, **kw: a.copy(),
+    # piecewise constant: indices, counts and predicates, computed on the values
+    **{
+        f: _on_values(f)
+        for f in (
+            np.argmax,
+            np.argmin,
+            np.argsort,
+            np.argwhere,
+            np.nonzero,
+            np.flatnonzero,
+            np.count_nonzero,
+            np.searchsorted,
+            np.isclose,
+            np.allclose,
+            np.array_equal,
+            np.all,
+            np.any,
+        )
+    },  # fmt: skip
+    np.result_type: lambda *args: np.result_type(*(value(a) for a in args)),
     np.shape: _shape,
     np.ndim: _ndim,
     np.size: _size,

@@ -14,8 +14,10 @@ Two routes, chosen by the objective:
   :meth:`gradlab.nn.MLPObjective.jvp`) is asked for ``K`` tangents at a time;
 - any numpy callable is evaluated on :class:`~gradlab.backends.dual.Dual` numbers, ``K``
   seed tangents per call of ``f`` (``ceil(n / K)`` calls), which also gives Jacobians of
-  array-valued ``f``.  At a kink it takes the one-sided derivative along ``+e_i`` (see
-  :mod:`gradlab.backends.dual`): no step, so no kink is ever crossed.
+  array-valued ``f``; the layer networks of :mod:`gradlab.nn` (convolutions, pooling, norms,
+  embeddings, LSTMs, attention, dropout) go this way, their forward passes being numpy code.
+  At a kink it takes the one-sided derivative along ``+e_i`` (see :mod:`gradlab.backends.dual`):
+  no step, so no kink is ever crossed.
 
 ``GradientResult.jvps`` counts the JVPs (``n``); ``evaluations`` and ``backward_passes`` are 0.
 """
