@@ -79,7 +79,12 @@ class ForwardAD(Backend):
 
     def reference(self, objective: Counted, x: np.ndarray, *, h, eps_f, noise, f0=None, scheduler=None, progress=None):
         """The exact gradient as a gradcheck reference: its own error is rounding only, bounded by
-        ``ROUNDING_FACTOR * eps_f * |g_i|`` (no step, so ``f``'s noise is never divided by one)."""
+        ``ROUNDING_FACTOR * eps_f * |g_i|`` (no step, so ``f``'s noise is never divided by one).
+
+        Near a kink it is the derivative of the piece ``x`` is on, however close the kink.  Exactly
+        on one (a pre-activation exactly 0), it is the one-sided derivative along ``+e_i`` for
+        ``abs``/``maximum``/``clip`` and the branch ``where``'s condition picks: an analytic side
+        that takes the other side's slope there disagrees, and is reported as failing."""
         values = self.compute(objective, x, h=None).gradient.astype(np.float64).reshape(-1)
         if progress is not None:
             progress.update(values.size)
