@@ -58,3 +58,90 @@ def test_the_cotangent_is_not_the_seed_stream():
     np.testing.assert_array_equal(seen[0], expected)
     assert not np.allclose(seen[0], np.random.default_rng(4).standard_normal((2, 3)))
     assert f"default_rng([{COTANGENT_STREAM}, 4])" in r.message()
+
+
+# -- item 3: inputs exactly on a kink --------------------------------------------------------------
+
+ON_KINK = np.array([[0.0, 1.0, -2.0, 0.5]])
+
+
+def relu(x):
+    return np.maximum(0, x)
+
+
+@pytest.mark.parametrize(
+    "at_zero, status",
+    [(0.0, "passed"), (1.0, "passed"), (0.3, "passed"), (1.5, "failed"), (-0.5, "failed")],
+    ids=["left slope", "right slope", "between (convex)", "50% above", "below"],
+)
+def test_relu_exactly_on_its_kink(at_zero, status):
+    """The issue's repro (x > 0 at 0 gives the left slope) and the other conventions pass; a value
+    outside [0, 1] at the kink fails."""
+
+    def vjp(x, u):
+        return u * np.where(x == 0, at_zero, x > 0)
+
+    r = gradlab.gradcheck(relu, ON_KINK, vjp=vjp, cotangent=np.ones((1, 4)))
+    assert r.status == status
+    note = next(n for n in r.notes if "exactly on a kink" in n)
+    assert "x[0, 0]: slopes 0 | 1" in note
+    assert ("accepted" in note) == (status == "passed")
+
+
+def test_a_concave_kink_accepts_its_generalised_gradient():
+    """min(0, x) at 0: slopes 1 (left) and 0 (right); either, or between (torch's tie: 1/2), passes."""
+    x = np.array([0.0, 2.0])
+    f = lambda x: np.sum(np.minimum(0, x) * np.array([1.0, 3.0]))  # noqa: E731
+    for at_zero, status in [(0.0, "passed"), (1.0, "passed"), (0.2, "passed"), (1.5, "failed"), (-0.5, "failed")]:
+        grad = lambda x, c=at_zero: np.where(x == 0, c, (x < 0) * np.array([1.0, 3.0]))  # noqa: E731
+        assert gradlab.gradcheck(f, x, grad=grad).status == status
+
+
+def test_svm_margins_exactly_at_zero():
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(6, 3)), np.array([1, -1, 1, 1, -1, -1.0])
+    w = rng.normal(size=3)
+    # move the first two samples onto the hinge's kink: y_k <x_k, w> = 1 exactly
+    for k in (0, 1):
+        X[k] *= 1.0 / (y[k] * (X[k] @ w))
+    margins = 1 - y * (X @ w)
+    assert np.abs(margins[:2]).max() < 1e-15
+
+    def hinge(w):
+        return np.sum(np.maximum(0, 1 - y * (X @ w)))
+
+    def grad(w):
+        return -(X * y[:, None])[1 - y * (X @ w) > 0].sum(0)
+
+    def bug(w):
+        return 1.5 * grad(w)
+
+    assert gradlab.gradcheck(hinge, w, grad=grad).status == "passed"
+    assert gradlab.gradcheck(hinge, w, grad=bug).status == "failed"
+
+
+def test_a_dead_layer_with_zero_biases():
+    """Every pre-activation exactly 0: each weight moves some samples up and some down, a convex
+    kink along every entry; the usual convention (0 at 0) lies between the slopes."""
+    rng = np.random.default_rng(0)
+    X, V = rng.normal(size=(5, 3)), rng.normal(size=4)
+    params = {"W": np.zeros((3, 4)), "b": np.zeros(4)}
+
+    def loss(p):
+        return np.sum(np.maximum(0, X @ p["W"] + p["b"]) @ V**2)
+
+    def grad(p):
+        z = X @ p["W"] + p["b"]
+        dz = (z > 0) * V**2
+        return {"W": X.T @ dz, "b": dz.sum(0)}
+
+    r = gradlab.gradcheck(loss, params, grad=grad)
+    assert r.status == "passed" and any("exactly on a kink" in n for n in r.notes)
+    wrong = lambda p: {"W": grad(p)["W"] + 10.0, "b": grad(p)["b"]}  # noqa: E731  outside every bracket
+    assert gradlab.gradcheck(loss, params, grad=wrong).status == "failed"
+
+
+def test_a_smooth_failure_is_not_excused_as_a_kink():
+    x = np.array([0.3, -1.2, 2.0])
+    r = gradlab.gradcheck(lambda x: np.sum(np.sin(x)), x, grad=lambda x: 1.01 * np.cos(x))
+    assert r.status == "failed" and not any("kink" in n for n in r.notes)

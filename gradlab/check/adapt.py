@@ -34,7 +34,7 @@ A bug in ``dw`` is named by its argument and entry:
 >>> bad = gradlab.gradcheck(affine, (x, w, b), vjp=affine_backward_bug)
 >>> bad.status, bad.table.loc[bad.table["n_failed"] > 0, "block"].tolist()
 ('failed', ['w'])
->>> "worst entry w[1, 1]" in bad.message()
+>>> "worst entry w[2, 0]" in bad.message()
 True
 """
 

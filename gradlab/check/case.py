@@ -63,6 +63,12 @@ class Case:
         """The analytic gradient, flat float64."""
         return self.analytic.astype(np.float64).reshape(-1)
 
+    def entry_name(self, i: int) -> str:
+        """Flat entry ``i`` by its block and index, as the table names it: ``W1[2, 0]``."""
+        b = next(b for b in self.blocks if b.offset <= i < b.offset + b.size)
+        k = np.unravel_index(i - b.offset, b.shape) if b.shape else ()
+        return f"{b.name}[{', '.join(str(int(t)) for t in k)}]"
+
     def result(self, **fields) -> GradcheckResult:
         """The result of this case: what the case knows, with ``fields`` (its notes after the case's)."""
         notes = self.notes + tuple(fields.pop("notes", ()))

@@ -264,7 +264,7 @@ def _full_check(case: Case, progress) -> GradcheckResult:
         mode="fast, then full" if s.fast else "full",
         atol=atol,
         reference=refinement.name,
-        notes=notes + stepped + estimate.notes,
+        notes=notes + stepped + estimate.notes + refinement.notes,
         reasons=_unverified_reasons(case, refinement, unverified, h),
     )
 
