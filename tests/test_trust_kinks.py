@@ -145,3 +145,89 @@ def test_a_smooth_failure_is_not_excused_as_a_kink():
     x = np.array([0.3, -1.2, 2.0])
     r = gradlab.gradcheck(lambda x: np.sum(np.sin(x)), x, grad=lambda x: 1.01 * np.cos(x))
     assert r.status == "failed" and not any("kink" in n for n in r.notes)
+
+
+# -- item 4: float32 code gets a verdict -------------------------------------------------------------
+
+
+def _sin_v(v):
+    return np.sum(np.sin(v) * v)
+
+
+def _sin_v_grad(v):
+    return np.cos(v) * v + np.sin(v)
+
+
+def test_float32_plain_callable_is_conclusive():
+    v = np.linspace(-1, 1, 7).astype(np.float32)
+    ok = gradlab.gradcheck(_sin_v, v, grad=_sin_v_grad)
+    assert ok.status == "passed" and ok.dtype == "float32" and ok.numeric.dtype == np.float32
+    assert any("measured in float64" in n for n in ok.notes)
+    assert gradlab.gradcheck(_sin_v, v, grad=lambda v: 1.01 * _sin_v_grad(v)).status == "failed"
+    assert gradlab.gradcheck(_sin_v, v, grad=_sin_v_grad, fast=True).status == "passed"
+    assert gradlab.gradcheck(_sin_v, v, grad=lambda v: 1.01 * _sin_v_grad(v), fast=True).status == "failed"
+
+
+def test_float32_softmax_at_2000_tells_a_1_percent_bug_from_correct_code():
+    n = 2000
+    z = np.random.default_rng(0).normal(size=n).astype(np.float32)
+    t = np.random.default_rng(1).dirichlet(np.ones(n)).astype(np.float32)
+
+    def loss(z):
+        e = np.exp(z - z.max())
+        return -np.sum(t * np.log(e / e.sum()))
+
+    def grad(z):
+        e = np.exp(z - z.max())
+        return e / e.sum() * t.sum() - t
+
+    assert gradlab.gradcheck(loss, z, grad=grad, fast=True).status == "passed"
+    bad = gradlab.gradcheck(loss, z, grad=lambda z: 1.01 * grad(z), fast=True)
+    assert bad.status == "failed"
+
+
+def _layer_norm(x):
+    m = x.mean(-1, keepdims=True)
+    s = np.sqrt(((x - m) ** 2).mean(-1, keepdims=True) + 1e-5)
+    return (x - m) / s
+
+
+def _layer_norm_vjp(x, u):
+    m = x.mean(-1, keepdims=True)
+    s = np.sqrt(((x - m) ** 2).mean(-1, keepdims=True) + 1e-5)
+    xh = (x - m) / s
+    return (u - u.mean(-1, keepdims=True) - xh * (u * xh).mean(-1, keepdims=True)) / s
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_float32_layer_norm_backward_is_conclusive(fast):
+    x = np.random.default_rng(2).normal(size=(3, 8)).astype(np.float32)
+    assert gradlab.gradcheck(_layer_norm, x, vjp=_layer_norm_vjp, fast=fast).status == "passed"
+    bug = gradlab.gradcheck(_layer_norm, x, vjp=lambda x, u: _layer_norm_vjp(x, u) * 1.01, fast=fast)
+    assert bug.status == "failed"
+
+
+def test_float32_dict_of_numpy_leaves_is_conclusive():
+    rng = np.random.default_rng(5)
+    p = {"W": rng.normal(size=(4, 3)).astype(np.float32), "b": np.zeros(3, np.float32)}
+    X = rng.normal(size=(20, 4)).astype(np.float32)
+
+    def loss(p):
+        return np.sum(np.tanh(X @ p["W"] + p["b"]) ** 2)
+
+    def grad(p):
+        h = np.tanh(X @ p["W"] + p["b"])
+        dz = 2 * h * (1 - h**2)
+        return {"W": X.T @ dz, "b": dz.sum(0)}
+
+    assert gradlab.gradcheck(loss, p, grad=grad).status == "passed"
+    bad = gradlab.gradcheck(loss, p, grad=lambda p: {**grad(p), "b": 1.01 * grad(p)["b"]})
+    assert bad.status == "failed" and bad.table.loc[bad.table["n_failed"] > 0, "block"].tolist() == ["b"]
+
+
+def test_an_f_that_computes_in_float32_inside_is_not_lifted():
+    """f casts to float32 itself: its float64 evaluation is the float32 one; nothing is measured in float64."""
+    v = np.linspace(-1, 1, 7).astype(np.float32)
+    r = gradlab.gradcheck(lambda v: _sin_v(v.astype(np.float32)), v, grad=_sin_v_grad)
+    assert not any("measured in float64" in n for n in r.notes)
+    assert r.status in ("passed", "inconclusive")
