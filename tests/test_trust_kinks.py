@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import gradlab
+from gradlab.backends.adaptive import ADAPTIVE
 
 
 def affine(x, w, b):
@@ -231,3 +232,40 @@ def test_an_f_that_computes_in_float32_inside_is_not_lifted():
     r = gradlab.gradcheck(lambda v: _sin_v(v.astype(np.float32)), v, grad=_sin_v_grad)
     assert not any("measured in float64" in n for n in r.notes)
     assert r.status in ("passed", "inconclusive")
+
+
+# -- item 7: adaptive differences are never silently wrong with a tiny estimate ------------------------
+
+ADAPTIVE_CASES = [
+    ("gaussian of width 1e-6", lambda x: np.exp(-((x[0] / 1e-6) ** 2)), 1e-6, -2e6 * np.exp(-1.0)),
+    ("log(x*x) at 1e-100", lambda x: np.log(x[0] * x[0]), 1e-100, 2e100),
+    ("tanh(1e4 x) at 0", lambda x: np.tanh(1e4 * x[0]), 0.0, 1e4),
+    ("sin at 1e6", lambda x: np.sin(x[0]), 1e6, np.cos(1e6)),
+    ("sin(x^2) at 1e3", lambda x: np.sin(x[0] ** 2), 1e3, 2e3 * np.cos(1e6)),
+]
+
+
+@pytest.mark.parametrize("f, x0, exact", [c[1:] for c in ADAPTIVE_CASES], ids=[c[0] for c in ADAPTIVE_CASES])
+def test_adaptive_finds_narrow_features_and_states_an_honest_error(f, x0, exact):
+    r = gradlab.differentiate(f, np.array([x0]), backend="adaptive")
+    g, err = float(r.gradient[0]), float(r.error[0])
+    assert abs(g - exact) <= err  # the error estimate bounds the error
+    assert abs(g - exact) <= 1e-8 * abs(exact)  # and the value is right
+    assert r.evaluations <= ADAPTIVE.evaluations(1)
+
+
+def test_adaptive_keeps_its_cheap_common_case():
+    """Smooth entries at their natural scale: one pilot, a ladder, the closer look (10 to 14)."""
+    x = np.linspace(0.5, 2.0, 6)
+    r = gradlab.differentiate(lambda x: np.sum(np.exp(np.sin(x))), x, backend="adaptive")
+    np.testing.assert_allclose(r.gradient, np.cos(x) * np.exp(np.sin(x)), rtol=1e-11)
+    assert np.all(r.error >= np.abs(r.gradient - np.cos(x) * np.exp(np.sin(x))))
+    assert r.evaluations <= 14 * x.size + 1
+
+
+def test_adaptive_reference_judges_the_narrow_features():
+    """As a gradcheck reference: the correct gradient of sin at 1e6 passes, a 1% bug fails."""
+    x = np.array([1e6, 2.0])
+    f = lambda x: np.sum(np.sin(x))  # noqa: E731
+    assert gradlab.gradcheck(f, x, grad=np.cos, reference="adaptive").status == "passed"
+    assert gradlab.gradcheck(f, x, grad=lambda x: 1.01 * np.cos(x), reference="adaptive").status == "failed"
