@@ -4,8 +4,6 @@ accept_unverified, small entries, the report's inconclusive counts.
 Each repro of the issue is a test here; each failed on the checker before its fix.
 """
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -65,3 +63,37 @@ def test_float64_rounding_noise_is_not_blamed_on_float32():
     r = gradlab.gradcheck(obj, theta, reference="forward")
     assert r.status != "failed"
     assert "float32" not in r.message(), r.message()
+
+
+# -- item 6: exact gradients at awkward points are not false alarms ------------------------------------
+
+AWKWARD = {
+    # cancellation inside the exact formula: x cos x - sin x loses eight digits at 1e-4
+    "sin(x)/x at 1e-4": (lambda x: np.sum(np.sin(x) / x), lambda x: (x * np.cos(x) - np.sin(x)) / x**2, 1e-4),
+    # the default step (6e-6, absolute) reaches across the pole at 0
+    "1/x at 1e-150": (lambda x: np.sum(1 / x), lambda x: -1 / x**2, 1e-150),
+    "log(x^2) at 1e-100": (lambda x: np.sum(np.log(x * x)), lambda x: 2 / x, 1e-100),
+}
+
+
+@pytest.mark.parametrize("reference", ["auto", "central", "complex_step"])
+@pytest.mark.parametrize("name", list(AWKWARD))
+def test_exact_gradients_at_awkward_points_pass_and_bugs_there_fail(name, reference):
+    f, g, x0 = AWKWARD[name]
+    x = np.array([x0])
+    with np.errstate(all="ignore"):
+        r = gradlab.gradcheck(f, x, grad=g, reference=reference)
+        assert r.status == "passed", r.message()
+        bad = gradlab.gradcheck(f, x, grad=lambda x: 1.01 * g(x), reference=reference)
+    assert bad.status == "failed", bad.message()
+
+
+@pytest.mark.parametrize("reference", ["central", "complex_step"])
+def test_a_product_that_underflows_is_not_a_false_alarm(reference):
+    # x*x at 1e-200 is 0 in float64 and so is its complex step's imaginary part at the default
+    # step: the reference measured nothing, and says so instead of failing an exact gradient
+    x = np.array([1e-200])
+    r = gradlab.gradcheck(lambda x: np.sum(x * x), x, grad=lambda x: 2 * x, reference=reference)
+    assert r.status == "inconclusive", r.message()
+    bad = gradlab.gradcheck(lambda x: np.sum(x * x), x, grad=lambda x: 3 * x, reference=reference)
+    assert bad.status != "passed"

@@ -34,6 +34,7 @@ a :class:`Refinement` owns everything that changes while the check settles its v
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 
 import numpy as np
 
@@ -209,6 +210,11 @@ class Refinement:
             own = not self.restarted[i] and self.steps[i] == self.estimate.steps[i]
             restart = own and (self.steps[i] > 4 * default[i] or (up and self.steps[i] < default[i] / 4))
             new = 2 * default[i] if restart else self.steps[i] * (2.0 if up else 0.5)
+            xi = abs(float(self.case.flat[i]))
+            if own and disagree[i] and 0 < xi <= self.steps[i] * self.reach:
+                # the stencil reaches across 0, where 1/x, log|x| and sqrt|x| are singular: a
+                # disagreement there says nothing until measured at a step relative to x_i itself
+                restart, new = True, 2 * xi * self.relative
             if up and new > COARSEST * default[i]:
                 # larger steps would trade rounding for truncation no estimate here can see
                 self._give_up(i, self._too_noisy())
@@ -229,6 +235,17 @@ class Refinement:
                 self.level_gap[i] = np.nan
                 continue
             self._extrapolate(i, d_new, new, spread, up, factor)
+
+    @cached_property
+    def reach(self) -> float:
+        """How far the backend's stencil reaches from ``x``, in units of the step."""
+        return max((abs(o) for o in self.backend.offsets), default=0.0)
+
+    @cached_property
+    def relative(self) -> float:
+        """The backend's default step for an entry of size 1, at ``f``'s precision: times ``|x_i|``,
+        a step relative to the entry."""
+        return float(self.backend.default_step(np.ones(1), eps=self.case.profile.eps_f)[0])
 
     def _too_noisy(self) -> str:
         """Why an entry whose rounding stays too large at every usable step is unverified."""
