@@ -34,6 +34,7 @@ a :class:`Refinement` owns everything that changes while the check settles its v
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 
 import numpy as np
 
@@ -47,7 +48,10 @@ from .kinks import crossings, one_sided, one_sided_pair
 __all__ = ["CONFIRMATIONS", "LEVELS", "ROUNDING_FACTOR", "TRUNCATION_FACTOR", "Refinement"]
 
 #: refinement levels (h/2, h/4, ...) for entries the first measurement cannot settle
-LEVELS = 4
+LEVELS = 5
+#: the coarsest step, in units of the scheme's default, an entry too coarse to judge may grow to
+#: (a first-order scheme's default resolves only about 1e-4 of a small entry against |f|)
+COARSEST = 16
 #: consecutive confirmations a failing difference quotient needs
 CONFIRMATIONS = 2
 #: failing entries measured from both sides before the rest are taken for a bug, not kinks: one
@@ -135,7 +139,9 @@ class Refinement:
             todo = np.flatnonzero(((j.failed & ~self.settled) | j.coarse) & ~self.unverified)
             if not todo.size:
                 break
-            self.level(todo, j.failed, default)
+            # an entry that disagrees beyond what is allowed (failed, or in the grey band) may be
+            # truncation: it is measured finer; one merely too coarse to judge may go coarser
+            self.level(todo, j.failed | (j.rel_error > j.resolution), default)
             j = verdict(self.values, self.bound)
         return j
 
@@ -231,15 +237,17 @@ class Refinement:
             self.on_kink[i] = (bracket.left, bracket.right, taken)
         return bool(self.on_kink)
 
-    def level(self, entries: np.ndarray, failed: np.ndarray, default: np.ndarray) -> None:
+    def level(self, entries: np.ndarray, disagree: np.ndarray, default: np.ndarray) -> None:
         """One more level for ``entries``: a second step, Richardson-extrapolated; value and bound updated.
 
-        Where rounding dominates the bound the step doubles (rounding ~ 1/h), otherwise it
-        halves (truncation ~ h^p).  At the first level, when the bound holds rounding only,
-        an entry that ``failed`` (the difference may be truncation) halves its step, one that
-        was merely too coarse to judge doubles it.  A step more than 4 times the scheme's
-        ``default`` (the user's ``h = 0.3``, say) is not halved but restarted at twice the default:
-        Richardson's estimates mean nothing far from the asymptotic regime.  With ``Df`` and
+        An entry in ``disagree`` (off the analytic value by more than is allowed) halves its step:
+        the difference may be truncation (~ h^p), and only a finer step can confirm it is not.
+        An entry merely too coarse to judge doubles its step where rounding (~ 1/h) dominates its
+        bound (always at the first level, when the bound holds rounding only), else halves it.
+        A first step more than 4 times the scheme's ``default`` (the user's ``h = 0.3``, say) is
+        restarted at twice the default whichever way it would go: Richardson's estimates mean
+        nothing far from the asymptotic regime, and from there a coarser step never confirms; so
+        is one far below it where the entry needs a coarser step.  With ``Df`` and
         ``Dc`` the estimates at the finer and the coarser of two steps in ratio 2,
         ``(2^p Df - Dc) / (2^p - 1)`` becomes the value and ``|Df - Dc| / (2^p - 1)`` (times a
         safety factor) plus ``Df``'s rounding its bound.
@@ -247,16 +255,25 @@ class Refinement:
         factor = 2.0**self.backend.order
         for i in entries.tolist():
             first = self.rounding[i] == self.bound[i]
-            up = not failed[i] if first else self.rounding[i] >= 0.5 * self.bound[i]
-            restart = not up and self.steps[i] > 4 * default[i]
+            # a failure is a question about truncation, which only a finer step answers: a coarser
+            # one can never confirm it (two levels that agree would push the step up and away, and
+            # a bug would end "unverified"); only an entry too coarse to judge may trade rounding
+            up = not disagree[i] and (first or self.rounding[i] >= 0.5 * self.bound[i])
+            # far above the default (the user's h = 0.3) neither direction is informative: any
+            # estimate there is mostly truncation, so the entry starts again near the default
+            # (and a user's step far below it, h = 1e-8, only buries an entry too coarse to judge in
+            # rounding: doubling from there would need more levels than there are)
+            own = not self.restarted[i] and self.steps[i] == self.estimate.steps[i]
+            restart = own and (self.steps[i] > 4 * default[i] or (up and self.steps[i] < default[i] / 4))
             new = 2 * default[i] if restart else self.steps[i] * (2.0 if up else 0.5)
-            if up and new > 4 * default[i]:
+            xi = abs(float(self.case.flat[i]))
+            if own and disagree[i] and 0 < xi <= self.steps[i] * self.reach:
+                # the stencil reaches across 0, where 1/x, log|x| and sqrt|x| are singular: a
+                # disagreement there says nothing until measured at a step relative to x_i itself
+                restart, new = True, 2 * xi * self.relative
+            if up and new > COARSEST * default[i]:
                 # larger steps would trade rounding for truncation no estimate here can see
-                self._give_up(
-                    i,
-                    "f's rounding noise is too large for any difference step to resolve this entry "
-                    "(float32 arithmetic, a large sum?): try the complex step or float64",
-                )
+                self._give_up(i, self._too_noisy())
                 continue
             try:
                 d_new, spread = self.backend.measure_entry(
@@ -274,6 +291,26 @@ class Refinement:
                 self.level_gap[i] = np.nan
                 continue
             self._extrapolate(i, d_new, new, spread, up, factor)
+
+    @cached_property
+    def reach(self) -> float:
+        """How far the backend's stencil reaches from ``x``, in units of the step."""
+        return max((abs(o) for o in self.backend.offsets), default=0.0)
+
+    @cached_property
+    def relative(self) -> float:
+        """The backend's default step for an entry of size 1, at ``f``'s precision: times ``|x_i|``,
+        a step relative to the entry."""
+        return float(self.backend.default_step(np.ones(1), eps=self.case.profile.eps_f)[0])
+
+    def _too_noisy(self) -> str:
+        """Why an entry whose rounding stays too large at every usable step is unverified."""
+        prof = self.case.profile
+        cause = "f computes in float32" if prof.precision == "float32" else "a large sum, or noise inside f?"
+        return (
+            f"f's rounding noise is too large for any difference step to resolve this entry ({cause}): "
+            "try the complex step" + (" or float64" if prof.precision == "float32" else "")
+        )
 
     def _extrapolate(self, i: int, d_new: float, new: float, spread: float, up: bool, factor: float) -> None:
         """Entry ``i``'s two levels (the raw estimate at its step, ``d_new`` at ``new``) combined;
