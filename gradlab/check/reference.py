@@ -58,6 +58,9 @@ CONFIRMATIONS = 2
 #: failure that is no kink settles the verdict (once one is a kink, every failing entry is measured)
 KINK_PROBES = 2
 
+#: how the result's note on entries found exactly on a kink begins
+KINK_NOTE = "x sits exactly on a kink of f"
+
 #: a verdict on the reference as it stands: values and bounds in, a judgement out
 Verdict = Callable[[np.ndarray, np.ndarray], Judgement]
 
@@ -165,7 +168,7 @@ class Refinement:
             shown.append(f"{self.case.entry_name(i)}: slopes {left:.6g} | {right:.6g}, analytic {a[i]:.6g} {verdict}")
         more = f"; and {len(self.on_kink) - 5} more" if len(self.on_kink) > 5 else ""
         return (
-            f"x sits exactly on a kink of f in {len(self.on_kink)} entr{'y' if len(self.on_kink) == 1 else 'ies'} "
+            f"{KINK_NOTE} in {len(self.on_kink)} entr{'y' if len(self.on_kink) == 1 else 'ies'} "
             f"(one-sided derivatives differ; either one, or a value between them, is correct): "
             + "; ".join(shown)
             + more,
