@@ -341,3 +341,31 @@ def test_taylor_does_not_call_a_random_f_or_a_kink_wrong():
     assert kink.status == "failed" and kink.taylor.verdict.startswith("inconclusive (x sits on a kink")
     smooth = gradlab.gradcheck(lambda x: np.sum(np.sin(x)), x, grad=lambda x: 1.1 * np.cos(x))
     assert smooth.taylor.verdict == "the gradient is wrong along d"
+
+
+def test_integer_arguments_pass_through_undifferentiated():
+    """Word ids and labels in a tuple reach f as they are (as torch does); only floats are checked."""
+    rng = np.random.default_rng(0)
+    E, ids, labels = rng.normal(size=(6, 3)), np.array([4, 0, 4, 2]), np.array([1, 0, 2, 1])
+
+    def loss(E, ids, labels):
+        assert ids.dtype.kind == "i" and labels.dtype.kind == "i"  # the user's own indexing works
+        s = E[ids]  # (4, 3) scores
+        s = s - s.max(axis=1, keepdims=True)
+        return np.mean(np.log(np.exp(s).sum(axis=1)) - s[np.arange(4), labels])
+
+    def grad(E, ids, labels):
+        s = E[ids]
+        p = np.exp(s - s.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p[np.arange(4), labels] -= 1
+        dE = np.zeros_like(E)
+        np.add.at(dE, ids, p / 4)
+        return dE, None, None
+
+    r = gradlab.gradcheck(loss, (E, ids, labels), grad=grad)
+    assert r.status == "passed" and list(r.table["block"]) == ["E"]
+    g = gradlab.gradient(loss, (E, ids, labels))
+    assert g[1] is None and g[2] is None and g[0].shape == E.shape
+    with pytest.raises(ValueError, match="integer arrays are constants"):
+        gradlab.gradient(lambda ids: 0.0, (ids,))
