@@ -17,7 +17,7 @@ Conventions
 - **Integer and boolean arrays** (word ids, labels, masks; numpy or array-API) are not
   leaves but constants: ``f`` gets them as they are, they are not differentiated, and a
   gradient holds ``None`` there (as torch's does).  Python numbers remain leaves.
-  Integer leaves become float64 (they are differentiated, not truncated).  All floating
+  Python integers become float64 (they are differentiated, not truncated).  All floating
   leaves must share one precision (float64 or float32): the flat vector has that precision.
 - **Block names** follow the path of a leaf: a top-level key ``W2``, then ``.key`` for a
   nested key that is an identifier (``layers[0].W``), ``[k]`` for an index or any other key
