@@ -369,3 +369,20 @@ def test_integer_arguments_pass_through_undifferentiated():
     assert g[1] is None and g[2] is None and g[0].shape == E.shape
     with pytest.raises(ValueError, match="integer arrays are constants"):
         gradlab.gradient(lambda ids: 0.0, (ids,))
+
+
+def test_a_dead_relu_layer_where_kinks_meet_is_no_false_alarm():
+    """W1 = 0 and b1 = 0: every hidden pre-activation sits at 0, and moving one weight switches
+    several samples at once; backprop's 0 is the gradient of a piece the line along the weight
+    never enters.  Outside both slopes there: unverified, not failed; a bug elsewhere still fails."""
+    net = gradlab.MLP([3, 4, 2], activation="relu", output="softmax", loss="cross_entropy")
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    obj = net.objective(X, np.eye(2)[[0, 1, 1, 0, 1]])
+    theta = net.init(seed=0).copy()
+    w1, b1 = obj.blocks(theta)[:2]
+    theta[w1.slice] = theta[b1.slice] = 0.0
+    r = gradlab.gradcheck(obj, theta, reference="adaptive")
+    assert r.status == "inconclusive" and any("several kinks of f meet" in why for why in r.reasons)
+    b2 = obj.blocks(theta)[3]
+    bug = lambda t: obj.gradient(t) * np.where(np.arange(t.size) >= b2.offset, 1.5, 1.0)  # noqa: E731
+    assert gradlab.gradcheck(obj, theta, grad=bug, reference="adaptive").status == "failed"

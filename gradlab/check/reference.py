@@ -42,8 +42,8 @@ from ..backends import COMPLEX_STEP, Estimate
 from ..backends.base import ROUNDING_FACTOR, TRUNCATION_FACTOR
 from ..backends.difference import StepTooSmallError
 from .case import Case
-from .judge import Judgement
-from .kinks import crossings, one_sided, one_sided_pair
+from .judge import GREY, Judgement
+from .kinks import crossings, one_sided, one_sided_pair, surfaces_crossed
 
 __all__ = ["CONFIRMATIONS", "LEVELS", "ROUNDING_FACTOR", "TRUNCATION_FACTOR", "Refinement"]
 
@@ -100,6 +100,8 @@ class Refinement:
         self.why: dict[int, str] = {}
         #: entries exactly on a kink: flat index -> (left slope, right slope, what the analytic value was taken as)
         self.on_kink: dict[int, tuple[float, float, str]] = {}
+        #: entries where several kinks meet and the analytic value lies outside the slopes: unverified
+        self.compound = np.zeros(n, dtype=bool)
 
     @property
     def name(self) -> str:
@@ -114,6 +116,7 @@ class Refinement:
         j = self._refined(verdict)
         if j.failed.any() and self._brackets(j.failed & ~self.unverified):
             j = verdict(self.values, self.bound)
+            j.failed &= ~self.compound  # where kinks meet, nothing measured can say "wrong"
         unconfirmed = j.failed & ~self.settled
         if unconfirmed.any():  # the estimates never settled: not a failure, not a pass
             why = "the reference does not converge as the step shrinks (a step far too large, or f not smooth here)"
@@ -234,11 +237,23 @@ class Refinement:
             if not bracket.is_kink(rtol):
                 continue
             value, bound, taken = bracket.nearest(float(a[i]))
+            outside = abs(a[i] - value) > GREY * (bound + rtol * max(abs(a[i]), abs(value)))
+            if outside and surfaces_crossed(case.objective, case.point, i, prof.eps_f) >= 2:
+                # several kinks meet at x (a dead layer with zero biases): backprop's value is the gradient
+                # of a piece the line along this entry never enters, and may lie outside both slopes
+                self.compound[i] = True
+                self._give_up(
+                    i,
+                    "several kinks of f meet at x along this entry (pre-activations exactly at a kink, a dead "
+                    "layer with zero biases?): the analytic value lies outside both one-sided slopes, which "
+                    "no difference along the entry can confirm or refute; check at a perturbed point",
+                )
+                continue
             self.values[i], self.bound[i] = value, bound
             self.confirmed[i] = max(self.confirmed[i], self.needed)
             self.restarted[i] = False
             self.on_kink[i] = (bracket.left, bracket.right, taken)
-        return bool(self.on_kink)
+        return bool(self.on_kink) or bool(self.compound.any())
 
     def level(self, entries: np.ndarray, disagree: np.ndarray, default: np.ndarray) -> None:
         """One more level for ``entries``: a second step, Richardson-extrapolated; value and bound updated.
