@@ -271,14 +271,14 @@ def _full_check(case: Case, progress) -> GradcheckResult:
         max_abs_error=float(np.max(j.abs_error[counted], initial=0.0)),
         norm_rel_error=float(np.linalg.norm(a - n) / max(np.linalg.norm(a), np.linalg.norm(n), np.finfo(float).tiny)),
         table=table,
-        numeric=n.astype(case.point.dtype).reshape(shape),
+        numeric=n.astype(case.analytic.dtype).reshape(shape),
         rel_error=j.rel_error.reshape(shape),
         abs_error=j.abs_error.reshape(shape),
         unverified=unverified.reshape(shape),
         mode="fast, then full" if s.fast else "full",
         atol=atol,
         reference=refinement.name,
-        notes=notes + stepped + estimate.notes,
+        notes=notes + stepped + estimate.notes + refinement.notes,
         reasons=_unverified_reasons(case, refinement, unverified, h),
     )
 
@@ -287,7 +287,7 @@ def _precision_step(case: Case) -> tuple[float | None, tuple[str, ...]]:
     """The reference's first step: the user's; else, where ``f`` computes in a lower precision than
     ``x`` and the backend's rule follows the precision, that rule at ``f``'s precision."""
     h, prof, backend = case.settings.h, case.profile, case.backend
-    if h is not None or prof.precision == case.dtype:
+    if h is not None or prof.precision == case.point.dtype.name:
         return h, ()
     largest = np.array([float(np.abs(case.point).max())])
     low, own = backend.default_step(largest, eps=prof.eps_f), backend.default_step(largest)

@@ -56,6 +56,8 @@ class Judgement:
     failed: np.ndarray
     coarse: np.ndarray
     resolution: np.ndarray
+    #: off by more than is allowed (failed, or in the grey band)
+    disagree: np.ndarray | None = None
 
 
 def judge(
@@ -89,7 +91,7 @@ def judge(
             itself = (mine <= limit * own) & (abs_error <= mine)
             coarse |= below & ~itself
             resolution = np.where(below & itself, mine / own, resolution)
-    return Judgement(abs_error, abs_error / scale, failed, coarse & ~failed, resolution)
+    return Judgement(abs_error, abs_error / scale, failed, coarse & ~failed, resolution, abs_error > allowed)
 
 
 def unjudged(a: np.ndarray, n: np.ndarray, j: Judgement, *, floor: float, rounding: float) -> np.ndarray:

@@ -43,7 +43,7 @@ from ..backends.base import ROUNDING_FACTOR, TRUNCATION_FACTOR
 from ..backends.difference import StepTooSmallError
 from .case import Case
 from .judge import Judgement
-from .kinks import crossings, one_sided
+from .kinks import crossings, one_sided, one_sided_pair
 
 __all__ = ["CONFIRMATIONS", "LEVELS", "ROUNDING_FACTOR", "TRUNCATION_FACTOR", "Refinement"]
 
@@ -54,6 +54,9 @@ LEVELS = 5
 COARSEST = 16
 #: consecutive confirmations a failing difference quotient needs
 CONFIRMATIONS = 2
+#: failing entries measured from both sides before the rest are taken for a bug, not kinks: one
+#: failure that is no kink settles the verdict (once one is a kink, every failing entry is measured)
+KINK_PROBES = 2
 
 #: a verdict on the reference as it stands: values and bounds in, a judgement out
 Verdict = Callable[[np.ndarray, np.ndarray], Judgement]
@@ -92,6 +95,8 @@ class Refinement:
         self.level_gap = np.full(n, np.nan)
         self.unverified = np.zeros(n, dtype=bool)
         self.why: dict[int, str] = {}
+        #: entries exactly on a kink: flat index -> (left slope, right slope, what the analytic value was taken as)
+        self.on_kink: dict[int, tuple[float, float, str]] = {}
 
     @property
     def name(self) -> str:
@@ -101,7 +106,20 @@ class Refinement:
 
     def settle(self, verdict: Verdict) -> Judgement:
         """Judge; entries the reference cannot settle are measured again (a second opinion on a
-        failure, kinks, then finer steps) until they are confirmed or given up as unverified."""
+        failure, kinks, then finer steps) until they are confirmed or given up as unverified;
+        a failure that stands is measured from both sides in case ``x`` sits on a kink."""
+        j = self._refined(verdict)
+        if j.failed.any() and self._brackets(j.failed & ~self.unverified):
+            j = verdict(self.values, self.bound)
+        unconfirmed = j.failed & ~self.settled
+        if unconfirmed.any():  # the estimates never settled: not a failure, not a pass
+            why = "the reference does not converge as the step shrinks (a step far too large, or f not smooth here)"
+            for i in np.flatnonzero(unconfirmed).tolist():
+                self._give_up(i, why, keep=True)
+            j.failed &= ~unconfirmed
+        return j
+
+    def _refined(self, verdict: Verdict) -> Judgement:
         j = verdict(self.values, self.bound)
         if j.failed.any() and self._recheck(self.backend, j.failed):
             j = verdict(self.values, self.bound)
@@ -123,14 +141,8 @@ class Refinement:
                 break
             # an entry that disagrees beyond what is allowed (failed, or in the grey band) may be
             # truncation: it is measured finer; one merely too coarse to judge may go coarser
-            self.level(todo, j.failed | (j.rel_error > j.resolution), default)
+            self.level(todo, j.failed | j.disagree, default)
             j = verdict(self.values, self.bound)
-        unconfirmed = j.failed & ~self.settled
-        if unconfirmed.any():  # the estimates never settled: not a failure, not a pass
-            why = "the reference does not converge as the step shrinks (a step far too large, or f not smooth here)"
-            for i in np.flatnonzero(unconfirmed).tolist():
-                self._give_up(i, why, keep=True)
-            j.failed &= ~unconfirmed
         return j
 
     @property
@@ -140,6 +152,24 @@ class Refinement:
         truncation far from the asymptotic regime, which such an entry is not in)."""
         rounding = (self.rounding >= 0.5 * self.bound) & ~self.restarted
         return (self.confirmed >= self.needed) | ((self.confirmed >= 1) & rounding)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the result says of entries found on a kink: both slopes, and how the analytic value stood."""
+        if not self.on_kink:
+            return ()
+        a, shown = self.case.a, []
+        for i, (left, right, taken) in sorted(self.on_kink.items())[:5]:
+            ok = abs(a[i] - self.values[i]) <= self.bound[i] + self.case.rtol * max(abs(a[i]), abs(self.values[i]))
+            verdict = f"accepted as {taken}" if ok else "outside them: wrong"
+            shown.append(f"{self.case.entry_name(i)}: slopes {left:.6g} | {right:.6g}, analytic {a[i]:.6g} {verdict}")
+        more = f"; and {len(self.on_kink) - 5} more" if len(self.on_kink) > 5 else ""
+        return (
+            f"x sits exactly on a kink of f in {len(self.on_kink)} entr{'y' if len(self.on_kink) == 1 else 'ies'} "
+            f"(one-sided derivatives differ; either one, or a value between them, is correct): "
+            + "; ".join(shown)
+            + more,
+        )
 
     def _give_up(self, i: int, why: str, *, keep: bool = False) -> None:
         self.unverified[i] = True
@@ -180,6 +210,32 @@ class Refinement:
             else:
                 self.values[i], self.bound[i] = found
         return crossed
+
+    def _brackets(self, failed: np.ndarray) -> bool:
+        """Failing entries measured from both sides (:func:`~.kinks.one_sided_pair`); where the slopes
+        differ, ``x`` sits on a kink and the analytic value is judged against the bracket: the
+        reference becomes the bracket's value nearest it, with that value's bound, confirmed (a
+        value outside the bracket fails, one within passes).  At most :data:`KINK_PROBES` entries
+        are measured while none is a kink.  Returns whether any entry changed."""
+        case = self.case
+        prof, rtol, a = case.profile, case.rtol, case.a
+        probed = 0
+        for i in np.flatnonzero(failed).tolist():
+            if probed >= KINK_PROBES and not self.on_kink:
+                break
+            probed += 1
+            try:
+                bracket = one_sided_pair(case.counted, case.point, i, prof.f0, prof.eps_f, case.noise)
+            except (StepTooSmallError, ValueError, FloatingPointError):
+                continue  # no second opinion here: the failure stands as it was measured
+            if not bracket.is_kink(rtol):
+                continue
+            value, bound, taken = bracket.nearest(float(a[i]))
+            self.values[i], self.bound[i] = value, bound
+            self.confirmed[i] = max(self.confirmed[i], self.needed)
+            self.restarted[i] = False
+            self.on_kink[i] = (bracket.left, bracket.right, taken)
+        return bool(self.on_kink)
 
     def level(self, entries: np.ndarray, disagree: np.ndarray, default: np.ndarray) -> None:
         """One more level for ``entries``: a second step, Richardson-extrapolated; value and bound updated.
