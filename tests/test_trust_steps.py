@@ -145,3 +145,15 @@ def test_fast_mode_states_its_resolution_as_directional():
     X, Y = net.random_batch(8, seed=0)
     r = gradlab.gradcheck(net.objective(X, Y), net.init(seed=1) + 0.1, fast=True)
     assert r.status == "passed" and "resolution is directional" in r.message()
+
+
+@pytest.mark.parametrize("seed", [3, 0])
+def test_adaptive_reference_on_a_relu_network_measures_kinks_again(seed):
+    # `gradlab check --activation relu --reference adaptive --seed 3` FAILED correct backprop
+    net = gradlab.MLP([4, 16, 3], activation="relu", output="sigmoid", loss="cross_entropy")
+    X, Y = net.random_batch(32, seed=seed)
+    obj, theta = net.objective(X, Y), net.init(seed=seed)
+    r = gradlab.gradcheck(obj, theta, reference="adaptive", seed=seed)
+    assert r.status == "passed", r.message()
+    bad = gradlab.gradcheck(obj, theta, reference="adaptive", grad=lambda t: obj.gradient(t) * 1.001, seed=seed)
+    assert bad.status == "failed"

@@ -262,7 +262,9 @@ def _full_check(case: Case, progress) -> GradcheckResult:
             f"{ROUNDING_FLOOR} eps max|g|): no check can judge them relative to themselves, and this one did not",
         )
     table = block_table(case.blocks, a, refinement.values, j, unverified, below)
-    unsettled = unverified.any() and not s.accept_unverified
+    # accept_unverified passes entries nothing could measure, never one measured off beyond its bound
+    disputed = unverified & (refinement.disputed | j.disagree)
+    unsettled = (unverified.any() and not s.accept_unverified) or disputed.any()
     status = "failed" if j.failed.any() else "inconclusive" if unsettled else "passed"
     n, shape, counted = refinement.values, case.point.shape, ~unverified
     return case.result(
@@ -279,7 +281,7 @@ def _full_check(case: Case, progress) -> GradcheckResult:
         atol=atol,
         reference=refinement.name,
         notes=notes + stepped + estimate.notes + refinement.notes,
-        reasons=_unverified_reasons(case, refinement, unverified, h),
+        reasons=_unverified_reasons(case, refinement, unverified, h) + _disputed(disputed, s.accept_unverified),
     )
 
 
@@ -295,6 +297,15 @@ def _precision_step(case: Case) -> tuple[float | None, tuple[str, ...]]:
         return None, ()
     h = float(low[0])
     return h, (f"the reference steps by h = {h:.3g}, the best step for {prof.precision} arithmetic",)
+
+
+def _disputed(disputed: np.ndarray, accepted: bool) -> tuple[str, ...]:
+    if not (accepted and disputed.any()):
+        return ()
+    return (
+        f"accept_unverified passes entries nothing could measure, not these {int(disputed.sum())}: each was "
+        "measured off the analytic value by more than the reference's bound",
+    )
 
 
 def _unverified_reasons(case: Case, refinement: Refinement, unverified, h) -> tuple[str, ...]:

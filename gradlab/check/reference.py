@@ -78,7 +78,8 @@ class Refinement:
       :attr:`~gradlab.backends.Backend.refinable` starts confirmed;
     - ``restarted``: entries whose first step (the user's) was abandoned for one near the default;
     - ``level_gap``: the last difference between two levels (NaN: none yet);
-    - ``unverified`` and ``why``: what nothing could measure, and the reason.
+    - ``unverified`` and ``why``: what nothing could measure, and the reason;
+    - ``disputed``: unverified entries that failed at every step measured but never confirmed.
     """
 
     def __init__(self, estimate: Estimate, case: Case):
@@ -94,6 +95,7 @@ class Refinement:
         self.restarted = np.zeros(n, dtype=bool)
         self.level_gap = np.full(n, np.nan)
         self.unverified = np.zeros(n, dtype=bool)
+        self.disputed = np.zeros(n, dtype=bool)
         self.why: dict[int, str] = {}
         #: entries exactly on a kink: flat index -> (left slope, right slope, what the analytic value was taken as)
         self.on_kink: dict[int, tuple[float, float, str]] = {}
@@ -112,6 +114,7 @@ class Refinement:
         if j.failed.any() and self._brackets(j.failed & ~self.unverified):
             j = verdict(self.values, self.bound)
         unconfirmed = j.failed & ~self.settled
+        self.disputed = unconfirmed  # measured off at every step, never confirmed: accept_unverified cannot pass them
         if unconfirmed.any():  # the estimates never settled: not a failure, not a pass
             why = "the reference does not converge as the step shrinks (a step far too large, or f not smooth here)"
             for i in np.flatnonzero(unconfirmed).tolist():
@@ -123,13 +126,15 @@ class Refinement:
         j = verdict(self.values, self.bound)
         if j.failed.any() and self._recheck(self.backend, j.failed):
             j = verdict(self.values, self.bound)
-        if not self.backend.refinable:
-            return j
+        # kinks first, for every backend with a stencil (adaptive's too, which is not refinable:
+        # its ladder reaches far across a ReLU's kink and cannot tell)
         crossed = self._kinks((j.failed | j.coarse) & ~self.unverified)
         if crossed.any():
             j = verdict(self.values, self.bound)
             if j.failed[crossed].any() and self._recheck(COMPLEX_STEP, j.failed & crossed):
                 j = verdict(self.values, self.bound)
+        if not self.backend.refinable:
+            return j
         case = self.case
         default = self.backend.default_step(case.flat, eps=case.profile.eps_f)
         far = (self.steps > 4 * default).any()
