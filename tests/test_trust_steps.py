@@ -97,3 +97,63 @@ def test_a_product_that_underflows_is_not_a_false_alarm(reference):
     assert r.status == "inconclusive", r.message()
     bad = gradlab.gradcheck(lambda x: np.sum(x * x), x, grad=lambda x: 3 * x, reference=reference)
     assert bad.status != "passed"
+
+
+# -- item 5: the resolution stated is the resolution had, relative to each entry -------------------------
+
+
+def _dict_case(factor):
+    f = lambda d: np.sum(np.sin(d["big"])) + 1e-8 * np.sum(np.sin(d["small"]))  # noqa: E731
+    g = lambda d: {"big": np.cos(d["big"]), "small": factor * 1e-8 * np.cos(d["small"])}  # noqa: E731
+    return f, g, {"big": np.array([0.3, 1.2]), "small": np.array([0.5, 0.7])}
+
+
+@pytest.mark.parametrize("reference", ["auto", "central", "complex_step"])
+def test_a_bug_on_a_small_block_never_passes(reference):
+    # a 1% bug on a block at 1e-8 of the largest gradient passed "at resolution 1.5e-6"
+    f, g, x = _dict_case(1.01)
+    r = gradlab.gradcheck(f, x, grad=g, reference=reference)
+    assert r.status != "passed", r.message()
+    small = r.table.set_index("block").loc["small"]
+    if r.status == "inconclusive":  # nothing below the bug's size is claimed (NaN: nothing judged)
+        assert small["status"] == "inconclusive" and not small["resolution"] <= 1e-2, r.table
+    f, g, x = _dict_case(1.0)
+    ok = gradlab.gradcheck(f, x, grad=g, reference=reference)
+    assert ok.status != "failed", ok.message()
+    if reference == "complex_step":  # a reference that resolves the block judges it
+        assert r.status == "failed" and ok.status == "passed"
+
+
+def test_a_tiny_gradient_is_judged_relative_to_itself():
+    # exp(x - 700): |g| ~ 1e-304; a fixed 1e-300 in the floor made the resolution "1e-7"
+    f = lambda x: np.sum(np.exp(x - 700))  # noqa: E731
+    x = np.array([0.0, 0.5])
+    r = gradlab.gradcheck(f, x, grad=lambda x: np.exp(x - 700) * (1 + 1e-6))
+    assert (r.table["resolution"] >= 1e-6).all(), r.table
+    bad = gradlab.gradcheck(f, x, grad=lambda x: np.exp(x - 700) * 1.01)
+    assert bad.status == "failed"
+
+
+def test_a_users_atol_does_not_buy_a_resolution():
+    r = gradlab.gradcheck(_half_square, X3, grad=lambda x: 2 * x, atol=1e6)
+    assert r.status == "passed"  # the caller's floor: a 100% bug may pass, but not with a claim
+    assert (r.table["resolution"] > 1.0).all(), r.table
+
+
+def test_fast_mode_states_its_resolution_as_directional():
+    net = gradlab.MLP([3, 6, 2], output="softmax")
+    X, Y = net.random_batch(8, seed=0)
+    r = gradlab.gradcheck(net.objective(X, Y), net.init(seed=1) + 0.1, fast=True)
+    assert r.status == "passed" and "resolution is directional" in r.message()
+
+
+@pytest.mark.parametrize("seed", [3, 0])
+def test_adaptive_reference_on_a_relu_network_measures_kinks_again(seed):
+    # `gradlab check --activation relu --reference adaptive --seed 3` FAILED correct backprop
+    net = gradlab.MLP([4, 16, 3], activation="relu", output="sigmoid", loss="cross_entropy")
+    X, Y = net.random_batch(32, seed=seed)
+    obj, theta = net.objective(X, Y), net.init(seed=seed)
+    r = gradlab.gradcheck(obj, theta, reference="adaptive", seed=seed)
+    assert r.status == "passed", r.message()
+    bad = gradlab.gradcheck(obj, theta, reference="adaptive", grad=lambda t: obj.gradient(t) * 1.001, seed=seed)
+    assert bad.status == "failed"

@@ -23,7 +23,7 @@ from .adapt import prepare_check
 from .case import Case, open_case
 from .directional import FAST_EVALUATIONS, fast_check
 from .hints import hints_for
-from .judge import block_table, judge, unjudged_table
+from .judge import ROUNDING_FLOOR, block_table, judge, unjudged, unjudged_table
 from .reference import KINK_NOTE, Refinement
 from .result import GradcheckResult
 from .settings import validated
@@ -242,13 +242,29 @@ def _full_check(case: Case, progress) -> GradcheckResult:
     finally:
         if progress is not None:
             progress.close()
-    largest = max(float(np.abs(a).max(initial=0)), float(np.abs(estimate.values).max(initial=0)), 1e-300)
-    atol = 1e-3 * rtol * largest if s.atol is None else s.atol
+    # the floor follows the gradient however small it is (exp(x - 700) has |g| ~ 1e-304): a fixed
+    # minimum would judge such a gradient against the floor alone
+    largest = max(float(np.abs(a).max(initial=0)), float(np.abs(estimate.values).max(initial=0)))
+    atol = 1e-3 * rtol * max(largest, np.finfo(float).tiny) if s.atol is None else s.atol
     refinement = Refinement(estimate, case)
-    j = refinement.settle(lambda n, bound: judge(a, n, bound, rtol=rtol, floor=atol / rtol, limit=case.limit))
+    # entries between the analytic side's rounding and the floor must agree relative to themselves
+    # (a floor the caller chose by atol= is theirs)
+    rounding = ROUNDING_FLOOR * prof.eps_f * largest
+    floor, own = atol / rtol, (rounding if s.atol is None else None)
+    j = refinement.settle(lambda n, bound: judge(a, n, bound, rtol=rtol, floor=floor, limit=case.limit, rounding=own))
     unverified = (refinement.unverified | j.coarse) & ~j.failed
-    table = block_table(case.blocks, a, refinement.values, j, unverified)
-    unsettled = unverified.any() and not s.accept_unverified
+    below = np.zeros(a.size, dtype=bool)
+    if s.atol is None:
+        below = unjudged(a, refinement.values, j, floor=floor, rounding=rounding) & ~unverified
+    if below.any():
+        notes += (
+            f"{int(below.sum())} entries lie below the analytic side's own rounding ({rounding:.3g}, "
+            f"{ROUNDING_FLOOR} eps max|g|): no check can judge them relative to themselves, and this one did not",
+        )
+    table = block_table(case.blocks, a, refinement.values, j, unverified, below)
+    # accept_unverified passes entries nothing could measure, never one measured off beyond its bound
+    disputed = unverified & (refinement.disputed | j.disagree)
+    unsettled = (unverified.any() and not s.accept_unverified) or disputed.any()
     status = "failed" if j.failed.any() else "inconclusive" if unsettled else "passed"
     n, shape, counted = refinement.values, case.point.shape, ~unverified
     return case.result(
@@ -265,7 +281,7 @@ def _full_check(case: Case, progress) -> GradcheckResult:
         atol=atol,
         reference=refinement.name,
         notes=notes + stepped + estimate.notes + refinement.notes,
-        reasons=_unverified_reasons(case, refinement, unverified, h),
+        reasons=_unverified_reasons(case, refinement, unverified, h) + _disputed(disputed, s.accept_unverified),
     )
 
 
@@ -281,6 +297,15 @@ def _precision_step(case: Case) -> tuple[float | None, tuple[str, ...]]:
         return None, ()
     h = float(low[0])
     return h, (f"the reference steps by h = {h:.3g}, the best step for {prof.precision} arithmetic",)
+
+
+def _disputed(disputed: np.ndarray, accepted: bool) -> tuple[str, ...]:
+    if not (accepted and disputed.any()):
+        return ()
+    return (
+        f"accept_unverified passes entries nothing could measure, not these {int(disputed.sum())}: each was "
+        "measured off the analytic value by more than the reference's bound",
+    )
 
 
 def _unverified_reasons(case: Case, refinement: Refinement, unverified, h) -> tuple[str, ...]:

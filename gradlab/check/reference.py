@@ -81,7 +81,8 @@ class Refinement:
       :attr:`~gradlab.backends.Backend.refinable` starts confirmed;
     - ``restarted``: entries whose first step (the user's) was abandoned for one near the default;
     - ``level_gap``: the last difference between two levels (NaN: none yet);
-    - ``unverified`` and ``why``: what nothing could measure, and the reason.
+    - ``unverified`` and ``why``: what nothing could measure, and the reason;
+    - ``disputed``: unverified entries that failed at every step measured but never confirmed.
     """
 
     def __init__(self, estimate: Estimate, case: Case):
@@ -97,6 +98,7 @@ class Refinement:
         self.restarted = np.zeros(n, dtype=bool)
         self.level_gap = np.full(n, np.nan)
         self.unverified = np.zeros(n, dtype=bool)
+        self.disputed = np.zeros(n, dtype=bool)
         self.why: dict[int, str] = {}
         #: entries exactly on a kink: flat index -> (left slope, right slope, what the analytic value was taken as)
         self.on_kink: dict[int, tuple[float, float, str]] = {}
@@ -114,10 +116,11 @@ class Refinement:
         failure, kinks, then finer steps) until they are confirmed or given up as unverified;
         a failure that stands is measured from both sides in case ``x`` sits on a kink."""
         j = self._refined(verdict)
-        if j.failed.any() and self._brackets(j.failed & ~self.unverified):
+        if j.failed.any() and self._brackets(j.failed):
             j = verdict(self.values, self.bound)
             j.failed &= ~self.compound  # where kinks meet, nothing measured can say "wrong"
         unconfirmed = j.failed & ~self.settled
+        self.disputed = unconfirmed  # measured off at every step, never confirmed: accept_unverified cannot pass them
         if unconfirmed.any():  # the estimates never settled: not a failure, not a pass
             why = "the reference does not converge as the step shrinks (a step far too large, or f not smooth here)"
             for i in np.flatnonzero(unconfirmed).tolist():
@@ -129,13 +132,16 @@ class Refinement:
         j = verdict(self.values, self.bound)
         if j.failed.any() and self._recheck(self.backend, j.failed):
             j = verdict(self.values, self.bound)
-        if not self.backend.refinable:
-            return j
+        # kinks first, for every backend with a stencil (adaptive's too, which is not refinable:
+        # its ladder reaches far across a ReLU's kink and cannot tell)
         crossed = self._kinks((j.failed | j.coarse) & ~self.unverified)
         if crossed.any():
             j = verdict(self.values, self.bound)
-            if j.failed[crossed].any() and self._recheck(COMPLEX_STEP, j.failed & crossed):
+            complex_ok = self.case.objective.complex_ok  # a second opinion by the complex step needs it
+            if complex_ok and j.failed[crossed].any() and self._recheck(COMPLEX_STEP, j.failed & crossed):
                 j = verdict(self.values, self.bound)
+        if not self.backend.refinable:
+            return j
         case = self.case
         default = self.backend.default_step(case.flat, eps=case.profile.eps_f)
         far = (self.steps > 4 * default).any()
@@ -147,7 +153,7 @@ class Refinement:
                 break
             # an entry that disagrees beyond what is allowed (failed, or in the grey band) may be
             # truncation: it is measured finer; one merely too coarse to judge may go coarser
-            self.level(todo, j.failed | (j.rel_error > j.resolution), default)
+            self.level(todo, j.failed | j.disagree, default)
             j = verdict(self.values, self.bound)
         return j
 
@@ -250,6 +256,8 @@ class Refinement:
                 )
                 continue
             self.values[i], self.bound[i] = value, bound
+            self.unverified[i] = False  # measured now, from both sides (a kink on both sides gave up before)
+            self.why.pop(i, None)
             self.confirmed[i] = max(self.confirmed[i], self.needed)
             self.restarted[i] = False
             self.on_kink[i] = (bracket.left, bracket.right, taken)

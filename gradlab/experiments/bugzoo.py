@@ -257,13 +257,16 @@ def bug_zoo(params: BugZooParams = BugZooParams(), *, progress: object = None) -
 
 def zoo_summary(zoo: pd.DataFrame) -> pd.DataFrame:
     """Detection rate per bug and checker, then the rate over all real bugs, the false-alarm
-    rate on correct gradients, and each checker's cost on a correct gradient (evaluations)."""
+    rate and the inconclusive rate on correct gradients, and each checker's cost on a correct
+    gradient (evaluations)."""
     bugs = zoo[zoo["bug"] != "none"]
     table = bugs.pivot_table(index="bug", columns="checker", values="detected", aggfunc="mean", sort=False)
     real = bugs[~bugs["bug"].map(lambda b: BUGS[b].probe)]
     clean = zoo[zoo["bug"] == "none"].groupby("checker", sort=False)
     table.loc["ALL BUGS (probes aside)"] = real.groupby("checker", sort=False)["detected"].mean()
     table.loc["FALSE ALARMS (correct gradient)"] = clean["detected"].mean()
+    # a correct gradient the checker could not judge is no false alarm, and no pass either
+    table.loc["CORRECT: INCONCLUSIVE (correct gradient)"] = clean["status"].agg(lambda s: (s == "inconclusive").mean())
     table.loc["evaluations (correct gradient)"] = clean["evaluations"].median()
     return table[list(dict.fromkeys(zoo["checker"]))]
 
