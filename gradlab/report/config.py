@@ -21,6 +21,9 @@ MODES: dict[str, dict] = {
         epochs=20,
         training_repeats=3,
         training_points=200,
+        # the options zoo reduced: the defaults, TensorFlow's step and a step far too large
+        options_steps=(None, 1e-3, 0.3),
+        options_references=("auto", "central", "forward"),
     ),
     "full": dict(
         widths=(2, 4, 8, 16, 24, 32, 47, 64, 128, 256, 512, 700),
@@ -30,6 +33,8 @@ MODES: dict[str, dict] = {
         clean_seeds=6,
         epochs=60,
         training_repeats=5,
+        options_steps=(None, 1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 0.3, 1.0),
+        options_references=None,
     ),
     "smoke": dict(
         widths=(2, 3),
@@ -50,6 +55,8 @@ MODES: dict[str, dict] = {
         min_seconds=2e-4,
         training_points=64,
         dpi=30,
+        options_steps=(None,),
+        options_references=("auto",),
     ),
 }
 
@@ -78,6 +85,10 @@ class Config:
     bugs: tuple[str, ...] | None = None
     #: None: every activation of the table
     zoo_activations: tuple[str, ...] | None = None
+    #: the user steps of the options zoo (None: the default step)
+    options_steps: tuple[float | None, ...] = (None,)
+    #: its references; None: "auto" and every registered reference
+    options_references: tuple[str, ...] | None = ("auto",)
     #: each timed call is looped to last at least this long
     min_seconds: float = 2e-3
     #: an exponent is stated only when its uncertainty is at most this
