@@ -424,3 +424,21 @@ def test_a_dead_relu_layer_of_an_mlp_is_no_false_alarm():
     b2 = obj.blocks(theta)[3]
     bug = lambda t: obj.gradient(t) * np.where(np.arange(t.size) >= b2.offset, 1.5, 1.0)  # noqa: E731
     assert gradlab.gradcheck(obj, theta, grad=bug, reference="adaptive").status == "failed"
+
+
+def test_auto_tries_the_complex_step_for_float32_code_it_cannot_lift():
+    """jax and torch keep float32 whatever numpy hands them: the complex step, cross-checked,
+    where f takes complex input; a jax scalar from a plain f is a scalar."""
+    jnp = pytest.importorskip("jax.numpy")
+    v = np.linspace(-1, 1, 7).astype(np.float32)
+
+    def f(v):
+        return jnp.sum(jnp.sin(jnp.asarray(v)) * jnp.asarray(v))
+
+    ok = gradlab.gradcheck(f, v, grad=_sin_v_grad)
+    assert ok.status == "passed" and ok.reference == "complex_step"
+    assert gradlab.gradcheck(f, v, grad=lambda v: 1.001 * _sin_v_grad(v)).status == "failed"
+    torch = pytest.importorskip("torch")
+    w = torch.linspace(-1, 1, 7, dtype=torch.float32)
+    leaf = gradlab.gradcheck(lambda w: (torch.sin(w) * w).sum(), w, grad=lambda w: torch.cos(w) * w + torch.sin(w))
+    assert leaf.status == "passed" and leaf.reference == "complex_step"
