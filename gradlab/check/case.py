@@ -228,7 +228,7 @@ def _profile_notes(prof: Profile, dtype: str) -> tuple[str, ...]:
     if prof.zeros:
         listing = ", ".join(f"{name} ({k})" for name, k in prof.zeros)
         notes.append(
-            f"warning: x has exact zeros in {listing}: a bug that scales with those entries (an L2 term on the "
-            f"biases, say) is invisible here; check again at a perturbed point, x + 0.01 * noise"
+            f"warning: x has exact zeros in {listing}: a bug whose error is proportional to those entries (a "
+            f"term in them dropped or doubled) is invisible here; check again at a perturbed point, x + 0.01 * noise"
         )
     return tuple(notes)

@@ -24,7 +24,7 @@ from .case import Case, open_case
 from .directional import FAST_EVALUATIONS, fast_check
 from .hints import hints_for
 from .judge import ROUNDING_FLOOR, block_table, judge, unjudged, unjudged_table
-from .reference import Refinement
+from .reference import KINK_NOTE, Refinement
 from .result import GradcheckResult
 from .settings import validated
 from .taylor import taylor_test
@@ -341,5 +341,8 @@ def _finish(result: GradcheckResult, case: Case) -> GradcheckResult:
             taylor = taylor_test(case.objective, case.point, result.analytic, seed=case.settings.seed)
         except (ValueError, FloatingPointError):
             taylor = None
+    if taylor is not None and any(note.startswith(KINK_NOTE) for note in result.notes):
+        # along d the residual of a kink is ~ t |f'(x; d) - <g, d>| whichever subgradient g is: rate 1
+        taylor = replace(taylor, verdict="inconclusive (x sits on a kink of f: no Taylor expansion there)")
     result = replace(result, taylor=taylor)
     return replace(result, hints=tuple(hints_for(result)))

@@ -140,3 +140,24 @@ def one_sided_pair(counted: Counted, point: np.ndarray, i: int, f0: float, eps_f
         bound = TRUNCATION_FACTOR * abs(fine - coarse) + ROUNDING_FACTOR * rounding
         slopes += [2 * fine - coarse, bound]
     return Bracket(*slopes)
+
+
+def surfaces_crossed(objective, point: np.ndarray, i: int, eps_f: float) -> int:
+    """How many kink surfaces of ``f`` the line ``x + t e_i`` crosses at ``t = +-h`` (the larger side),
+    by the objective's ``kinks`` key (0 where ``f`` has none).  Two or more meet at ``x`` in a dead
+    layer with zero biases: every sample's pre-activation switches at once."""
+    key = getattr(objective, "kinks", None)
+    if key is None:
+        return 0
+    base = key(point)
+    work = Working(point)
+    xi = work.flat[i]
+    h = float(CENTRAL.default_step(point.reshape(-1)[i : i + 1], eps=eps_f)[0])
+    most = 0
+    for side in (-1.0, 1.0):
+        other = work.at(i, point.dtype.type(xi + side * h), key)
+        if isinstance(base, bytes) and isinstance(other, bytes) and len(base) == len(other):
+            most = max(most, int(np.count_nonzero(np.frombuffer(base, np.int8) != np.frombuffer(other, np.int8))))
+        else:
+            most = max(most, int(other != base))
+    return most

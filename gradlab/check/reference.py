@@ -42,8 +42,8 @@ from ..backends import COMPLEX_STEP, Estimate
 from ..backends.base import ROUNDING_FACTOR, TRUNCATION_FACTOR
 from ..backends.difference import StepTooSmallError
 from .case import Case
-from .judge import Judgement
-from .kinks import crossings, one_sided, one_sided_pair
+from .judge import GREY, Judgement
+from .kinks import crossings, one_sided, one_sided_pair, surfaces_crossed
 
 __all__ = ["CONFIRMATIONS", "LEVELS", "ROUNDING_FACTOR", "TRUNCATION_FACTOR", "Refinement"]
 
@@ -57,6 +57,9 @@ CONFIRMATIONS = 2
 #: failing entries measured from both sides before the rest are taken for a bug, not kinks: one
 #: failure that is no kink settles the verdict (once one is a kink, every failing entry is measured)
 KINK_PROBES = 2
+
+#: how the result's note on entries found exactly on a kink begins
+KINK_NOTE = "x sits exactly on a kink of f"
 
 #: a verdict on the reference as it stands: values and bounds in, a judgement out
 Verdict = Callable[[np.ndarray, np.ndarray], Judgement]
@@ -99,6 +102,8 @@ class Refinement:
         self.why: dict[int, str] = {}
         #: entries exactly on a kink: flat index -> (left slope, right slope, what the analytic value was taken as)
         self.on_kink: dict[int, tuple[float, float, str]] = {}
+        #: entries where several kinks meet and the analytic value lies outside the slopes: unverified
+        self.compound = np.zeros(n, dtype=bool)
 
     @property
     def name(self) -> str:
@@ -113,6 +118,7 @@ class Refinement:
         j = self._refined(verdict)
         if j.failed.any() and self._brackets(j.failed & ~self.unverified):
             j = verdict(self.values, self.bound)
+            j.failed &= ~self.compound  # where kinks meet, nothing measured can say "wrong"
         unconfirmed = j.failed & ~self.settled
         self.disputed = unconfirmed  # measured off at every step, never confirmed: accept_unverified cannot pass them
         if unconfirmed.any():  # the estimates never settled: not a failure, not a pass
@@ -170,7 +176,7 @@ class Refinement:
             shown.append(f"{self.case.entry_name(i)}: slopes {left:.6g} | {right:.6g}, analytic {a[i]:.6g} {verdict}")
         more = f"; and {len(self.on_kink) - 5} more" if len(self.on_kink) > 5 else ""
         return (
-            f"x sits exactly on a kink of f in {len(self.on_kink)} entr{'y' if len(self.on_kink) == 1 else 'ies'} "
+            f"{KINK_NOTE} in {len(self.on_kink)} entr{'y' if len(self.on_kink) == 1 else 'ies'} "
             f"(one-sided derivatives differ; either one, or a value between them, is correct): "
             + "; ".join(shown)
             + more,
@@ -236,11 +242,23 @@ class Refinement:
             if not bracket.is_kink(rtol):
                 continue
             value, bound, taken = bracket.nearest(float(a[i]))
+            outside = abs(a[i] - value) > GREY * (bound + rtol * max(abs(a[i]), abs(value)))
+            if outside and surfaces_crossed(case.objective, case.point, i, prof.eps_f) >= 2:
+                # several kinks meet at x (a dead layer with zero biases): backprop's value is the gradient
+                # of a piece the line along this entry never enters, and may lie outside both slopes
+                self.compound[i] = True
+                self._give_up(
+                    i,
+                    "several kinks of f meet at x along this entry (pre-activations exactly at a kink, a dead "
+                    "layer with zero biases?): the analytic value lies outside both one-sided slopes, which "
+                    "no difference along the entry can confirm or refute; check at a perturbed point",
+                )
+                continue
             self.values[i], self.bound[i] = value, bound
             self.confirmed[i] = max(self.confirmed[i], self.needed)
             self.restarted[i] = False
             self.on_kink[i] = (bracket.left, bracket.right, taken)
-        return bool(self.on_kink)
+        return bool(self.on_kink) or bool(self.compound.any())
 
     def level(self, entries: np.ndarray, disagree: np.ndarray, default: np.ndarray) -> None:
         """One more level for ``entries``: a second step, Richardson-extrapolated; value and bound updated.
