@@ -54,7 +54,8 @@ def costs() -> None:
     }
     for name, (ok, bad) in cases.items():
         r, q = ok(), bad()
-        print(f"{name:<42} correct: {r.status:<12} {r.evaluations:>5} evaluations | 1% bug: {q.status:<12} {q.evaluations:>5}")
+        print(f"{name:<42} correct: {r.status:<12} {r.evaluations:>5} evaluations", end=" | ")
+        print(f"1% bug: {q.status:<12} {q.evaluations:>5}")
 
 
 def steps() -> None:
