@@ -37,6 +37,7 @@ approximation", ACM Trans. Math. Software 29 (2003) 245-262.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -151,7 +152,11 @@ class ComplexStep(Backend):
         cross-check shows that its complex evaluation drops or conjugates an imaginary part,
         central differences measure instead (and the estimate's note says why)."""
         try:
-            result = self._gradient(objective, x, h, scheduler, noise)
+            with warnings.catch_warnings():
+                # an f that casts its argument to real drops the imaginary part: the TypeError or the
+                # cross-check below tells, and the note says so; numpy's warning would say it twice
+                warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
+                result = self._gradient(objective, x, h, scheduler, noise)
             values = result.gradient.astype(np.float64).reshape(-1)
             if h is None:
                 bound = ROUNDING * eps_f * np.abs(values)

@@ -119,7 +119,7 @@ class Refinement:
         failure, kinks, then finer steps) until they are confirmed or given up as unverified;
         a failure that stands is measured from both sides in case ``x`` sits on a kink."""
         j = self._refined(verdict)
-        if j.failed.any() and self._brackets(j.failed & ~self.unverified):
+        if j.failed.any() and self._brackets(j.failed):
             j = verdict(self.values, self.bound)
             j.failed &= ~self.compound  # where kinks meet, nothing measured can say "wrong"
         unconfirmed = j.failed & ~self.settled
@@ -140,7 +140,8 @@ class Refinement:
         crossed = self._kinks((j.failed | j.coarse) & ~self.unverified)
         if crossed.any():
             j = verdict(self.values, self.bound)
-            if j.failed[crossed].any() and self._recheck(COMPLEX_STEP, j.failed & crossed):
+            complex_ok = self.case.objective.complex_ok  # a second opinion by the complex step needs it
+            if complex_ok and j.failed[crossed].any() and self._recheck(COMPLEX_STEP, j.failed & crossed):
                 j = verdict(self.values, self.bound)
         if not self.backend.refinable:
             return j
@@ -258,6 +259,8 @@ class Refinement:
                 )
                 continue
             self.values[i], self.bound[i] = value, bound
+            self.unverified[i] = False  # measured now, from both sides (a kink on both sides gave up before)
+            self.why.pop(i, None)
             self.confirmed[i] = max(self.confirmed[i], self.needed)
             self.restarted[i] = False
             self.on_kink[i] = (bracket.left, bracket.right, taken)
