@@ -58,11 +58,15 @@ def test_the_default_network_passes_at_a_users_step(h):
     assert bad.status == "failed", bad.message()
 
 
-def test_float64_rounding_noise_is_not_blamed_on_float32():
+@pytest.mark.parametrize("h", [None, 1e-3])
+def test_forward_differences_judge_the_default_network(h):
+    # `gradlab check --reference forward` was inconclusive on correct backprop, blaming "float32
+    # arithmetic": entries at 1e-4 of |f| need the extrapolated levels' own, far larger step
     obj, theta = _cli_network()
-    r = gradlab.gradcheck(obj, theta, reference="forward")
-    assert r.status != "failed"
-    assert "float32" not in r.message(), r.message()
+    r = gradlab.gradcheck(obj, theta, reference="forward", h=h)
+    assert r.status == "passed", r.message()
+    bad = gradlab.gradcheck(obj, theta, reference="forward", h=h, grad=lambda t: obj.gradient(t) * 1.001)
+    assert bad.status == "failed", bad.message()
 
 
 # -- item 6: exact gradients at awkward points are not false alarms ------------------------------------

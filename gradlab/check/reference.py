@@ -80,7 +80,8 @@ class Refinement:
       luck far from the asymptotic regime, two in a row are not.  A backend that is not
       :attr:`~gradlab.backends.Backend.refinable` starts confirmed;
     - ``restarted``: entries whose first step (the user's) was abandoned for one near the default;
-    - ``level_gap``: the last difference between two levels (NaN: none yet);
+    - ``level_gap``: the last difference between two levels (NaN: none yet), ``extrapolated`` the
+      last extrapolated value (NaN: none yet);
     - ``unverified`` and ``why``: what nothing could measure, and the reason;
     - ``disputed``: unverified entries that failed at every step measured but never confirmed.
     """
@@ -97,6 +98,8 @@ class Refinement:
         self.needed = 1
         self.restarted = np.zeros(n, dtype=bool)
         self.level_gap = np.full(n, np.nan)
+        self.extrapolated = np.full(n, np.nan)
+        self.jumped = np.zeros(n, dtype=bool)
         self.unverified = np.zeros(n, dtype=bool)
         self.disputed = np.zeros(n, dtype=bool)
         self.why: dict[int, str] = {}
@@ -284,7 +287,7 @@ class Refinement:
             # a failure is a question about truncation, which only a finer step answers: a coarser
             # one can never confirm it (two levels that agree would push the step up and away, and
             # a bug would end "unverified"); only an entry too coarse to judge may trade rounding
-            up = not disagree[i] and (first or self.rounding[i] >= 0.5 * self.bound[i])
+            up = not disagree[i] and (first or self.rounding[i] >= 0.5 * self.bound[i]) and not self.jumped[i]
             # far above the default (the user's h = 0.3) neither direction is informative: any
             # estimate there is mostly truncation, so the entry starts again near the default
             # (and a user's step far below it, h = 1e-8, only buries an entry too coarse to judge in
@@ -297,7 +300,13 @@ class Refinement:
                 # the stencil reaches across 0, where 1/x, log|x| and sqrt|x| are singular: a
                 # disagreement there says nothing until measured at a step relative to x_i itself
                 restart, new = True, 2 * xi * self.relative
-            if up and new > COARSEST * default[i]:
+            if up and not self.jumped[i] and self.jump > 2 * COARSEST:
+                # a low-order scheme (forward) whose default step leaves a small entry in rounding:
+                # the extrapolated levels are a scheme of one order more, whose own best step lies far
+                # above -- measured there, then halved and extrapolated
+                restart, new = True, self.jump * default[i]
+                self.jumped[i] = True
+            elif up and new > COARSEST * default[i]:
                 # larger steps would trade rounding for truncation no estimate here can see
                 self._give_up(i, self._too_noisy())
                 continue
@@ -314,9 +323,16 @@ class Refinement:
                 self.bound[i] = self.rounding[i] = spread / new
                 self.steps[i] = new
                 self.confirmed[i] = 0
-                self.level_gap[i] = np.nan
+                self.level_gap[i] = self.extrapolated[i] = np.nan
                 continue
             self._extrapolate(i, d_new, new, spread, up, factor)
+
+    @cached_property
+    def jump(self) -> float:
+        """The best step of the extrapolated levels (a scheme of order p + 1) over the scheme's default:
+        ``eps_f^(1/(p+2) - 1/(p+1))``, about 400 for forward differences in float64, 20 for central."""
+        p, eps = self.backend.order or 1, self.case.profile.eps_f
+        return float(eps ** (1 / (p + 2) - 1 / (p + 1)))
 
     @cached_property
     def reach(self) -> float:
@@ -354,8 +370,14 @@ class Refinement:
         if not up:
             self.confirmed[i] = self.confirmed[i] + 1 if within and converging else 0
         self.level_gap[i] = gap
+        truncation = gap / (factor - 1)  # the finer level's own error, an upper bound on the extrapolated one's
+        if converging and np.isfinite(self.extrapolated[i]):
+            # two extrapolations in a row: their difference bounds the later one's error (the next
+            # column of a Richardson table), far below the raw levels' gap for a low-order scheme
+            truncation = min(truncation, abs(value - self.extrapolated[i]))
+        self.extrapolated[i] = value
         self.values[i] = value
-        self.bound[i] = TRUNCATION_FACTOR * gap / (factor - 1) + rounding
+        self.bound[i] = TRUNCATION_FACTOR * truncation + rounding
         if self.bound[i] == rounding:  # keep "first level" recognisable: levels agreed to the last bit
             self.bound[i] = np.nextafter(rounding, np.inf)
         self.rounding[i] = rounding
