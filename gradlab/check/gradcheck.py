@@ -29,6 +29,9 @@ from .result import GradcheckResult
 from .settings import validated
 from .taylor import taylor_test
 
+#: the analytic side's rounding, in its eps times max|g|, where a float32 x's reference is lifted to float64
+LIFTED_ROUNDING = 4
+
 #: a check whose estimated time exceeds this many seconds draws a CostWarning first
 COST_WARNING_SECONDS = 60.0
 #: a check estimated to take longer than this shows a progress bar (tqdm: a line per update when
@@ -249,8 +252,13 @@ def _full_check(case: Case, progress) -> GradcheckResult:
     refinement = Refinement(estimate, case)
     # entries between the analytic side's rounding and the floor must agree relative to themselves
     # (a floor the caller chose by atol= is theirs)
-    # (the analytic side rounds in its own precision: float32 where a float32 x's reference was lifted to float64)
-    rounding = ROUNDING_FLOOR * max(prof.eps_f, float(np.finfo(case.analytic.dtype).eps)) * largest
+    rounding, how = ROUNDING_FLOOR * prof.eps_f * largest, f"{ROUNDING_FLOOR} eps max|g|"
+    if case.judged_dtype is not None:
+        # a float32 analytic side judged against a float64 reference: its own rounding, a few float32 eps
+        # of max|g| in an entry formed by cancellation, is what it is judged against (issue 18, item 4);
+        # below LIFTED_ROUNDING eps_32 max|g| / limit no entry can be judged relative to itself
+        rounding = max(rounding, LIFTED_ROUNDING * float(np.finfo(case.analytic.dtype).eps) * largest / case.limit)
+        how = f"{LIFTED_ROUNDING} float32 eps max|g| / {case.limit:g}"
     floor, own = atol / rtol, (rounding if s.atol is None else None)
     j = refinement.settle(lambda n, bound: judge(a, n, bound, rtol=rtol, floor=floor, limit=case.limit, rounding=own))
     unverified = (refinement.unverified | j.coarse) & ~j.failed
@@ -260,7 +268,7 @@ def _full_check(case: Case, progress) -> GradcheckResult:
     if below.any():
         notes += (
             f"{int(below.sum())} entries lie below the analytic side's own rounding ({rounding:.3g}, "
-            f"{ROUNDING_FLOOR} eps max|g|): no check can judge them relative to themselves, and this one did not",
+            f"{how}): no check can judge them relative to themselves, and this one did not",
         )
     table = block_table(case.blocks, a, refinement.values, j, unverified, below)
     # accept_unverified passes entries nothing could measure, never one measured off beyond its bound
