@@ -442,3 +442,18 @@ def test_auto_tries_the_complex_step_for_float32_code_it_cannot_lift():
     w = torch.linspace(-1, 1, 7, dtype=torch.float32)
     leaf = gradlab.gradcheck(lambda w: (torch.sin(w) * w).sum(), w, grad=lambda w: torch.cos(w) * w + torch.sin(w))
     assert leaf.status == "passed" and leaf.reference == "complex_step"
+
+
+def test_float32_torch_code_that_refuses_complex_input_is_measured_with_differences():
+    """float32 data times a complex64 weight is a RuntimeError in torch: auto does not try the
+    complex step there, and the check runs (no crash) with central differences."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    X = torch.tensor(rng.normal(size=(20, 3)), dtype=torch.float32)
+    w = torch.tensor(rng.normal(size=3), dtype=torch.float32)
+    r = gradlab.gradcheck(lambda w: torch.tanh(X @ w).sum(), w, grad=lambda w: X.T @ (1 - torch.tanh(X @ w) ** 2))
+    assert r.reference == "central" and r.status != "failed"
+    bad = gradlab.gradcheck(
+        lambda w: torch.tanh(X @ w).sum(), w, grad=lambda w: 1.05 * X.T @ (1 - torch.tanh(X @ w) ** 2)
+    )
+    assert bad.status == "failed"

@@ -7,6 +7,7 @@ the case; nothing travels as an attribute patched onto the objective.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -103,7 +104,7 @@ def open_case(f: object, x: object, grad: object, settings: CheckSettings) -> Ca
     if lifted is not None:
         return _lifted_case(settings, counted, lifted, analytic=analytic, source=source, blocks=blocks, backend=backend)
     prof = profile(counted, point, blocks, settings.seed, full=not settings.fast)
-    if _try_complex(settings, objective, prof):
+    if _try_complex(settings, objective, prof) and _takes_complex(counted, point):
         backend = COMPLEX_STEP
     rtol = backend.tolerance(prof.precision)[0] if settings.rtol is None else settings.rtol
     return Case(
@@ -192,6 +193,18 @@ def _try_complex(settings: CheckSettings, objective, prof: Profile) -> bool:
         and objective.complex_ok is None
         and prof.precision == "float32"
     )
+
+
+def _takes_complex(counted: Counted, point: np.ndarray) -> bool:
+    """One complex evaluation at ``x``: does ``f`` return a complex value there?  Any error (torch's
+    float32 data times a complex64 weight) says no, without a trace: the check measures otherwise."""
+    try:
+        with warnings.catch_warnings():  # an f that casts to real says so by returning a real value
+            warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
+            counted.complex(point.astype(np.complex64 if point.dtype == np.float32 else np.complex128))
+    except Exception:  # noqa: BLE001  whatever f raises on complex input, the answer is no
+        return False
+    return True
 
 
 def _reference_backend(reference: str | Backend, objective, h) -> Backend:

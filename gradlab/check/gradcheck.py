@@ -250,7 +250,8 @@ def _full_check(case: Case, progress) -> GradcheckResult:
     refinement = Refinement(estimate, case)
     # entries between the analytic side's rounding and the floor must agree relative to themselves
     # (a floor the caller chose by atol= is theirs)
-    rounding = ROUNDING_FLOOR * prof.eps_f * largest
+    # (the analytic side rounds in its own precision: float32 where a float32 x's reference was lifted to float64)
+    rounding = ROUNDING_FLOOR * max(prof.eps_f, float(np.finfo(case.analytic.dtype).eps)) * largest
     floor, own = atol / rtol, (rounding if s.atol is None else None)
     j = refinement.settle(lambda n, bound: judge(a, n, bound, rtol=rtol, floor=floor, limit=case.limit, rounding=own))
     unverified = (refinement.unverified | j.coarse) & ~j.failed
