@@ -111,7 +111,8 @@ def gradcheck(
         The absolute noise of a random ``f`` you accept (its values at one point differ
         by about this much); without it a random ``f`` makes the check inconclusive.
     accept_unverified : bool
-        Pass even when some entries could not be measured (they stay listed).
+        Pass even when some entries could not be measured (they stay listed); never when an
+        entry was measured off the analytic value by more than the reference's bound.
     max_evaluations : int, optional
         Refuse a check that would take more evaluations than this.
     scheduler : optional
