@@ -39,6 +39,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from . import _validate as v
+from ._arrays import is_array_api, to_numpy
 
 
 @dataclass(frozen=True)
@@ -190,8 +191,10 @@ class Counted:
             ) from exc
         if self.vector:
             return self._array(y, where, complex_input=True)
-        if isinstance(y, np.ndarray) and y.ndim == 0:
-            y = y[()]
+        if is_array_api(y):
+            y = to_numpy(y)
+        if isinstance(y, np.ndarray) and y.size == 1:
+            y = y.reshape(())[()]
         if isinstance(y, numbers.Real) or isinstance(y, np.ndarray) and y.dtype.kind == "f":
             raise TypeError(
                 "`f` returned a real value for complex input, so it drops the imaginary part "
@@ -241,8 +244,10 @@ class Counted:
         return y.astype(np.complex128 if complex_input else np.float64)
 
     def _scalar(self, y: object, where) -> float:
-        if isinstance(y, np.ndarray) and y.ndim == 0:
-            y = y[()]
+        if is_array_api(y):  # a jax or torch scalar from a plain f on a numpy x
+            y = to_numpy(y)
+        if isinstance(y, np.ndarray) and y.size == 1:
+            y = y.reshape(())[()]  # a loss kept as a (1,) or (1, 1) array (a mean with keepdims) is a scalar
         if isinstance(y, numbers.Real) and not isinstance(y, bool | np.bool_):
             return float(y)
         what = f"array of shape {y.shape}" if isinstance(y, np.ndarray) else repr(y)

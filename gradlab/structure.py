@@ -14,7 +14,10 @@ Conventions
 - **Leaves** are taken in order: a dict's insertion order, a list's or tuple's index
   order, depth first.  Each numpy leaf becomes a view of the flat vector on the way back
   (no copy); an array-API leaf is rebuilt in its own library, dtype and device.
-  Integer leaves become float64 (they are differentiated, not truncated).  All floating
+- **Integer and boolean arrays** (word ids, labels, masks; numpy or array-API) are not
+  leaves but constants: ``f`` gets them as they are, they are not differentiated, and a
+  gradient holds ``None`` there (as torch's does).  Python numbers remain leaves.
+  Python integers become float64 (they are differentiated, not truncated).  All floating
   leaves must share one precision (float64 or float32): the flat vector has that precision.
 - **Block names** follow the path of a leaf: a top-level key ``W2``, then ``.key`` for a
   nested key that is an identifier (``layers[0].W``), ``[k]`` for an index or any other key
@@ -181,7 +184,10 @@ class Structure:
         self.leaves = tuple(self._adopt(leaf) for leaf in self._leaves)
         if self.size == 0:
             bare = self.treedef[0] == "leaf"
-            raise v.fail("x", "a non-empty array" if bare else "a structure holding at least one number", tree)
+            what = (
+                "a non-empty array" if bare else "a structure holding at least one float (integer arrays are constants)"
+            )
+            raise v.fail("x", what, tree)
         del self._leaves, self._offset
 
     def _adopt(self, leaf: Leaf) -> Leaf:
@@ -219,6 +225,10 @@ class Structure:
             )
         if not path and not _is_array_api(node):  # a numpy array at the root is not a structure
             raise v.fail("x", "a dict, list or tuple of arrays, or an array-API array", node, TypeError)
+        if path and _integral(node):
+            # word ids, labels, masks: handed to f as they are and not differentiated (as torch does);
+            # a gradient structure may hold anything there (None, zeros)
+            return ("const", node)
         self._leaves.append(self._leaf(node, path))
         return ("leaf", len(self._leaves) - 1)
 
@@ -269,11 +279,13 @@ class Structure:
         del self._arrays
         return out
 
-    def unflatten(self, flat: object, *, native: bool = True) -> object:
+    def unflatten(self, flat: object, *, native: bool = True, constants: bool = False) -> object:
         """The structure holding the entries of ``flat`` (a vector of :attr:`size`, or of
         shape ``lead + (size,)``: then each leaf gets shape ``lead + leaf.shape``).
 
-        ``native=False`` gives numpy arrays for every leaf (for diagnostics).
+        ``native=False`` gives numpy arrays for every leaf (for diagnostics).  An integer array
+        of ``x`` (a constant, not differentiated) is ``None`` there, as in torch's gradients;
+        ``constants=True`` puts it back as it was (``f``'s arguments).
         """
         flat = np.asarray(flat)
         lead = flat.shape[:-1]
@@ -283,22 +295,24 @@ class Structure:
         for leaf in self.leaves:
             a = flat[..., leaf.offset : leaf.offset + leaf.size].reshape(lead + leaf.shape)
             parts.append(leaf.build(a) if native else a)
-        return self._rebuild(self.treedef, parts)
+        return self._rebuild(self.treedef, parts, constants)
 
-    def _rebuild(self, node, parts):
+    def _rebuild(self, node, parts, constants: bool = True):
         tag = node[0]
         if tag == "leaf":
             return parts[node[1]]
+        if tag == "const":
+            return node[1] if constants else None
         if tag == "dict":
             _, cls, keys, children = node
-            items = {k: self._rebuild(c, parts) for k, c in zip(keys, children)}
+            items = {k: self._rebuild(c, parts, constants) for k, c in zip(keys, children)}
             return items if cls is dict or not issubclass(cls, dict) else cls(items)
-        children = [self._rebuild(c, parts) for c in node[2]]
+        children = [self._rebuild(c, parts, constants) for c in node[2]]
         return tuple(children) if tag == "tuple" else children
 
     def arguments(self, flat: np.ndarray) -> tuple:
         """The positional arguments a function of this structure receives at ``flat``."""
-        tree = self.unflatten(flat)
+        tree = self.unflatten(flat, constants=True)
         return tree if self.spread else (tree,)
 
     def call(self, fn: Callable, flat: np.ndarray, *extra: object, what: str = "f") -> object:
@@ -341,6 +355,8 @@ class Structure:
     def _match(self, node, value, path, what, out) -> None:
         tag = node[0]
         where = _accessor(what, path)
+        if tag == "const":
+            return  # not differentiated: whatever the gradient holds there is not read
         if tag == "dict":
             keys = node[2]
             if not isinstance(value, Mapping):
@@ -377,6 +393,16 @@ class Structure:
     def __repr__(self) -> str:
         shown = ", ".join(f"{leaf.name}: {leaf.shape}" for leaf in self.leaves)
         return f"Structure({shown}; {self.size} entries, {self.dtype})"
+
+
+def _integral(node: object) -> bool:
+    """An integer or boolean array (numpy or array-API) or numpy integer: a constant of ``f``."""
+    if isinstance(node, np.ndarray | np.integer):
+        return node.dtype.kind in "biu"
+    if _is_array_api(node):
+        xp = _namespace(node)
+        return xp.isdtype(node.dtype, ("integral", "bool"))
+    return False
 
 
 def _numbers(seq) -> bool:

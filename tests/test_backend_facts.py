@@ -92,7 +92,7 @@ def test_the_fallback_palette_poses_as_no_backend():
         ("central", "central: 2n"),
         ("richardson", "richardson: 4n"),
         ("complex_step", "complex step: n complex + 4 real"),
-        ("adaptive", "adaptive: at most 20n + 1"),
+        ("adaptive", "adaptive: at most 44n + 1"),
         ("backprop", "backprop: 1 forward + 1 backward pass"),
     ],
 )

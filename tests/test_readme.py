@@ -243,7 +243,7 @@ def test_adaptive_claims():
     r = run(BLOCKS[2])["r"]
     exact = np.exp(-700.0)
     rel = abs(float(r.gradient[0]) - exact) / exact
-    assert rel <= 3e-13 and r.evaluations == 9  # "within ~3e-13 ..., 9" (measured: 2.8e-14)
+    assert rel <= 3e-13 and r.evaluations == 11  # "within ~3e-13 ..., 11" (measured: 2.8e-14)
     assert float(r.error[0]) >= abs(float(r.gradient[0]) - exact)  # "a bound on that error"
 
 

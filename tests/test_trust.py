@@ -71,7 +71,10 @@ def test_a_bug_on_a_bias_next_to_a_kink_is_caught_not_excused():
     theta = np.array([1.0, -1.0 + 1e-7, 1.0, 0.0])  # z1 = 1e-7: every step of central differences crosses 0
     for reference in ("auto", "central", "forward"):
         ok = gradlab.gradcheck(obj, theta, reference=reference)
-        assert ok.status == "passed", ok.message()
+        # dW2 = 5e-8 (1e-7 of the largest entry) is below what a real difference resolves to 1e-4 of
+        # itself: passed on the floor's word once, unverified now (issue 18, item 5)
+        assert ok.status == ("passed" if reference == "auto" else "inconclusive"), ok.message()
+        assert ok.status == "passed" or "W2[0, 0]" in ok.message()
         bad = gradlab.gradcheck(obj, theta, grad=lambda t: obj.gradient(t) * [1, 1.5, 1, 1], reference=reference)
         assert bad.status == "failed" and "b1" in bad.message()
 

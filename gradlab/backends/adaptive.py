@@ -34,11 +34,22 @@ For each entry ``i`` the backend works in three moves, all on the line ``x + t e
    from one level and one order less, which bounds the error with a margin where the
    expansion converges) plus that rounding error; its step ``h_k`` is in
    ``GradientResult.step``.
+4. **A closer look.**  Three points can fool the pilot (``sin`` at 1e6 with a pilot step of
+   740; ``tanh(1e4 x)`` at 0, whose symmetry cancels the curvature at every step; a Gaussian
+   of width 1e-6 that is 0 at both pilot points): a ladder then converges, with a small
+   error, to a wrong value.  Where the pilot sees no slope between points where ``f``
+   visibly curves it looks closer (the relative step, or ``2^-10`` times nearer); where it
+   sees ``f`` linear it looks closer once, and trusts linearity only if the slopes agree.
+   Then one central pair at the chosen step ``/ 2^CLOSER_POWER`` must agree with the
+   estimate; where it does not, the entry is measured again from a pilot there (at most
+   ``RESTARTS`` times), and the error reported is never below the distance from the closest
+   quotient seen.
 
-Cost: ``f(x)`` once, then per entry 2 evaluations per pilot round and 2 per ladder level not
-already taken by the pilot: 8 to 10 in the common case, at most ``2 PILOTS + 2 LEVELS +
-ONE_SIDED_LEVELS = 20``.  The count is adaptive, so :meth:`Adaptive.evaluations` is that
-upper bound and ``GradientResult.evaluations`` the exact count of a run.
+Cost: ``f(x)`` once, then per entry 2 evaluations per pilot round, 2 per ladder level not
+already taken by the pilot and 2 for the closer look: 10 to 14 in the common case, at most
+``(1 + RESTARTS) (2 PILOTS + 2 LEVELS + ONE_SIDED_LEVELS + 2) = 44``.  The count is adaptive,
+so :meth:`Adaptive.evaluations` is that upper bound and ``GradientResult.evaluations`` the
+exact count of a run.
 
 :attr:`Adaptive.offsets` lists, in units of the step reported, every point the estimate
 can be computed from (``x`` and ``x +- 2^m h`` for ``|m| <= SPAN``): what gradcheck must
@@ -75,6 +86,10 @@ ROUNDING = 4.0
 TOP = 8.0
 #: pilot rounds at most
 PILOTS = 3
+#: the closer look: one central pair at the chosen step / 2^CLOSER_POWER, which must agree with
+#: the estimate; where it does not, the entry is measured again from a pilot there, at most
+#: RESTARTS times
+CLOSER_POWER, RESTARTS = 6, 1
 
 
 def _pow2(v: float) -> float:
@@ -114,10 +129,11 @@ class _Line:
 
 def _extrapolate(values: list[float], t: list[float], power: int, fmax: float, eps: float, steps: list[float]):
     """Neville's scheme for the value at ``t -> 0`` of estimates ``values`` at ``t``
-    (``t = h^2`` for central, ``h`` for one-sided differences).  Returns ``(best, error, step)``."""
+    (``t = h^2`` for central, ``h`` for one-sided differences).  Returns ``(best, error, step,
+    quotient at that step)``."""
     n = len(values)
     T = [[v] for v in values]
-    best = (values[-1], math.inf, steps[-1], math.inf)
+    best = (values[-1], math.inf, steps[-1], math.inf, values[-1])
     for k in range(1, n):
         for j in range(1, k + 1):
             w = t[k] / (t[k - j] - t[k])
@@ -130,10 +146,10 @@ def _extrapolate(values: list[float], t: list[float], power: int, fmax: float, e
             # wider change from one level and one order less
             key = abs(T[k][j] - T[k][j - 1]) + rounding
             if key < best[3]:
-                best = (T[k][j], err, steps[k], key)
+                best = (T[k][j], err, steps[k], key, values[k])
     if len(values) == 1:
-        return values[0], math.inf, steps[0]
-    return best[:3]
+        return values[0], math.inf, steps[0], values[0]
+    return (*best[:3], best[4])
 
 
 class Adaptive(Backend):
@@ -164,9 +180,10 @@ class Adaptive(Backend):
     evaluations_exact = False  # evaluations(n) is an upper bound: the count adapts to f
 
     def evaluations(self, n: int) -> int:
-        """An upper bound (the count is adaptive): ``2 PILOTS + 2 LEVELS + ONE_SIDED_LEVELS``
-        per entry and ``f(x)`` once.  ``GradientResult.evaluations`` is the exact count of a run."""
-        return (2 * PILOTS + 2 * LEVELS + ONE_SIDED_LEVELS) * n + 1
+        """An upper bound (the count is adaptive): ``2 PILOTS + 2 LEVELS + ONE_SIDED_LEVELS`` and the
+        closer look's 2, per measurement of an entry (``1 + RESTARTS`` at most), and ``f(x)`` once.
+        ``GradientResult.evaluations`` is the exact count of a run (10 to 14 in the common case)."""
+        return (1 + RESTARTS) * (2 * PILOTS + 2 * LEVELS + ONE_SIDED_LEVELS + 2) * n + 1
 
     def evaluations_formula(self) -> str:
         return "at most " + super().evaluations_formula()
@@ -186,7 +203,7 @@ class Adaptive(Backend):
         eps = float(np.finfo(x.dtype).eps)
         g, err, step = np.empty(flat.size), np.empty(flat.size), np.empty(flat.size)
         for i in range(flat.size):
-            g[i], err[i], step[i] = self._entry(line, i, float(flat[i]), f0, float(h0[i]), eps)
+            g[i], err[i], step[i] = self._measured(line, i, float(flat[i]), f0, float(h0[i]), eps)
         bad = np.flatnonzero(~np.isfinite(g))
         if bad.size:
             i = int(bad[0])
@@ -206,6 +223,45 @@ class Adaptive(Backend):
 
     # -- one entry ------------------------------------------------------------------------------------
 
+    def _measured(self, line: _Line, i: int, xi: float, f0: float, h0: float, eps: float):
+        """Entry ``i``: :meth:`_entry`, then a closer look that must agree with it.
+
+        The pilot judges ``f``'s scale from three points; a function that varies on a scale far
+        below the pilot step (``sin`` at 1e6 with a step of 740, ``tanh(1e4 x)`` at 0, where
+        symmetry hides the curvature) can fool it into a ladder that converges to a wrong value
+        with a small error.  One central pair at the chosen step ``/ 2^CLOSER_POWER`` has a
+        truncation ``2^(2 CLOSER_POWER)`` times smaller than the chosen level's: where it
+        disagrees with the estimate by more than the error, that rounding and that share of
+        the level's own truncation allow, the entry is measured again from a pilot at the closer
+        step.  What never agrees keeps the largest disagreement seen as its error: the estimate
+        is never reported as better than the disagreement it has met.
+        """
+        g, err, step, level = self._entry(line, i, xi, f0, h0, eps)
+        seen = []  # the closer quotients met, with their own rounding
+        for restart in range(RESTARTS + 1):
+            if not (math.isfinite(g) and math.isfinite(level)) or step <= 0:
+                break  # one-sided or undefined: no closer central pair to compare with
+            close = step / 2.0**CLOSER_POWER
+            fp, dp = line.at(i, xi, close, close / _pow2(h0))
+            fm, dm = line.at(i, xi, -close, -close / _pow2(h0))
+            if not (math.isfinite(fp) and math.isfinite(fm)) or dp <= 0 or dm >= 0 or fp == fm:
+                # fp == fm: no slope resolved that close (f quantised by its own rounding, as
+                # log(cosh x) is by cosh's, or symmetric about x): nothing to compare with
+                break
+            d = (fp - fm) / (dp - dm)
+            rounding = 2 * ROUNDING * eps * max(abs(fp), abs(fm), abs(f0)) / (dp - dm)
+            allowed = 2 * err + rounding + 4 * abs(level - g) / 4.0**CLOSER_POWER
+            seen.append((d, rounding))
+            if abs(d - g) <= allowed or restart == RESTARTS:
+                break
+            g, err, step, level = self._entry(line, i, xi, f0, close, eps)
+        # a closer quotient truncates less than any level above it: the estimate is no better than
+        # its distance from the closest of them (the last: an estimate it agreed with is within err)
+        if seen:
+            d, rounding = seen[-1]
+            err = max(err, abs(d - g) - rounding)
+        return g, err, step
+
     def _entry(self, line: _Line, i: int, xi: float, f0: float, h0: float, eps: float):
         unit = _pow2(h0)
 
@@ -218,21 +274,47 @@ class Adaptive(Backend):
         # spacing of x or where f is flat to rounding, would otherwise stay there for every round)
         pilot = _pow2(eps ** (1 / 5) * max(1.0, abs(xi)))
         h, scale, known = unit, None, {}
+        rel = _pow2(h0 / max(1.0, abs(xi)) * abs(xi)) if xi != 0 else 0.0  # the relative step
+        lin = None  # (step, slope, its rounding) of a pilot that saw f linear
+        varied = None  # the last step at which a pilot saw f's scale
         for _ in range(PILOTS):
             fp, dp, fm, dm = known[h] = pair(h)
             if dp == 0 or dm == 0:
                 nxt = max(h * 2.0**10, pilot)  # below the spacing of x: x + h == x, f says nothing at h
             elif not (math.isfinite(fp) and math.isfinite(fm)):
                 # a domain edge (or overflow) within h: look closer, at the relative step if smaller
-                rel = _pow2(h0 / max(1.0, abs(xi)) * abs(xi)) if xi != 0 else 0.0
                 nxt = rel if 0 < rel < h / 4 else h / 2.0**10
             else:
                 scale = self._scale(f0, fp, dp, fm, dm, eps)
-                if scale is None:
-                    nxt = max(h * 2.0**10, pilot)  # f linear to rounding at h: look further out
-                    if nxt > max(1.0, abs(xi)):
+                if scale is None and fp == fm and self._curved(f0, fp, dp, fm, dm, eps):
+                    # no slope between two points where f visibly curves: the pilot straddles a
+                    # feature far narrower than h (exp(-(x/1e-6)^2) at 1e-6, log(x*x) at 1e-100)
+                    nxt = rel if 0 < rel < h / 4 else h / 2.0**10
+                elif scale is None and fp == fm == f0 and varied is not None:
+                    # f constant to the last bit here, after a coarser pilot saw it vary: the scale
+                    # |f'/f''| was the distance to a stationary point (log(cosh x) at 1e-9), not a
+                    # width, and this step drowns f in its rounding -- the coarser pilot was right
+                    h = varied
+                    break
+                elif scale is None:
+                    # f linear to rounding at h -- or symmetric about x (tanh(1e4 x) at 0, where the
+                    # curvature cancels): a pilot closer by, then further out while the slopes agree
+                    slope = (fp - fm) / (dp - dm)
+                    noise = 2 * ROUNDING * eps * max(abs(fp), abs(fm), abs(f0)) / (dp - dm)
+                    if lin is None:
+                        lin, nxt = (h, slope, noise), h / 2.0**10
+                    elif abs(slope - lin[1]) > noise + lin[2]:
+                        h = min(h, lin[0])  # not linear: the closer step is the nearer to f'
                         break
+                    else:
+                        coarse = max(h, lin[0])
+                        # further out, and at least to the default pilot (a tiny h given)
+                        lin, nxt = (coarse, slope, noise), max(coarse * 2.0**10, pilot)
+                        if nxt > max(1.0, abs(xi)):
+                            h = coarse
+                            break
                 else:
+                    varied = h
                     scale = min(scale, max(1.0, abs(xi)))
                     if h <= 4 * scale:
                         break
@@ -250,6 +332,12 @@ class Adaptive(Backend):
         else:
             top = h
         return self._ladder(line, i, xi, f0, top, RATIO, known, eps, unit)
+
+    @staticmethod
+    def _curved(f0, fp, dp, fm, dm, eps) -> bool:
+        """Do the one-sided slopes of a symmetric pilot differ beyond rounding?"""
+        a, b = (fp - f0) / dp, (f0 - fm) / -dm
+        return abs(a - b) > 4 * ROUNDING * eps * max(abs(fp), abs(fm), abs(f0)) * (1 / dp + 1 / -dm)
 
     @staticmethod
     def _scale(f0, fp, dp, fm, dm, eps) -> float | None:
@@ -287,7 +375,7 @@ class Adaptive(Backend):
         # one side only: forward differences on the side that is defined at the finest level
         plus = math.isfinite(rows[-1][0])
         if not plus and not math.isfinite(rows[-1][2]):
-            return math.nan, math.inf, steps[-1]
+            return math.nan, math.inf, steps[-1], math.nan
         sign = 1.0 if plus else -1.0
         taken = {h: (r[0], r[1]) if plus else (r[2], r[3]) for h, r in zip(steps, rows)}
         start = steps[-1] * 4  # reach back: the finest defined point is inside
@@ -300,8 +388,9 @@ class Adaptive(Backend):
                 t.append(abs(d) / start)
                 fmax = max(fmax, abs(v))
         if not F:
-            return math.nan, math.inf, steps[-1]
-        return _extrapolate(F, t, 1, fmax, eps, [v * start for v in t])
+            return math.nan, math.inf, steps[-1], math.nan
+        # a one-sided estimate (a domain edge): no central pair can look closer
+        return (*_extrapolate(F, t, 1, fmax, eps, [v * start for v in t])[:3], math.nan)
 
     @staticmethod
     def _pair(line, i, xi, h, unit):

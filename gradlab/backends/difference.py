@@ -266,7 +266,10 @@ class DifferenceScheme(Backend):
         steps[i] = step
         values, disp = node_values(objective, x, self.offsets, steps, i, i + 1)
         value = float(self.combine(values, disp, steps[i : i + 1], x.dtype)[0][0])
-        return value, ROUNDING_FACTOR * self.rounding_constant * (eps_f * float(np.abs(values).max()) + noise)
+        # below the smallest normal number f's values lose digits absolutely (x*x at 1e-200 is 0):
+        # the rounding of a value is never taken below eps_f * tiny, as in reference()
+        size = max(float(np.abs(values).max()), float(np.finfo(float).tiny))
+        return value, ROUNDING_FACTOR * self.rounding_constant * (eps_f * size + noise)
 
     def combine(
         self, values: np.ndarray, disp: np.ndarray, steps: np.ndarray, dtype: np.dtype

@@ -6,6 +6,8 @@ the case; nothing travels as an attribute patched onto the objective.
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -13,7 +15,9 @@ import numpy as np
 
 from .. import _validate as v
 from ..backends import CENTRAL, COMPLEX_STEP, Backend, get
-from ..objective import Block, Counted, Objective
+from ..objective import Block, Counted, FunctionObjective, Objective
+from ..structure import StructuredObjective
+from .adapt import InnerProduct
 from .judge import LIMITS
 from .probe import Profile, profile
 from .result import GradcheckResult
@@ -44,6 +48,9 @@ class Case:
     noise: float
     limit: float
     notes: tuple[str, ...] = field(default=())
+    #: the precision of the caller's x, where the reference is measured at a float64 ``point``
+    #: (a float32 x whose f computes in the precision of its input); None: ``point``'s own
+    judged_dtype: str | None = None
 
     @property
     def objective(self) -> Objective:
@@ -51,7 +58,8 @@ class Case:
 
     @property
     def dtype(self) -> str:
-        return self.point.dtype.name
+        """The precision the result reports: the caller's x's."""
+        return self.judged_dtype or self.point.dtype.name
 
     @cached_property
     def flat(self) -> np.ndarray:
@@ -62,6 +70,12 @@ class Case:
     def a(self) -> np.ndarray:
         """The analytic gradient, flat float64."""
         return self.analytic.astype(np.float64).reshape(-1)
+
+    def entry_name(self, i: int) -> str:
+        """Flat entry ``i`` by its block and index, as the table names it: ``W1[2, 0]``."""
+        b = next(b for b in self.blocks if b.offset <= i < b.offset + b.size)
+        k = np.unravel_index(i - b.offset, b.shape) if b.shape else ()
+        return f"{b.name}[{', '.join(str(int(t)) for t in k)}]"
 
     def result(self, **fields) -> GradcheckResult:
         """The result of this case: what the case knows, with ``fields`` (its notes after the case's)."""
@@ -86,7 +100,12 @@ def open_case(f: object, x: object, grad: object, settings: CheckSettings) -> Ca
     backend = _reference_backend(settings.reference, objective, settings.h)
     analytic, source = _analytic(grad, objective, point, f)
     blocks = objective.blocks(point)
+    lifted = lifted_point(counted, point)
+    if lifted is not None:
+        return _lifted_case(settings, counted, lifted, analytic=analytic, source=source, blocks=blocks, backend=backend)
     prof = profile(counted, point, blocks, settings.seed, full=not settings.fast)
+    if _try_complex(settings, objective, prof) and _takes_complex(counted, point):
+        backend = COMPLEX_STEP
     rtol = backend.tolerance(prof.precision)[0] if settings.rtol is None else settings.rtol
     return Case(
         settings=settings,
@@ -102,6 +121,90 @@ def open_case(f: object, x: object, grad: object, settings: CheckSettings) -> Ca
         limit=LIMITS[prof.precision],
         notes=_profile_notes(prof, point.dtype.name),
     )
+
+
+#: objectives that hand x to the user's own code as numpy does (a torch leaf is rebuilt in its own
+#: float32, and stays float32)
+LIFTABLE = (FunctionObjective, InnerProduct, StructuredObjective)
+#: the largest relative difference between f at a float32 x and at the same x in float64 that is
+#: taken for float32 rounding of one computation (more: f does something else in float64)
+LIFT_AGREEMENT = 1e-3
+
+
+def lifted_point(counted: Counted, point: np.ndarray) -> np.ndarray | None:
+    """``x`` in float64 where ``x`` is float32 and ``f`` computes in the precision of its input
+    (``np.sum(np.sin(v) * v)``: numpy follows its operands), else ``None``.
+
+    A float32 ``f`` divides float32 rounding by every step: the reference's own error then
+    stays near 1e-3, above what would reveal a bug, and the check is inconclusive on correct
+    code.  When ``f(x64)`` differs from ``f(x32)`` by no more than float32 rounding (it is the
+    same computation, carried out in float64), the reference is measured in float64 and the
+    float32 analytic side is judged against float32's tolerance.  An ``f`` that casts to
+    float32 inside returns exactly ``f(x32)`` and is left as it is.  Two evaluations.
+    """
+    if point.dtype != np.float32 or not isinstance(counted.objective, LIFTABLE):
+        return None
+    wide = point.astype(np.float64)
+    try:
+        y32, y64 = counted(point.copy()), counted(wide.copy())
+    except Exception:  # noqa: BLE001  f refuses float64 (torch: float32 data @ float64): not liftable
+        return None
+    if not (math.isfinite(y32) and math.isfinite(y64)) or y32 == y64:
+        return None
+    if abs(y64 - y32) > LIFT_AGREEMENT * max(abs(y32), abs(y64)):
+        return None
+    return wide
+
+
+def _lifted_case(settings, counted, point, *, analytic, source, blocks, backend) -> Case:
+    """The case of a float32 check whose reference is measured at the float64 ``point``."""
+    prof = profile(counted, point, blocks, settings.seed, full=not settings.fast)
+    rtol = backend.tolerance("float32")[0] if settings.rtol is None else settings.rtol
+    note = (
+        "x is float32 and f computes in the precision of its input: the reference is measured in float64 "
+        "(f at x converted to float64), the float32 analytic gradient judged at float32's tolerance"
+    )
+    return Case(
+        settings=settings,
+        counted=counted,
+        point=point,
+        analytic=analytic,
+        source=source,
+        blocks=blocks,
+        profile=prof,
+        backend=backend,
+        rtol=rtol,
+        noise=max(settings.noise or 0.0, 3 * prof.noise),
+        limit=LIMITS["float32"],
+        notes=(note, *_profile_notes(prof, "float64")),
+        judged_dtype="float32",
+    )
+
+
+def _try_complex(settings: CheckSettings, objective, prof: Profile) -> bool:
+    """Whether ``"auto"`` tries the complex step on an ``f`` that never declared it: where ``f``
+    computes in float32 (and could not be lifted to float64), no real difference resolves much
+    below 1e-3, while the complex step has no subtraction.  It is cross-checked as always, and
+    hands over to central differences where ``f`` cannot take complex input or drops an
+    imaginary part (the estimate's note says so)."""
+    return (
+        settings.reference == "auto"
+        and settings.h is None
+        and objective.complex_ok is None
+        and prof.precision == "float32"
+    )
+
+
+def _takes_complex(counted: Counted, point: np.ndarray) -> bool:
+    """One complex evaluation at ``x``: does ``f`` return a complex value there?  Any error (torch's
+    float32 data times a complex64 weight) says no, without a trace: the check measures otherwise."""
+    try:
+        with warnings.catch_warnings():  # an f that casts to real says so by returning a real value
+            warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
+            counted.complex(point.astype(np.complex64 if point.dtype == np.float32 else np.complex128))
+    except Exception:  # noqa: BLE001  whatever f raises on complex input, the answer is no
+        return False
+    return True
 
 
 def _reference_backend(reference: str | Backend, objective, h) -> Backend:
@@ -154,7 +257,7 @@ def _profile_notes(prof: Profile, dtype: str) -> tuple[str, ...]:
     if prof.zeros:
         listing = ", ".join(f"{name} ({k})" for name, k in prof.zeros)
         notes.append(
-            f"warning: x has exact zeros in {listing}: a bug that scales with those entries (an L2 term on the "
-            f"biases, say) is invisible here; check again at a perturbed point, x + 0.01 * noise"
+            f"warning: x has exact zeros in {listing}: a bug whose error is proportional to those entries (a "
+            f"term in them dropped or doubled) is invisible here; check again at a perturbed point, x + 0.01 * noise"
         )
     return tuple(notes)

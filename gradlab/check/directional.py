@@ -213,5 +213,14 @@ def _fast_result(case: Case, rows: list[dict], status: str, notes: tuple[str, ..
         mode=mode,
         atol=case.settings.atol or 0.0,
         reference=f"{measured} (directional)",
-        notes=notes,
+        notes=notes + (DIRECTIONAL_RESOLUTION,),
     )
+
+
+#: what a fast check's resolution column means (it is no entry's)
+DIRECTIONAL_RESOLUTION = (
+    "resolution is directional: the relative error of a random directional derivative per block above "
+    "which it would have failed; an error confined to k of a block's n entries moves it by about "
+    "sqrt(k / n) of that, so a bug on one entry of a large block can hide below it (fast=False judges "
+    "every entry)"
+)

@@ -25,11 +25,14 @@ from .case import Case, open_case
 from .directional import FAST_EVALUATIONS, fast_check
 from .forward import check_forward_rule, judge_forward_rule
 from .hints import hints_for
-from .judge import block_table, judge, unjudged_table
-from .reference import Refinement
+from .judge import ROUNDING_FLOOR, block_table, judge, unjudged, unjudged_table
+from .reference import KINK_NOTE, Refinement
 from .result import GradcheckResult
 from .settings import validated
 from .taylor import taylor_test
+
+#: the analytic side's rounding, in its eps times max|g|, where a float32 x's reference is lifted to float64
+LIFTED_ROUNDING = 4
 
 #: a check whose estimated time exceeds this many seconds draws a CostWarning first
 COST_WARNING_SECONDS = 60.0
@@ -117,7 +120,8 @@ def gradcheck(
         The absolute noise of a random ``f`` you accept (its values at one point differ
         by about this much); without it a random ``f`` makes the check inconclusive.
     accept_unverified : bool
-        Pass even when some entries could not be measured (they stay listed).
+        Pass even when some entries could not be measured (they stay listed); never when an
+        entry was measured off the analytic value by more than the reference's bound.
     max_evaluations : int, optional
         Refuse a check that would take more evaluations than this.
     scheduler : optional
@@ -271,13 +275,35 @@ def _full_check(case: Case, progress) -> GradcheckResult:
     finally:
         if progress is not None:
             progress.close()
-    largest = max(float(np.abs(a).max(initial=0)), float(np.abs(estimate.values).max(initial=0)), 1e-300)
-    atol = 1e-3 * rtol * largest if s.atol is None else s.atol
+    # the floor follows the gradient however small it is (exp(x - 700) has |g| ~ 1e-304): a fixed
+    # minimum would judge such a gradient against the floor alone
+    largest = max(float(np.abs(a).max(initial=0)), float(np.abs(estimate.values).max(initial=0)))
+    atol = 1e-3 * rtol * max(largest, np.finfo(float).tiny) if s.atol is None else s.atol
     refinement = Refinement(estimate, case)
-    j = refinement.settle(lambda n, bound: judge(a, n, bound, rtol=rtol, floor=atol / rtol, limit=case.limit))
+    # entries between the analytic side's rounding and the floor must agree relative to themselves
+    # (a floor the caller chose by atol= is theirs)
+    rounding, how = ROUNDING_FLOOR * prof.eps_f * largest, f"{ROUNDING_FLOOR} eps max|g|"
+    if case.judged_dtype is not None:
+        # a float32 analytic side judged against a float64 reference: its own rounding, a few float32 eps
+        # of max|g| in an entry formed by cancellation, is what it is judged against (issue 18, item 4);
+        # below LIFTED_ROUNDING eps_32 max|g| / limit no entry can be judged relative to itself
+        rounding = max(rounding, LIFTED_ROUNDING * float(np.finfo(case.analytic.dtype).eps) * largest / case.limit)
+        how = f"{LIFTED_ROUNDING} float32 eps max|g| / {case.limit:g}"
+    floor, own = atol / rtol, (rounding if s.atol is None else None)
+    j = refinement.settle(lambda n, bound: judge(a, n, bound, rtol=rtol, floor=floor, limit=case.limit, rounding=own))
     unverified = (refinement.unverified | j.coarse) & ~j.failed
-    table = block_table(case.blocks, a, refinement.values, j, unverified)
-    unsettled = unverified.any() and not s.accept_unverified
+    below = np.zeros(a.size, dtype=bool)
+    if s.atol is None:
+        below = unjudged(a, refinement.values, j, floor=floor, rounding=rounding) & ~unverified
+    if below.any():
+        notes += (
+            f"{int(below.sum())} entries lie below the analytic side's own rounding ({rounding:.3g}, "
+            f"{how}): no check can judge them relative to themselves, and this one did not",
+        )
+    table = block_table(case.blocks, a, refinement.values, j, unverified, below)
+    # accept_unverified passes entries nothing could measure, never one measured off beyond its bound
+    disputed = unverified & (refinement.disputed | j.disagree)
+    unsettled = (unverified.any() and not s.accept_unverified) or disputed.any()
     status = "failed" if j.failed.any() else "inconclusive" if unsettled else "passed"
     n, shape, counted = refinement.values, case.point.shape, ~unverified
     return case.result(
@@ -286,15 +312,15 @@ def _full_check(case: Case, progress) -> GradcheckResult:
         max_abs_error=float(np.max(j.abs_error[counted], initial=0.0)),
         norm_rel_error=float(np.linalg.norm(a - n) / max(np.linalg.norm(a), np.linalg.norm(n), np.finfo(float).tiny)),
         table=table,
-        numeric=n.astype(case.point.dtype).reshape(shape),
+        numeric=n.astype(case.analytic.dtype).reshape(shape),
         rel_error=j.rel_error.reshape(shape),
         abs_error=j.abs_error.reshape(shape),
         unverified=unverified.reshape(shape),
         mode="fast, then full" if s.fast else "full",
         atol=atol,
         reference=refinement.name,
-        notes=notes + stepped + estimate.notes,
-        reasons=_unverified_reasons(case, refinement, unverified, h),
+        notes=notes + stepped + estimate.notes + refinement.notes,
+        reasons=_unverified_reasons(case, refinement, unverified, h) + _disputed(disputed, s.accept_unverified),
     )
 
 
@@ -302,7 +328,7 @@ def _precision_step(case: Case) -> tuple[float | None, tuple[str, ...]]:
     """The reference's first step: the user's; else, where ``f`` computes in a lower precision than
     ``x`` and the backend's rule follows the precision, that rule at ``f``'s precision."""
     h, prof, backend = case.settings.h, case.profile, case.backend
-    if h is not None or prof.precision == case.dtype:
+    if h is not None or prof.precision == case.point.dtype.name:
         return h, ()
     largest = np.array([float(np.abs(case.point).max())])
     low, own = backend.default_step(largest, eps=prof.eps_f), backend.default_step(largest)
@@ -310,6 +336,15 @@ def _precision_step(case: Case) -> tuple[float | None, tuple[str, ...]]:
         return None, ()
     h = float(low[0])
     return h, (f"the reference steps by h = {h:.3g}, the best step for {prof.precision} arithmetic",)
+
+
+def _disputed(disputed: np.ndarray, accepted: bool) -> tuple[str, ...]:
+    if not (accepted and disputed.any()):
+        return ()
+    return (
+        f"accept_unverified passes entries nothing could measure, not these {int(disputed.sum())}: each was "
+        "measured off the analytic value by more than the reference's bound",
+    )
 
 
 def _unverified_reasons(case: Case, refinement: Refinement, unverified, h) -> tuple[str, ...]:
@@ -345,5 +380,8 @@ def _finish(result: GradcheckResult, case: Case) -> GradcheckResult:
             taylor = taylor_test(case.objective, case.point, result.analytic, seed=case.settings.seed)
         except (ValueError, FloatingPointError):
             taylor = None
+    if taylor is not None and any(note.startswith(KINK_NOTE) for note in result.notes):
+        # along d the residual of a kink is ~ t |f'(x; d) - <g, d>| whichever subgradient g is: rate 1
+        taylor = replace(taylor, verdict="inconclusive (x sits on a kink of f: no Taylor expansion there)")
     result = replace(result, taylor=taylor)
     return replace(result, hints=tuple(hints_for(result)))

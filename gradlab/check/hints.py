@@ -6,6 +6,8 @@ import numpy as np
 
 
 def _factor_text(factor: float) -> str:
+    if factor == 0:
+        return "the analytic gradient is 0 there: a block never written (a gradient buffer left at its zeros?)"
     if abs(factor + 1) < 1e-3:
         return "a flipped sign"
     if abs(factor - 2) < 1e-3 or abs(factor - 0.5) < 1e-3:
@@ -31,17 +33,20 @@ def hints_for(result) -> list[str]:
                 # the same factor everywhere (up to a tenth of its distance from 1)
                 if abs(med - 1) > 10 * result.rtol and np.ptp(ratio) < 0.1 * abs(med - 1):
                     factors[r.block] = med
-    if factors:
-        values = list(factors.values())
-        if len(factors) == len(result.table) and np.ptp(values) < 1e-3 * abs(values[0]):
-            hints.append(f"hint: analytic/numeric = {values[0]:.6g} in every block: {_factor_text(values[0])}")
+    # blocks that share one factor are one hint: "in W2 and b2 only", not "in W2 only" and "in b2 only"
+    groups: list[tuple[float, list[str]]] = []
+    for block, med in factors.items():
+        same = next((g for g in groups if abs(med - g[0]) <= 1e-3 * max(abs(med), abs(g[0]))), None)
+        if same is None:
+            groups.append((med, [block]))
         else:
-            for block, med in factors.items():
-                hints.append(
-                    f"hint: in {block} only, analytic/numeric = {med:.6g} for every entry: {_factor_text(med)}"
-                    if len(factors) < len(result.table)
-                    else f"hint: in {block} analytic/numeric = {med:.6g} for every entry: {_factor_text(med)}"
-                )
+            same[1].append(block)
+    for med, blocks in groups:
+        if len(blocks) == len(result.table):
+            hints.append(f"hint: analytic/numeric = {med:.6g} in every block: {_factor_text(med)}")
+            continue
+        names = blocks[0] if len(blocks) == 1 else ", ".join(blocks[:-1]) + f" and {blocks[-1]}"
+        hints.append(f"hint: in {names} only, analytic/numeric = {med:.6g} for every entry: {_factor_text(med)}")
     if len(bad) and result.dtype == "float32":
         hints.append("hint: float32 limits difference references to about 1e-3; check in float64 if you can")
     if result.numeric is not None and len(bad) and not np.any(result.numeric):

@@ -15,8 +15,16 @@ unverified, not failed.
 
 ``rtol`` is the slack for the analytic side's own rounding; ``limit`` the largest relative
 error a passing check may overlook (1e-4 in float64, 5e-4 in float32 -- below the smallest
-real bug of the bug zoo, a 0.1% constant).  The *resolution* of an entry, ``allowed / scale``,
-is the relative error above which a bug there would have been caught.
+real bug of the bug zoo, a 0.1% constant).  The *resolution* of an entry,
+``allowed / max(|a|, |n|)``, is the relative error -- relative to the entry itself, never to
+the floor -- above which a bug there would have been caught.
+
+The floor keeps entries that are 0 up to rounding from being judged relative to nothing; an
+entry below it is judged only against it.  Where its resolution relative to itself is then
+above ``limit`` (a dict block at 1e-8 of the largest gradient) it is unverified, not passed
+(:func:`judge`'s ``rounding``), unless the caller chose the floor by passing ``atol``; below the
+analytic side's own rounding (``ROUNDING_FLOOR eps_f max|g|``: one entry at 1e-17 of it) it is not
+judged, and the result says so.  A block's resolution is the worst of its judged entries'.
 
 A direction of a fast check is judged as an entry is (a 1-element array), and every mode's
 table is built by :func:`block_row` in the columns of :data:`~gradlab.check.result.TABLE_COLUMNS`.
@@ -36,6 +44,9 @@ from .result import TABLE_COLUMNS
 GREY = 3.0
 #: the largest relative error a passing check may overlook, by the precision f computes in
 LIMITS = {"float64": 1e-4, "float32": 5e-4}
+#: entries below this many times eps_f * max|g| lie within the analytic side's own rounding (a
+#: backward pass that sums terms of size max|g| rounds at eps_f * max|g|): no checker can judge them
+ROUNDING_FLOOR = 64
 
 
 @dataclass
@@ -45,16 +56,49 @@ class Judgement:
     failed: np.ndarray
     coarse: np.ndarray
     resolution: np.ndarray
+    #: off by more than is allowed (failed, or in the grey band)
+    disagree: np.ndarray | None = None
 
 
-def judge(a: np.ndarray, n: np.ndarray, bound: np.ndarray, *, rtol: float, floor: float, limit: float) -> Judgement:
-    """Judge every entry (flat float64 arrays); ``floor`` is the smallest scale (see above)."""
+def judge(
+    a: np.ndarray,
+    n: np.ndarray,
+    bound: np.ndarray,
+    *,
+    rtol: float,
+    floor: float,
+    limit: float,
+    rounding: float | None = None,
+) -> Judgement:
+    """Judge every entry (flat float64 arrays); ``floor`` is the smallest scale (see above).
+
+    With ``rounding`` (the analytic side's own rounding, :data:`ROUNDING_FLOOR` ``eps_f max|g|``;
+    ``None`` where the caller chose the floor) an entry between it and the floor must also agree
+    relative to itself to count as verified: else it is too coarse to judge (and measured again),
+    never passed on the floor's word.
+    """
     abs_error = np.abs(a - n)
-    scale = np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
+    own = np.maximum(np.abs(a), np.abs(n))
+    scale = np.maximum(own, floor)
     allowed = rtol * scale + bound
     failed = abs_error > GREY * allowed
     coarse = (allowed > limit * scale) | (abs_error > allowed)
-    return Judgement(abs_error, abs_error / scale, failed, coarse & ~failed, allowed / scale)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        resolution = np.where(own > 0, allowed / own, np.inf)
+        if rounding is not None:
+            below = (own < floor) & (own >= rounding) & (a != n)
+            mine = rtol * own + bound  # what the entry would be allowed judged on its own
+            itself = (mine <= limit * own) & (abs_error <= mine)
+            coarse |= below & ~itself
+            resolution = np.where(below & itself, mine / own, resolution)
+    return Judgement(abs_error, abs_error / scale, failed, coarse & ~failed, resolution, abs_error > allowed)
+
+
+def unjudged(a: np.ndarray, n: np.ndarray, j: Judgement, *, floor: float, rounding: float) -> np.ndarray:
+    """Entries below the analytic side's own ``rounding`` (and the floor) where the two sides differ:
+    no checker can judge them relative to themselves, and the check does not claim to have."""
+    own = np.maximum(np.abs(a), np.abs(n))
+    return (own < floor) & (own < rounding) & (a != n) & ~j.failed
 
 
 def block_row(
@@ -102,8 +146,10 @@ def unjudged_table(blocks: tuple[Block, ...]) -> pd.DataFrame:
     return table([block_row(b, **kw, n_unverified=b.size, resolution=nan) for b in blocks])
 
 
-def block_table(blocks: tuple[Block, ...], a, n, j: Judgement, unverified: np.ndarray) -> pd.DataFrame:
-    """One row per block: its worst entry (a tuple index), failures, unverified entries, resolution."""
+def block_table(blocks: tuple[Block, ...], a, n, j: Judgement, unverified: np.ndarray, unjudged=None) -> pd.DataFrame:
+    """One row per block: its worst entry (a tuple index), failures, unverified entries, and its
+    resolution relative to its entries: the worst of those judged, both sides 0 aside (NaN: none)."""
+    unjudged = np.zeros(a.size, dtype=bool) if unjudged is None else unjudged
     rows = []
     for b in blocks:
         sl = b.slice
@@ -122,10 +168,14 @@ def block_table(blocks: tuple[Block, ...], a, n, j: Judgement, unverified: np.nd
                 numeric=float(n[sl][k]),
                 n_failed=int(bad.sum()),
                 n_unverified=int((unverified[sl] & ~bad).sum()),
-                resolution=float(np.max(np.where(verified, j.resolution[sl], 0.0), initial=0.0)),
+                resolution=_resolution(j.resolution[sl], verified & ~unjudged[sl] & np.isfinite(j.resolution[sl])),
             )
         )
     return table(rows)
+
+
+def _resolution(resolution: np.ndarray, judged: np.ndarray) -> float:
+    return float(np.max(resolution[judged])) if judged.any() else float("nan")
 
 
 def direction_table(rows: list[dict], blocks: tuple[Block, ...]) -> pd.DataFrame:

@@ -84,13 +84,19 @@ def profile(counted: Counted, point: np.ndarray, blocks: tuple[Block, ...], seed
 
 def measured_noise(counted: Counted, point: np.ndarray, f0: float, eps_f: float, seed: int) -> float:
     """The rounding noise of ``f`` at ``x``: the spread of fourth differences of ``f`` at the points
-    ``x + j delta v``, ``j = 0..NOISE_POINTS`` (``delta`` = 1e3 eps_f max(1, |x|), far below any curvature), scaled so
+    ``x + j delta v``, ``j = 0..NOISE_POINTS`` (``delta`` = 1e3 eps_f max(1, |x|), far below any curvature; relative to
+    the smallest nonzero ``|x_i|`` where that is below 1e-6 of it, so that no point crosses 0), scaled so
     that independent noise of deviation ``sigma`` gives ``sigma`` (``E (Delta^4)^2 = 70 sigma^2``).
     A non-finite value (f undefined that close to x) gives 0: nothing measured."""
     flat = point.reshape(-1).astype(np.float64)
     v = np.random.default_rng(seed + 15485863).standard_normal(flat.size)
     v /= np.linalg.norm(v)
     delta = 1e3 * eps_f * max(1.0, float(np.abs(flat).max()))
+    nonzero = np.abs(flat[flat != 0])
+    if nonzero.size and delta > 1e-6 * float(nonzero.min()):
+        # an entry far smaller than the step (1/x or log|x| at 1e-150): the step is taken relative to
+        # it, or the points reach across 0 and the curvature there passes for noise
+        delta = 1e3 * eps_f * float(nonzero.min())
     values = [f0]
     for j in range(1, NOISE_POINTS + 1):
         try:

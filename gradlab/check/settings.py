@@ -36,7 +36,7 @@ class CheckSettings:
     seed: int = 0
     #: the absolute noise of a random f the caller accepts; None: a random f is inconclusive
     noise: float | None = None
-    #: pass although some entries could not be measured (they stay listed)
+    #: pass although some entries could not be measured (they stay listed); not one measured off
     accept_unverified: bool = False
     #: refuse a check that needs more evaluations than this; None: no limit
     max_evaluations: int | None = None

@@ -33,8 +33,9 @@ def taylor_test(f: object, x: object, grad: object, *, steps: object = None, see
     The rate is the log-log slope over the smallest steps whose residual stands clear of
     rounding (``r > 100 eps max(1, |f|)``): about 2 for a correct gradient, about 1 for a
     wrong one.  Steps go from small to large and stop where ``f`` leaves its domain (a
-    non-finite value), so an ``f`` defined only near ``x`` is still tested.  Costs at most
-    ``len(steps) + 1`` evaluations; ``f`` gets a private read-only copy of each point.
+    non-finite value), so an ``f`` defined only near ``x`` is still tested.  A random ``f``
+    (two evaluations at ``x`` differ) is inconclusive: noise has no rate.  Costs at most
+    ``len(steps) + 2`` evaluations; ``f`` gets a private read-only copy of each point.
     """
     objective = Counted(f)
     x = objective.point(x)
@@ -44,6 +45,13 @@ def taylor_test(f: object, x: object, grad: object, *, steps: object = None, see
     d /= np.linalg.norm(d)
     slope_dir = float(g @ d)
     f0 = objective(x.copy())
+    if objective(x.copy()) != f0:  # a random f: its noise, not a slope, would set the residuals' rate
+        return TaylorResult(
+            math.nan,
+            "inconclusive (f is random: two evaluations at x differ)",
+            pd.DataFrame(columns=["t", "residual"]),
+            objective.evaluations,
+        )
     rows = []
     for t in steps:
         xt = (x.reshape(-1).astype(np.float64) + t * d).astype(x.dtype).reshape(x.shape)

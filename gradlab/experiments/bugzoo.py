@@ -177,6 +177,7 @@ FAST_DIRECTIONS = (1, 2, 4)
 #: the summary rows of :func:`summary` below the per-bug rows
 ALL_BUGS = "ALL BUGS (probes aside)"
 FALSE_ALARMS = "FALSE ALARMS (correct gradient)"
+CORRECT_INCONCLUSIVE = "CORRECT: INCONCLUSIVE (correct gradient)"
 EVALUATIONS = "evaluations (correct gradient)"
 
 
@@ -311,13 +312,16 @@ def run(params: BugZooParams = BugZooParams(), *, progress: object = None) -> pd
 
 def summary(zoo: pd.DataFrame) -> pd.DataFrame:
     """Detection rate per bug and checker, then the rate over all real bugs, the false-alarm
-    rate on correct gradients, and each checker's cost on a correct gradient (evaluations)."""
+    rate and the inconclusive rate on correct gradients, and each checker's cost on a correct
+    gradient (evaluations)."""
     bugs = zoo[zoo["bug"] != "none"]
     table = bugs.pivot_table(index="bug", columns="checker", values="detected", aggfunc="mean", sort=False)
     real = bugs[~bugs["bug"].map(lambda b: BUGS[b].probe)]
     clean = zoo[zoo["bug"] == "none"].groupby("checker", sort=False)
     table.loc[ALL_BUGS] = real.groupby("checker", sort=False)["detected"].mean()
     table.loc[FALSE_ALARMS] = clean["detected"].mean()
+    # a correct gradient the checker could not judge is no false alarm, and no pass either
+    table.loc[CORRECT_INCONCLUSIVE] = clean["status"].agg(lambda s: (s == "inconclusive").mean())
     table.loc[EVALUATIONS] = clean["evaluations"].median()
     return table[list(dict.fromkeys(zoo["checker"]))]
 

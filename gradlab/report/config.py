@@ -30,6 +30,9 @@ MODES: dict[str, dict] = {
         trust_dtypes=("float64", "float32"),
         trust_batches=(16,),
         trust_steps=(None,),
+        # the options zoo reduced: the defaults, TensorFlow's step and a step far too large
+        options_steps=(None, 1e-3, 0.3),
+        options_references=("auto", "central", "forward"),
     ),
     "full": dict(
         widths=(2, 4, 8, 16, 24, 32, 47, 64, 128, 256, 512, 700),
@@ -45,6 +48,8 @@ MODES: dict[str, dict] = {
         trust_dtypes=("float64", "float32"),
         trust_batches=(16,),
         trust_steps=(None, 0.3),
+        options_steps=(None, 1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 0.3, 1.0),
+        options_references=None,
     ),
     "smoke": dict(
         widths=(2, 3),
@@ -71,6 +76,8 @@ MODES: dict[str, dict] = {
         trust_dtypes=("float64",),
         trust_batches=(16,),
         trust_steps=(None,),
+        options_steps=(None,),
+        options_references=("auto",),
     ),
 }
 
@@ -107,6 +114,10 @@ class Config:
     trust_batches: tuple[int, ...] = (16,)
     #: None: gradcheck's default step
     trust_steps: tuple[float | None, ...] = (None,)
+    #: the user steps of the options zoo (None: the default step)
+    options_steps: tuple[float | None, ...] = (None,)
+    #: its references; None: "auto" and every registered reference
+    options_references: tuple[str, ...] | None = ("auto",)
     #: each timed call is looped to last at least this long
     min_seconds: float = 2e-3
     #: an exponent is stated only when its uncertainty is at most this

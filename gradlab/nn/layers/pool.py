@@ -17,10 +17,10 @@ tie flag of every window, so a step that changes either is seen by the checker a
 a kink (it treats those entries as unverifiable instead of comparing across the kink).
 For complex input the maximum is taken on the real parts and the complex value at the
 argmax is passed on: the analytic continuation of the active piece, for the complex step.
-At an exact tie that piece is the one this forward pass chose, and gradcheck measures an
-entry whose real stencil would cross a kink again with the complex step on it: a backward
-that sends a tied window's gradient elsewhere than the forward's argmax (the last maximum,
-say) fails there, one that follows it passes.
+At an exact tie every maximal entry is a one-sided slope of the max, so gradcheck, which
+measures a failing entry from both sides, accepts a backward that routes the tie to any one
+of them (or between), saying so in its notes; one that routes it to every tied entry at once
+adds the slopes and fails (on the bias, which moves a whole window together).
 """
 
 from __future__ import annotations

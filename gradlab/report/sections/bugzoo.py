@@ -6,6 +6,7 @@ from ...experiments import bugzoo as exp
 from . import Data, Section
 
 ALL, FALSE, EVALS = exp.ALL_BUGS, exp.FALSE_ALARMS, exp.EVALUATIONS
+SHRUG = exp.CORRECT_INCONCLUSIVE
 
 
 def _params(config) -> exp.BugZooParams:
@@ -34,8 +35,12 @@ class BugZoo(Section):
         n_bugs = len([b for b in bs.index if b in exp.BUGS and not exp.BUGS[b].probe])
         text = (
             f"**bug zoo**: the default check catches {bs.loc[ALL, default]:.0%} of {n_bugs} realistic bugs with "
-            f"{bs.loc[FALSE, default]:.0%} false alarms on correct gradients"
+            f"{bs.loc[FALSE, default]:.0%} false alarms on correct gradients ({bs.loc[SHRUG, default]:.0%} of them "
+            "inconclusive)"
         )
+        shrugs = [c for c in bs.columns if bs.loc[SHRUG, c] > 0]
+        if shrugs:  # a checker that cannot judge correct code is no false-alarm-free checker
+            text += "; correct gradients left inconclusive: " + ", ".join(f"{c} {bs.loc[SHRUG, c]:.0%}" for c in shrugs)
         if fast in bs.columns:
             text += (
                 f"; the fast check with 1 direction per block catches {bs.loc[ALL, fast]:.0%} for "
@@ -53,7 +58,8 @@ class BugZoo(Section):
                 "checker runs at its default tolerance; one column per registered reference backend.",
                 "Probes are errors too small to be real bugs: they show each reference's resolution. Read each "
                 "detection rate beside the false-alarm row: a checker that fails correct gradients "
-                '"detects" everything.',
+                '"detects" everything; and beside the inconclusive row: a correct gradient left inconclusive is '
+                "no false alarm, but no pass either.",
                 "",
                 rows.to_markdown(floatfmt=".2g"),
             ]
