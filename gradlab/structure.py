@@ -23,6 +23,14 @@ Conventions
   as ``f(*x)`` and its blocks carry the function's own parameter names (``x, w, b``).
 - A list or tuple of plain numbers (``[1.0, 2.0]``) is an array, as before; it is a
   structure when it holds an array or a dict somewhere.
+- A bare array-API array (``gradlab.gradient(f, torch.tensor([...]))``) is a structure of
+  one leaf named ``x``: ``f`` gets the same kind of array back, on the same device.
+- ``f`` never sees the caller's arrays.  A numpy leaf is a read-only view of the point, so
+  numpy refuses a write into it; libraries that have no read-only arrays (torch,
+  array-api-strict) get a fresh writable copy each call (torch would warn on a read-only
+  one), compared with the point after the call, so a write is refused all the same.
+- float16 leaves (numpy's, torch's float16 and bfloat16) are refused, as a float16 array
+  ``x`` is: three significant digits leave a difference quotient nothing but rounding.
 
 Examples
 --------
@@ -48,7 +56,7 @@ import array_api_compat
 import numpy as np
 
 from . import _validate as v
-from .objective import Block, Counted, Objective
+from .objective import Block, Counted, FunctionWroteIntoItsArgument, Objective
 
 # -- leaves: numpy, scalars, any array-API array --------------------------------------------------
 
@@ -78,6 +86,11 @@ def to_numpy(value: object) -> np.ndarray:
         return np.asarray(value)
     if hasattr(value, "detach"):  # torch: a tensor that requires grad refuses DLPack
         value = value.detach()
+    if array_api_compat.is_torch_array(value) and value.device.type == "cpu":
+        try:  # a view, about 4x faster than DLPack: this runs after every call of f on a torch leaf
+            return value.numpy()
+        except (RuntimeError, TypeError):  # conjugate or negative views, bfloat16: DLPack below says why
+            pass
     try:
         return np.from_dlpack(value)
     except (BufferError, RuntimeError, TypeError, ValueError):
@@ -90,6 +103,20 @@ def to_numpy(value: object) -> np.ndarray:
         if callable(getattr(value, host, None)):
             return np.asarray(getattr(value, host)())
     return np.asarray(value)
+
+
+def _leaf_array(where: str, node: object) -> np.ndarray:
+    """A leaf's values as numpy, or an error naming the leaf's path when it has none."""
+    try:
+        return to_numpy(node)
+    except ValueError as exc:  # numpy: "setting an array element with a sequence ... inhomogeneous"
+        if "inhomogeneous" not in str(exc):
+            raise
+        raise TypeError(
+            f"`{where}` must be a real numeric array (rows of one length, not a ragged list); got {v.show(node)}"
+        ) from None
+    except BufferError as exc:  # an array-API array that cannot be brought to the host
+        raise TypeError(f"`{where}` must be an array numpy can read (DLPack); got {v.show(node)}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -125,10 +152,13 @@ class Leaf:
         dtype = self.native_dtype
         if a.dtype.kind == "c":
             dtype = xp.complex64 if a.dtype == np.complex64 else xp.complex128
+        # a writable copy of our own: ``a`` may be a read-only view of the point, which torch
+        # would share and warn about ("The given NumPy array is not writable")
+        fresh = np.array(a, copy=True)
         try:
-            return xp.asarray(a, dtype=dtype, device=self.device, copy=True)
+            return xp.asarray(fresh, dtype=dtype, device=self.device)
         except (TypeError, ValueError, RuntimeError, BufferError):
-            out = xp.from_dlpack(np.array(a, copy=True))
+            out = xp.from_dlpack(fresh)
             return out if self.device is None else out.to_device(self.device)
 
 
@@ -185,7 +215,8 @@ class Structure:
         self.dtype = floats.pop() if floats else np.dtype(np.float64)
         self.leaves = tuple(self._adopt(leaf) for leaf in self._leaves)
         if self.size == 0:
-            raise v.fail("x", "a structure holding at least one number", tree)
+            bare = self.treedef[0] == "leaf"
+            raise v.fail("x", "a non-empty array" if bare else "a structure holding at least one number", tree)
         del self._leaves, self._offset
 
     def _adopt(self, leaf: Leaf) -> Leaf:
@@ -198,6 +229,8 @@ class Structure:
         return replace(leaf, dtype=self.dtype, native_dtype=native)
 
     def _name(self, path: tuple) -> str:
+        if not path:  # a bare array-API array: the whole x
+            return "x"
         head, rest = path[0], path[1:]
         if self.spread and self._arg_names is not None:
             name = self._arg_names[head]
@@ -219,8 +252,8 @@ class Structure:
                 len(node),
                 tuple(self._walk(e, (*path, i)) for i, e in enumerate(node)),
             )
-        if not path:  # an array at the root is not a structure
-            raise v.fail("x", "a dict, list or tuple of arrays", node, TypeError)
+        if not path and not _is_array_api(node):  # a numpy array at the root is not a structure
+            raise v.fail("x", "a dict, list or tuple of arrays, or an array-API array", node, TypeError)
         self._leaves.append(self._leaf(node, path))
         return ("leaf", len(self._leaves) - 1)
 
@@ -236,21 +269,24 @@ class Structure:
         elif _is_array_api(node):
             xp = _namespace(node)
             kind, extra = "array-api", {"namespace": xp, "device": array_api_compat.device(node)}
+            if xp.isdtype(node.dtype, "real floating") and node.dtype not in (xp.float32, xp.float64):
+                v.precision(_accessor("x", path), node.dtype)  # float16, bfloat16: refused before numpy sees them
         elif isinstance(node, list | tuple):
             pass  # a nested list of numbers: an array
         elif not isinstance(node, np.ndarray):
             raise TypeError(f"`{_accessor('x', path)}` must be an array or a number; got {v.show(node)}")
-        arr = to_numpy(node)
+        where = _accessor("x", path)
+        arr = _leaf_array(where, node)
         exact = kind != "python" and arr.dtype.kind == "f"
         if arr.dtype.kind in "biu":
             arr = arr.astype(np.float64)
         elif arr.dtype.kind != "f":
-            raise TypeError(f"`{_accessor('x', path)}` must be a real numeric array; got {v.show(arr)}")
+            raise TypeError(f"`{where}` must be a real numeric array; got {v.show(arr)}")
+        else:  # as for an array x: float16 is refused, not differentiated in its 3 digits
+            v.precision(where, arr.dtype)
         if kind == "array-api":
             extra["native_dtype"] = node.dtype if exact else extra["namespace"].float64
-        if not np.isfinite(arr).all():
-            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-            raise ValueError(f"`{_accessor('x', path)}` must be finite; got {arr[bad]} at index {list(bad)}")
+        v.finite_array(where, arr)
         leaf = Leaf(name, path, self._offset, tuple(arr.shape), arr.dtype, kind, exact=exact, **extra)
         self._arrays.append(arr)
         self._offset += leaf.size
@@ -300,6 +336,34 @@ class Structure:
         tree = self.unflatten(flat)
         return tree if self.spread else (tree,)
 
+    def call(self, fn: Callable, flat: np.ndarray, *extra: object, what: str = "f") -> object:
+        """``fn`` called on the structure at ``flat`` (then ``extra``), refusing a ``fn`` that wrote
+        into an array-API leaf.
+
+        A numpy leaf is a read-only view of ``flat``, so numpy itself refuses a write.  Array
+        libraries without read-only arrays (torch, array-api-strict) get a fresh copy of each
+        leaf instead, so a write cannot corrupt the point; it is still refused, as for numpy, by
+        comparing the copy with ``flat`` after the call (the values ``fn`` saw must be ``x``'s).
+        """
+        parts = [leaf.build(flat[leaf.offset : leaf.offset + leaf.size].reshape(leaf.shape)) for leaf in self.leaves]
+        tree = self._rebuild(self.treedef, parts)
+        out = fn(*(tree if self.spread else (tree,)), *extra)
+        for leaf, part in zip(self.leaves, parts):
+            if leaf.kind == "array-api" and not array_api_compat.is_jax_array(part):  # jax arrays are immutable
+                given = flat[leaf.offset : leaf.offset + leaf.size].reshape(leaf.shape)
+                now = to_numpy(part)
+                if now.shape != given.shape or not (now == given).all():
+                    library = type(part).__module__.split(".")[0]
+                    fix = "x = x.clone()" if library == "torch" else "x = xp.asarray(x, copy=True)"
+                    raise FunctionWroteIntoItsArgument(
+                        # (worded without "read-only": callers re-word numpy's read-only errors)
+                        f"`{what}` writes into its argument {_accessor('x', leaf.path)} (an array of {library}, "
+                        f"which cannot be locked against writes: gradlab hands {what} a copy and compared it "
+                        f"after the call); a difference quotient is wrong if {what} changes the point it is "
+                        f"given: copy the argument inside {what} before changing it ({fix})"
+                    )
+        return out
+
     def flatten_like(self, tree: object, what: str) -> np.ndarray:
         """A gradient ``tree`` of this structure as a flat vector; an error names the first path
         whose structure, shape or dtype differs.  ``what`` names the tree (``"grad(x)"``)."""
@@ -342,9 +406,7 @@ class Structure:
                 raise ValueError(f"`{where}` must have shape {leaf.shape} like x; got {arr.shape}")
             if arr.dtype.kind != "f" or (arr.dtype != leaf.dtype and leaf.exact):
                 raise TypeError(f"`{where}` must have dtype {leaf.dtype} like x; got {arr.dtype}")
-            if not np.isfinite(arr).all():
-                bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-                raise ValueError(f"`{where}` must be finite; got {arr[bad]} at index {list(bad)}")
+            v.finite_array(where, arr)
             out[leaf.offset : leaf.offset + leaf.size] = arr.reshape(-1)
 
     def __repr__(self) -> str:
@@ -436,7 +498,7 @@ class StructuredObjective:
         self.gradient = gradient
 
     def value(self, flat: np.ndarray) -> object:
-        return scalar(self.f(*self.structure.arguments(flat)))
+        return scalar(self.structure.call(self.f, flat))
 
     def point(self, x: object) -> np.ndarray:
         if isinstance(x, np.ndarray) and x.shape == (self.structure.size,):
@@ -461,10 +523,15 @@ class Prepared:
 
 def prepare(f: object, x: object) -> Prepared | None:
     """``None`` for a plain array ``x`` or an ``f`` that is already an objective (the flat path,
-    untouched); otherwise ``f`` on the flat vector of the structure ``x``."""
-    if isinstance(x, np.ndarray) or not is_structure(x):
+    untouched); otherwise ``f`` on the flat vector of the structure ``x``.  A bare array-API
+    array ``x`` (a torch tensor, ...) is a structure of one leaf: ``f`` gets that kind of
+    array, and the result comes back as one."""
+    bare = _is_array_api(x)
+    if not bare and (isinstance(x, np.ndarray) or not is_structure(x)):
         return None
     if isinstance(f, Objective | Counted):
+        if bare:  # an objective's flat parameter vector held as a tensor: read as numpy, as before
+            return None
         raise TypeError(
             f"`x` must be the flat parameter vector of the objective {type(f).__name__}; got a "
             f"{type(x).__name__}: structures are for plain functions f(x)"
@@ -483,7 +550,7 @@ def flat_function(fn: Callable, structure: Structure, what: str, *extra: object)
     _check_callable(fn, structure, what.split("(")[0], len(extra))
 
     def flat(p: np.ndarray) -> np.ndarray:
-        return structure.flatten_like(fn(*structure.arguments(p), *extra), what)
+        return structure.flatten_like(structure.call(fn, p, *extra, what=what.split("(")[0]), what)
 
     flat.__name__ = getattr(fn, "__name__", what.split("(")[0])
     return flat

@@ -75,6 +75,31 @@ def _interpolatory_weights(nodes: np.ndarray) -> np.ndarray:
     return np.linalg.solve(powers, rhs[..., None])[..., 0]
 
 
+def _stencil(name: str, values: object) -> tuple[float, ...]:
+    """A stencil's offsets or weights: a sequence of finite real numbers, as floats."""
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
+        raise v.fail(name, "a sequence of finite real numbers", values, TypeError)
+    out = []
+    for k, value in enumerate(values):
+        out.append(v.finite_real(f"{name}[{k}]", value))
+    return tuple(out)
+
+
+def _tolerances(tolerances: object) -> dict[str, tuple[float, float]]:
+    """``{"float64": (rtol, atol), "float32": (rtol, atol)}`` with non-negative finite entries."""
+    if not isinstance(tolerances, Mapping):
+        raise v.fail("tolerances", 'a dict {"float64": (rtol, atol), "float32": (rtol, atol)}', tolerances, TypeError)
+    out = {}
+    for key, pair in tolerances.items():
+        v.choice("tolerances key", key, ("float64", "float32"))
+        if isinstance(pair, str | bytes) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise v.fail(f"tolerances[{key!r}]", "a pair (rtol, atol)", pair, TypeError)
+        rtol = v.nonnegative_float(f"tolerances[{key!r}] rtol", pair[0])
+        atol = v.nonnegative_float(f"tolerances[{key!r}] atol", pair[1])
+        out[key] = (rtol, atol)
+    return out
+
+
 class DifferenceScheme(Backend):
     """A finite-difference scheme declared by its stencil.
 
@@ -121,9 +146,11 @@ class DifferenceScheme(Backend):
         tolerances: Mapping[str, tuple[float, float]] | None = None,
         style: Style | None = None,
     ):
+        if not isinstance(name, str) or not name:
+            raise v.fail("name", "a non-empty string", name, TypeError)
         self.name = name
-        self.offsets = tuple(float(o) for o in offsets)
-        self.weights = tuple(float(w) for w in weights)
+        self.offsets = _stencil("offsets", offsets)
+        self.weights = _stencil("weights", weights)
         if len(self.offsets) != len(self.weights) or len(self.offsets) < 2:
             raise v.fail("weights", f"one weight per offset ({len(self.offsets)}), at least two", weights)
         if len(set(self.offsets)) != len(self.offsets):
@@ -147,9 +174,7 @@ class DifferenceScheme(Backend):
         self.truncation_constant = float(abs(w @ o ** (self.order + 1)) / math.factorial(self.order + 1))
         #: sum |w|: the rounding constant per eps |f|
         self.rounding_constant = float(np.abs(w).sum())
-        if tolerances is None:
-            tolerances = DEFAULT_TOLERANCES
-        self.tolerances = dict(tolerances)
+        self.tolerances = DEFAULT_TOLERANCES if tolerances is None else _tolerances(tolerances)
         self.style = style
 
     # -- facts derived from the stencil ------------------------------------------------------

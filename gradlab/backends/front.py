@@ -39,8 +39,9 @@ def differentiate(
     the scheme gives one, a per-entry ``error`` estimate.
 
     For a structured ``x`` (a dict, list or tuple of arrays, see :mod:`gradlab.structure`)
-    the gradient has the structure of ``x``, each leaf in its own array library, dtype and
-    device; ``step`` and ``error`` have the same structure with float64 numpy leaves.
+    or a bare array-API array the gradient has the structure of ``x``, each leaf in its own
+    array library, dtype and device; ``step`` and ``error`` have the same structure with
+    numpy leaves.
     """
     impl = resolve(backend)
     h = None if h is None else v.positive_float("h", h)
@@ -71,10 +72,13 @@ def gradient(
         ``f(x) -> float``.  Any callable works with the difference backends;
         ``"backprop"`` needs an objective with an analytic gradient (``net.objective(X, Y)``).
     x : array_like or structure
-        The point; float64 unless given as float32.  Never modified.  A dict, list or
-        tuple of arrays (numpy or any array-API library), nested as you like, is passed
-        to ``f`` as it is (a tuple as positional arguments, ``f(*x)``), and the gradient
-        comes back with the same structure (see :mod:`gradlab.structure`).
+        The point; float64 unless given as float32 (float16 is refused: its differences
+        are rounding noise).  Never modified.  A dict, list or tuple of arrays (numpy or
+        any array-API library), nested as you like, is passed to ``f`` as it is (a tuple
+        as positional arguments, ``f(*x)``), and the gradient comes back with the same
+        structure (see :mod:`gradlab.structure`).  A bare array-API array (a torch
+        tensor, a jax or array-api-strict array) is one such leaf: ``f`` receives that
+        kind of array, on its device, and the gradient comes back as one.
     backend : str or Backend
         A name from :func:`gradlab.backends`: ``"forward"``, ``"central"``, ``"backprop"``, ...
     h : float, optional

@@ -43,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import array_api_compat
 import numpy as np
 
 from .. import _validate as v
@@ -125,7 +126,7 @@ def _flat_call(f: Callable, x: object) -> tuple[Callable[[np.ndarray], object], 
             raise v.fail("x", "a non-empty array", point)
         return f, point, None
     s = prepared.structure
-    return (lambda p: f(*s.arguments(p))), prepared.point, s
+    return (lambda p: s.call(f, p)), prepared.point, s
 
 
 def backward_pass(f: Callable, x: object, vjp: Callable, cotangent: object, seed: int):
@@ -145,11 +146,7 @@ def backward_pass(f: Callable, x: object, vjp: Callable, cotangent: object, seed
             f"{y0_np.shape} (np.random.default_rng({seed}).standard_normal); pass cotangent= to choose u"
         )
     else:
-        u = to_numpy(cotangent).astype(np.float64)
-        if u.shape != y0_np.shape:
-            raise ValueError(f"`cotangent` must have the shape of f(x), {y0_np.shape}; got {u.shape}")
-        if not np.isfinite(u).all():
-            raise v.fail("cotangent", "finite", cotangent)
+        u = v.cotangent(cotangent, y0_np.shape)
         note = f"backward pass checked as the gradient of <u, f(x)> for the cotangent given, shape {u.shape}"
     u_native = _like(u, y0, y0_np)
     if structure is None:
@@ -170,6 +167,6 @@ def _like(u: np.ndarray, y0: object, y0_np: np.ndarray) -> object:
     dtype = y0_np.dtype if y0_np.dtype.kind == "f" else np.dtype(np.float64)
     if isinstance(y0, np.ndarray | np.generic | float | int):
         return u.astype(dtype)
-    xp = y0.__array_namespace__()
+    xp = array_api_compat.array_namespace(y0)  # torch tensors have no __array_namespace__
     native = y0.dtype if y0_np.dtype.kind == "f" else xp.float64
-    return xp.asarray(u.astype(dtype), dtype=native, device=getattr(y0, "device", None), copy=True)
+    return xp.asarray(u.astype(dtype), dtype=native, device=array_api_compat.device(y0), copy=True)

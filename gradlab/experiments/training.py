@@ -30,9 +30,9 @@ def planar_data(m: int = 400, *, seed: int = 0, noise: float = 0.2) -> tuple[np.
 
     Returns ``X`` of shape ``(m, 2)`` and labels ``Y`` of shape ``(m, 1)`` in {0, 1}.
     """
-    if isinstance(m, bool) or not isinstance(m, int) or m < 2:
-        raise v.fail("m", "an integer of at least 2", m, TypeError if not isinstance(m, int) else ValueError)
-    rng = np.random.default_rng(seed)
+    m = v.integer_at_least("m", m, 2)
+    noise = v.nonnegative_float("noise", noise)
+    rng = np.random.default_rng(v.seed("seed", seed))
     half = m // 2
     X, Y = np.empty((m, 2)), np.empty((m, 1))
     for k, (lo, n) in enumerate(((0, half), (half, m - half))):
@@ -71,9 +71,9 @@ def train(
         evaluations), ``backend``.
     """
     get(backend)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise v.fail(name, "a positive integer", value, TypeError if not isinstance(value, int) else ValueError)
+    epochs = v.positive_int("epochs", epochs)
+    batch_size = v.positive_int("batch_size", batch_size)
+    seed = v.seed("seed", seed)
     learning_rate = v.positive_float("learning_rate", learning_rate)
     full = net.objective(X, Y)
     theta = (
@@ -135,6 +135,7 @@ def run(params: TrainingParams = TrainingParams(), *, progress: Callable[[float,
         epoch's fastest repeat), ``seconds_high`` (of each epoch's median) -- and ``repeats``.
     """
     p = params
+    v.positive_int("repeats", p.repeats)
     X, Y = planar_data(p.m, seed=p.seed)
     net = MLP(list(p.sizes), activation="tanh", output="sigmoid", loss="cross_entropy")
     runs: dict[str, list[pd.DataFrame]] = {b: [] for b in p.chosen()}

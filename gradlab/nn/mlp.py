@@ -158,7 +158,7 @@ class MLP:
         neither vanish nor explode with depth.  Values are drawn in float64 and then
         rounded to ``dtype``, so a float32 network starts from the float64 one, rounded.
         """
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(v.seed("seed", seed, none=True))
         theta = np.zeros(self.n_params, dtype=np.float64)
         views = ParamViews(theta, self.blocks)
         layer_acts = [*self.activations, self.output]
@@ -328,9 +328,8 @@ class MLP:
         >>> X.shape, Y.shape, Y.sum(axis=1).tolist()
         ((5, 3), (5, 2), [1.0, 1.0, 1.0, 1.0, 1.0])
         """
-        if isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 1:
-            raise v.fail("m", "a positive integer", m, TypeError if not isinstance(m, int | np.integer) else ValueError)
-        rng = np.random.default_rng(seed)
+        m = v.positive_int("m", m)
+        rng = np.random.default_rng(v.seed("seed", seed, none=True))
         n_out = self.sizes[-1]
         X = rng.normal(size=(m, self.sizes[0]))
         if self.loss == "mse":
