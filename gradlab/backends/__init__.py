@@ -32,6 +32,7 @@ from .difference import (
     schemes,
 )
 from .front import differentiate, gradient, jacobian
+from .second import HessianResult, HVPResult, hessian, hvp
 
 for _backend in (FORWARD, CENTRAL, BACKPROP, RICHARDSON, COMPLEX_STEP, ADAPTIVE):
     register(_backend)
@@ -44,6 +45,8 @@ __all__ = [
     "ComplexStep",
     "DifferenceScheme",
     "GradientResult",
+    "HVPResult",
+    "HessianResult",
     "Richardson",
     "StepTooSmallError",
     "StepUnresolvedError",
@@ -53,6 +56,8 @@ __all__ = [
     "differentiate",
     "get",
     "gradient",
+    "hessian",
+    "hvp",
     "jacobian",
     "names",
     "references",
