@@ -14,6 +14,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ._arrays import to_numpy
+
 
 def show(value: object) -> str:
     """A short, readable rendering of ``value`` for an error message."""
@@ -139,10 +141,8 @@ def finite_array(name: str, arr: np.ndarray) -> np.ndarray:
 def _as_numpy(name: str, value: object) -> np.ndarray:
     """``value`` as a numpy array, or a ``TypeError`` that says why it is none (a ragged list)."""
     if not isinstance(value, np.ndarray | np.generic | numbers.Number | list | tuple | str | bytes):
-        from .structure import to_numpy  # array-API arrays (torch, jax, ...): through DLPack
-
         try:
-            return to_numpy(value)
+            return to_numpy(value)  # array-API arrays (torch, jax, ...): through DLPack
         except Exception as exc:
             raise fail(name, "a real numeric array", value, TypeError) from exc
     try:

@@ -139,10 +139,6 @@ class Counted:
         #: whether f is array-valued (a Jacobian), and the shape of its values once known
         self.vector = vector
         self.shape = shape
-        #: the absolute noise of f's values, where a caller measured it (a checker); 0: eps |f|
-        self.noise = 0.0
-        #: a progress bar (tqdm) a long-running caller attaches: updated per slice of entries
-        self.progress = None
 
     def point(self, x: object) -> np.ndarray:
         return self.objective.point(x)

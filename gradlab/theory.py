@@ -26,9 +26,11 @@ The complex step has the truncation of central differences with the opposite sig
 and *no* ``1/h`` term: its rounding error is about ``eps |f'|``, whatever ``h``.
 
 Each backend carries its own model (:meth:`gradlab.Backend.error_terms`: a difference scheme
-derives it from its stencil, the complex step has its own); this module keeps what is not
-per-backend: the closed forms of one scalar model (:class:`ErrorModel`) and the numerical
-derivatives that set its constants (:func:`higher_derivatives`).
+derives it from its stencil, the complex step has its own), and the accuracy chart draws it.
+This module holds what is not per-backend: the closed forms above (:class:`ErrorModel`),
+whose constants are read *from* a backend's own model (:func:`error_model`), so the closed
+forms tested are those of the curve drawn; and the numerical derivatives that set the
+constants (:func:`higher_derivatives`).
 
 References
 ----------
@@ -38,13 +40,14 @@ N. J. Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., section
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _validate as v
-from .backends import DifferenceScheme, get, schemes
+from .backends import get, schemes
 
 
 @dataclass(frozen=True)
@@ -77,18 +80,17 @@ class ErrorModel:
         return float((1.0 + 1.0 / self.order) * self.c_round * self.eps / self.h_opt)
 
 
-def _scheme(name: str) -> DifferenceScheme:
-    return get(v.choice("scheme", name, schemes()))
-
-
 def error_model(scheme: str, *, f0: float, derivative: float, dtype: object = np.float64) -> ErrorModel:
-    """The error model of the registered difference scheme ``scheme`` for a function of
-    magnitude ``|f0|``; its constants come from the scheme's stencil.
+    """The error model of the registered scheme ``scheme`` for a function of magnitude
+    ``|f0|``, in closed form: its constants are read from the scheme's own model
+    (:meth:`gradlab.Backend.error_terms`, the curve the accuracy chart draws) at ``h = 1``.
 
     Parameters
     ----------
     scheme : str
-        A registered :class:`~gradlab.DifferenceScheme` ("forward", "central", "richardson", ...).
+        A registered backend whose model has the form ``C_t h^p + C_r eps / h`` (every
+        :class:`~gradlab.DifferenceScheme`: "forward", "central", "richardson", ...; not the
+        complex step, whose rounding error does not fall with h).
     f0 : float
         The function value (its size sets the rounding error).
     derivative : float
@@ -103,15 +105,24 @@ def error_model(scheme: str, *, f0: float, derivative: float, dtype: object = np
     >>> f"{m.h_opt:.2e}, {m.min_error:.1e}"
     '8.73e-06, 3.8e-11'
     """
-    s = _scheme(scheme)
+    b = get(v.choice("scheme", scheme, schemes()))
     eps = float(np.finfo(v.float_dtype("dtype", dtype)).eps)
-    return ErrorModel(
-        s.name,
-        s.order,
-        s.truncation_constant * abs(float(derivative)),
-        s.rounding_constant * max(abs(float(f0)), np.finfo(float).tiny),
-        eps,
-    )
+    form = "a scheme whose error model is C_t h^p + C_r eps / h (a difference scheme)"
+
+    def terms(h: list[float], f: float, d: float) -> tuple[np.ndarray, np.ndarray] | None:
+        # one coordinate; grad = 1, so a rounding term that scales with |f'| (not |f| / h) shows
+        out = b.error_terms(np.array(h), f0=f, grad=np.ones(1), derivs={b.order + 1: np.array([d])}, eps=eps)
+        return None if out is None else tuple(np.asarray(t, dtype=np.float64)[:, 0] for t in out)
+
+    probe = terms([1.0, 2.0], 1.0, 1.0)  # the form: truncation grows 2^p-fold from h = 1 to 2, rounding halves
+    if probe is None or not (
+        math.isclose(probe[0][1], probe[0][0] * 2.0**b.order, rel_tol=1e-9)
+        and math.isclose(probe[1][1], probe[1][0] / 2, rel_tol=1e-9)
+        and probe[1][0] > 0
+    ):
+        raise v.fail("scheme", form, scheme)
+    trunc, rnd = terms([1.0], max(abs(float(f0)), np.finfo(float).tiny), abs(float(derivative)))
+    return ErrorModel(b.name, b.order, float(trunc[0]), float(rnd[0] / eps), eps)
 
 
 def higher_derivatives(f: Callable[[float], float], x: float, *, h: float = 2e-2) -> dict[int, float]:
@@ -136,7 +147,7 @@ def higher_derivatives(f: Callable[[float], float], x: float, *, h: float = 2e-2
 def model_for_function(f: Callable[[float], float], x: float, scheme: str, *, dtype: object = np.float64) -> ErrorModel:
     """The error model of ``scheme`` for a scalar function at ``x``, constants estimated numerically."""
     d = higher_derivatives(f, x)
-    order = _scheme(scheme).order
+    order = get(v.choice("scheme", scheme, schemes())).order
     if order + 1 not in d:
         raise v.fail("scheme", f"a scheme of order at most {max(d) - 1}", scheme)
     return error_model(scheme, f0=float(f(x)), derivative=d[order + 1], dtype=dtype)

@@ -5,6 +5,9 @@ import pytest
 
 import gradlab
 from gradlab.backends import references
+from gradlab.backends.complex_step import CROSS_CHECK_EVALUATIONS
+from gradlab.check.directional import PROJECTION_EVALUATIONS
+from gradlab.check.probe import FAST_PROBE_EVALUATIONS, PROBE_EVALUATIONS
 from gradlab.experiments import bugzoo as bugs
 from gradlab.nn.activations import ACTIVATIONS
 
@@ -17,10 +20,10 @@ def test_the_default_check_catches_every_bug_and_names_a_block(name, act, seed):
     bug = bugs.BUGS[name]
     if not bug.applies(objective.net):
         pytest.skip(f"{name} does not apply to a {act} network")
-    wrong = bugs.buggy_gradient(objective, theta, bug.rules)
+    wrong = bug.gradient(objective, theta)
     right = gradlab.gradient(objective, theta, backend="backprop")
     assert not np.array_equal(wrong, right)  # the bug changes the gradient
-    r = gradlab.gradcheck(objective, theta, grad=lambda th: bugs.buggy_gradient(objective, th, bug.rules))
+    r = gradlab.gradcheck(objective, theta, grad=lambda th: bug.gradient(objective, th))
     if name.endswith("1e-7)"):
         # below central differences' resolution (never a false "failed" there), not the complex step's,
         # which the default check uses for an MLP
@@ -43,7 +46,7 @@ def test_no_false_alarm_of_the_default_check_on_correct_gradients(act):
 
 
 def test_zoo_table_reports_rates_and_costs():
-    zoo = bugs.bug_zoo(
+    zoo = bugs.run(
         bugs.BugZooParams(
             activations=("tanh",),
             seeds=(0,),
@@ -52,16 +55,39 @@ def test_zoo_table_reports_rates_and_costs():
             bugs=("missing_batch_mean", "last_layer_0.1pct", "bp2_missing_fprime", "probe: dW[L] x (1 + 1e-7)"),
         )
     )
-    s = bugs.zoo_summary(zoo)
+    s = bugs.summary(zoo)
     assert list(s.columns) == list(bugs.checkers())
     assert {f"{name} reference" for name in references()} <= set(s.columns)  # every registered reference
     assert s.loc["ALL BUGS (probes aside)", "default"] == 1.0
     assert s.loc["FALSE ALARMS (correct gradient)", "default"] == 0.0
     n = bugs.zoo_network("relu", 1)[0].n_params
     cost = s.loc["evaluations (correct gradient)"]
-    # what the check learns of f first (3, and 6 for its noise); the complex step's real cross-check (4); a ReLU network's
+    # what the check learns of f first (its noise too); the complex step's real cross-check; a ReLU network's
     # entries whose stencil crosses a kink cost one complex evaluation more each
-    assert cost["default"] == cost["complex_step reference"] == n + 9 + 4
-    assert 2 * n + 9 <= cost["central reference"] <= 2 * n + 19 and n + 4 <= cost["forward reference"]
-    assert cost["fast, 1 direction"] <= 4 + 3 * 6 and cost["fast, 4 directions"] <= 4 + 3 * 6  # O(1) in n
+    assert cost["default"] == cost["complex_step reference"] == n + PROBE_EVALUATIONS + CROSS_CHECK_EVALUATIONS
+    assert 2 * n + PROBE_EVALUATIONS <= cost["central reference"] <= 2 * n + PROBE_EVALUATIONS + 10
+    assert n + 1 + PROBE_EVALUATIONS <= cost["forward reference"]
+    most = FAST_PROBE_EVALUATIONS + PROJECTION_EVALUATIONS * 7  # the projection and one direction per block
+    assert cost["fast, 1 direction"] <= most and cost["fast, 4 directions"] <= most  # O(1) in n
     assert s.loc["probe: dW[L] x (1 + 1e-7)", "complex_step reference"] == 1.0
+
+
+def test_bugs_made_after_backprop_touch_only_their_entries():
+    objective, theta = bugs.zoo_network("tanh", 0)
+    right = objective.net.params(objective.gradient(theta))
+    scaled = objective.net.params(bugs.BUGS["last_layer_0.1pct"].gradient(objective, theta))
+    for name in right:
+        np.testing.assert_array_equal(scaled[name], right[name] * 1.001 if name == "W3" else right[name])
+    slip = objective.net.params(bugs.BUGS["one_entry_slip"].gradient(objective, theta))
+    assert slip["W2"][0, 0] == 0 and right["W2"][0, 0] != 0 and (slip["W2"] != right["W2"]).sum() == 1
+
+
+def test_the_forgotten_batch_mean_multiplies_the_data_term_by_m():
+    objective, theta = bugs.zoo_network("relu", 1)
+    m, l2 = objective.X.shape[0], objective.net.l2
+    right = objective.net.params(objective.gradient(theta))
+    wrong = objective.net.params(bugs.BUGS["missing_batch_mean"].gradient(objective, theta))
+    w = objective.net.params(theta)
+    for name in right:
+        penalty = l2 * w[name] if name.startswith("W") else 0.0  # the L2 term is not a mean over samples
+        np.testing.assert_allclose(wrong[name], m * (right[name] - penalty) + penalty, rtol=1e-10, atol=1e-14)

@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 import gradlab
 from gradlab.backends import StepTooSmallError
 from gradlab.check import taylor_test
+from gradlab.check.directional import PROJECTION_EVALUATIONS
+from gradlab.check.probe import FAST_PROBE_EVALUATIONS
 from tests.netdata import make_data
 
 
@@ -37,7 +39,7 @@ def test_fast_check_costs_the_same_whatever_n(width):
     assert r.passed and r.mode == "fast" and r.numeric is None
     # f at x, a real central difference along one direction, its complex step: 4, whatever n
     # (a block whose share of the projection is too small for its resolution gets its own direction)
-    assert r.evaluations == 4 + 3 * (len(r.directions) - 1)
+    assert r.evaluations == FAST_PROBE_EVALUATIONS + PROJECTION_EVALUATIONS * len(r.directions)
     assert list(r.table["block"]) == ["W1", "b1", "W2", "b2", "W3", "b3"]
     assert r.directions["block"].iloc[0] == "all" and not r.directions[["failed", "coarse"]].to_numpy().any()
 

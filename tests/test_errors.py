@@ -173,6 +173,17 @@ SQ = lambda x: float(np.sum(x**2))  # noqa: E731
         ),
         (lambda: NET.objective([[0.0, np.nan]], [[0.0]]), ValueError, r"`X` must be finite; got nan at index \(0, 1\)"),
         (lambda: NET.objective([[0.0, 0.0]], [[np.inf]]), ValueError, r"`Y` must be finite; got inf"),
+        # targets the head's loss is not defined for
+        (
+            lambda: NET.objective(np.zeros((2, 2)), [[0.5], [1.5]]),
+            ValueError,
+            r"`Y` must hold probabilities in \[0, 1\] for a cross-entropy loss; got 1.5 at index \(1, 0\)",
+        ),
+        (
+            lambda: gradlab.MLP([2, 3], output="softmax").objective(np.zeros((2, 2)), [[1, 0, 0], [0.5, 0.25, 0]]),
+            ValueError,
+            r"`Y` must have rows that sum to 1 for softmax \+ cross-entropy .*; got row 1 summing to 0.75",
+        ),
     ],
 )
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the user's own log

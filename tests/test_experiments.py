@@ -117,6 +117,26 @@ def test_error_model_closed_forms():
         assert m.min_error == pytest.approx(m.error(grid).min(), rel=1e-4)
 
 
+def test_the_closed_forms_are_those_of_the_curve_the_chart_draws():
+    h = np.logspace(-10, 0, 41)
+    folded = 0
+    for b in all_backends():
+        try:
+            m = theory.error_model(b.name, f0=-1.5, derivative=0.7, dtype="float32")
+        except ValueError as e:  # the analytic and complex-step backends are not difference schemes
+            assert str(e).startswith("`scheme` must be one of") and b.name not in theory.schemes()
+            continue
+        derivs = {b.order + 1: np.array([0.7])}
+        trunc, rnd = b.error_terms(h, f0=-1.5, grad=np.zeros(1), derivs=derivs, eps=m.eps)  # what accuracy draws
+        np.testing.assert_allclose(m.error(h), (trunc + rnd)[:, 0], rtol=1e-12)
+        folded += 1
+    assert folded >= 3  # forward, central, richardson at least
+    with pytest.raises(ValueError, match=r"`scheme` must be one of .*; got 'complex_step'"):
+        theory.error_model("complex_step", f0=1.0, derivative=1.0)  # its rounding does not fall as 1/h
+    with pytest.raises(ValueError, match=r"`scheme` must be one of .*; got 'centre'"):
+        theory.error_model("centre", f0=1.0, derivative=1.0)
+
+
 def test_higher_derivatives_of_a_known_function():
     d = theory.higher_derivatives(np.sin, 0.4)
     assert d[2] == pytest.approx(-math.sin(0.4), rel=1e-3)
@@ -183,6 +203,34 @@ def test_scaling_summary_on_synthetic_costs():
     assert s.loc["backprop", "in_objective_units"] == pytest.approx(2.0)
 
 
+def test_the_baseline_is_the_registrys_first_analytic_backend(monkeypatch):
+    from gradlab.backends import Analytic, base, baseline
+
+    assert baseline() == "backprop"
+    # a registry whose analytic backend has another name: the cost ratios are taken against it
+    swapped = {("reverse" if k == "backprop" else k): v for k, v in base._REGISTRY.items()}
+    swapped["reverse"] = Analytic("reverse")
+    monkeypatch.setattr(base, "_REGISTRY", swapped)
+    assert baseline() == "reverse"
+    n = np.array([100, 1_000, 10_000])
+    times = {"objective": 1e-8 * n, "reverse": 3e-8 * n, "central": 6e-8 * n**2}
+    rows = [
+        {"backend": b, "n_params": k, "repeat": rep, "seconds": t}
+        for b, ts in times.items()
+        for rep in range(3)
+        for k, t in zip(n, ts)
+    ]
+    s = cost.scaling_summary(pd.DataFrame(rows)).set_index("backend")
+    assert s.loc["central", "ratio_at_largest"] == pytest.approx(2e4)  # 6e-8 N^2 / 3e-8 N at N = 10^4
+    assert np.isnan(s.loc["reverse"].get("ratio_at_largest", np.nan))  # no ratio of the baseline to itself
+    assert cost.ratio_samples(pd.DataFrame(rows), "central")["ratio"].tolist() == pytest.approx(
+        [200] * 3 + [2e3] * 3 + [2e4] * 3
+    )
+    monkeypatch.setattr(base, "_REGISTRY", {k: v for k, v in swapped.items() if k != "reverse"})
+    with pytest.raises(LookupError, match="no analytic backend is registered"):
+        baseline()
+
+
 @pytest.mark.parametrize("backend, order", [("richardson", 4), ("complex_step", 2)])
 def test_higher_order_schemes_show_their_order(mlp_summary, backend, order):
     _, s = mlp_summary
@@ -222,3 +270,57 @@ def test_model_for_a_scalar_function_predicts_its_best_step(scheme):
         errors.append(np.median(np.abs(np.array(g) - np.cos(xs) * np.exp(np.sin(xs))) / abs(exact)))
     best = steps[int(np.argmin(errors))]
     assert 0.1 < best / model.h_opt < 10
+
+
+def test_each_experiment_describes_the_parameters_it_ran_with():
+    from gradlab.experiments import bugzoo, gradcheck_zoo, training, trustzoo
+
+    p = bugzoo.BugZooParams(width=4, classes=5, l2=0.5, batch=7, jitter=0.2, seeds=(3,))
+    obj, _ = p.network("tanh", 3)
+    assert obj.net.sizes == (4, 4, 4, 5) and obj.net.l2 == 0.5 and obj.X.shape == (7, 4)
+    for fact in ("[4, 4, 4, 5]", "l2 = 0.5", "batch 7", "jittered by 0.2", "seeds 3;"):
+        assert fact in p.describe()
+    c = cost.CostParams(depth=3, n_out=7, q=0.3, threads=2, widths=(5, 9))
+    for fact in ("[w, w, w, w, 7] for w in 5, 9", "30% quantile", "2 BLAS threads"):
+        assert fact in c.describe()
+    assert cost.ladder_network(5, depth=c.depth, n_out=c.n_out).sizes == (5, 5, 5, 5, 7)
+    t = trustzoo.TrustZooParams(conditions=(trustzoo.Condition(),), sizes=(3, 4, 2), l2=0.2, bugs=("wrong_sign_bp1",))
+    assert "Networks [3, 4, 2] (softmax + cross-entropy, l2 = 0.2" in t.describe()
+    assert "under 1 conditions" in t.describe() and "of 1: wrong_sign_bp1" in t.describe()
+    assert set(t.run()["bug"]) == {"none", "wrong_sign_bp1"}
+    tr = training.TrainingParams(sizes=(2, 5, 1), activation="relu", learning_rate=0.7)
+    assert tr.network().sizes == (2, 5, 1) and tr.network().activations == ("relu",)
+    assert "MLP [2, 5, 1] (relu, sigmoid + cross-entropy)" in tr.describe() and "rate 0.7" in tr.describe()
+    z = gradcheck_zoo.GradcheckZooParams(activations=("tanh", "relu"), heads=(("sigmoid", "mse"),), l2=0.3)
+    assert "2 networks, 1 heads (output and loss) on each of 2 hidden activations" in z.describe()
+    a = accuracy.AccuracyParams(decades=(-1, -9), steps_per_decade=2)
+    assert max(a.steps()) == pytest.approx(0.1) and min(a.steps()) == pytest.approx(1e-9)
+    assert "2 steps per decade from 0.1 to 1e-09" in a.describe()
+
+
+def test_every_experiment_has_one_entry_point_shape_and_keeps_its_old_names():
+    import dataclasses
+    import inspect
+
+    from gradlab.experiments import bugzoo, functions, gradcheck_zoo, training, trustzoo
+
+    shapes = {
+        accuracy: accuracy.AccuracyParams,
+        bugzoo: bugzoo.BugZooParams,
+        cost: cost.CostParams,
+        functions: functions.FunctionsParams,
+        gradcheck_zoo: gradcheck_zoo.GradcheckZooParams,
+        training: training.TrainingParams,
+        trustzoo: trustzoo.TrustZooParams,
+    }
+    for module, params in shapes.items():
+        assert dataclasses.is_dataclass(params) and params.__name__.endswith("Params")
+        assert isinstance(params().describe(), str)
+        first = next(iter(inspect.signature(module.run).parameters.values()))
+        assert first.name == "params" and type(first.default) is params, module.__name__
+    assert bugzoo.bug_zoo is bugzoo.run and bugzoo.zoo_summary is bugzoo.summary and cost.cost_sweep is cost.run
+    assert trustzoo.TrustZoo is trustzoo.TrustZooParams and gradcheck_zoo.ZooParams is gradcheck_zoo.GradcheckZooParams
+    one = trustzoo.TrustZooParams(conditions=(trustzoo.Condition(),), bugs=("wrong_sign_bp1",))
+    seen = []
+    pd.testing.assert_frame_equal(one.run(), trustzoo.run(one, progress=lambda i, n: seen.append((i, n))))
+    assert seen == [(1, 1)]

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 import gradlab
+from gradlab.backends.complex_step import CROSS_CHECK_EVALUATIONS
+from gradlab.check.probe import PROBE_EVALUATIONS
 
 rng = np.random.default_rng(7)
 
@@ -165,7 +167,9 @@ def test_correct_backward_pass_passes(name):
     r = gradlab.gradcheck(layer, args, vjp=CORRECT[name])
     assert r.status == "passed", r.message()
     n = sum(a.size for a in args)
-    assert r.evaluations == 2 * n + 9  # the reference, and what the check learns of f first (its noise too)
+    assert (
+        r.evaluations == 2 * n + PROBE_EVALUATIONS
+    )  # the reference, and what the check learns of f first (its noise too)
     assert list(r.table["block"]) == list(layer.__code__.co_varnames[: len(args)])
     assert all(np.array_equal(a, b) for a, b in zip(args, before))
 
@@ -202,7 +206,9 @@ def test_sigmoid_is_checked_exactly_with_the_complex_step():
     (x,) = LAYERS["sigmoid"][1]
     r = gradlab.gradcheck(sigmoid, (x,), vjp=sigmoid_backward, reference="complex_step")
     assert r.passed and r.max_rel_error < 1e-12
-    assert r.evaluations == x.size + 9 + 4  # n complex, what the check learns of f (9), the real cross-check (4)
+    assert (
+        r.evaluations == x.size + PROBE_EVALUATIONS + CROSS_CHECK_EVALUATIONS
+    )  # n complex, the probe, the cross-check
 
 
 def test_jacobian_of_the_affine_layer_is_its_weights():

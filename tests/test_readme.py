@@ -29,6 +29,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gradlab.check.directional import PROJECTION_EVALUATIONS
+from gradlab.check.probe import FAST_PROBE_EVALUATIONS, PROBE_EVALUATIONS
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 TEXT = README.read_text()
@@ -197,14 +200,16 @@ def test_quick_start_claims():
     assert ns["r"].evaluations == 2 * ns["net"].n_params == 806  # the comment's figure
     assert ns["result"].passed
     quick = ns["quick"]
-    assert quick.mode == "fast" and quick.evaluations == 4 + 3 * (len(quick.directions) - 1)
+    assert quick.mode == "fast" and quick.evaluations == FAST_PROBE_EVALUATIONS + PROJECTION_EVALUATIONS * len(
+        quick.directions
+    )
 
 
 def test_check_your_own_backprop_claims():
     own = run(BLOCKS[1])
     layer, (x, w, b) = own["layer"], (own["x"], own["w"], own["b"])
     # (True, 49): central differences, 2 per entry, and the 9 evaluations that know f first
-    assert layer.passed and layer.evaluations == 2 * (x.size + w.size + b.size) + 9 == 49
+    assert layer.passed and layer.evaluations == 2 * (x.size + w.size + b.size) + PROBE_EVALUATIONS == 49
     assert "(True, 49)" in BLOCKS[1].code
     shown = TEXT.split("## Check your own backprop")[1].split("## Backends")[0]
     for check in (own["net_check"], own["layer_check"]):

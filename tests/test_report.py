@@ -346,3 +346,35 @@ def test_module_entry_point_and_help():
     assert run.returncode == 0 and "--benchmark-json" in run.stdout and "--full" in run.stdout
     run = subprocess.run([sys.executable, "-m", "gradlab", "nonsense"], capture_output=True, text=True)
     assert run.returncode == 2 and "invalid choice" in run.stderr
+
+
+def test_one_mode_table_sets_the_trust_zoo_grid():
+    from gradlab.report import MODES
+    from gradlab.report.sections import trust
+
+    # every combination of the mode's trust_* settings: 1, 2*2*1*2*1*1 and 3*3*2*2*1*2 conditions
+    counts = {mode: len(trust._params(Config.make(mode)).conditions) for mode in MODES}
+    assert counts == {"smoke": 1, "quick": 8, "full": 72}
+    assert not hasattr(trust, "GRIDS")
+    big = trust._params(Config.make("full", trust_batches=(16, 2000))).conditions
+    assert len(big) == 144 and {c.batch for c in big} == {16, 2000}
+    with pytest.raises(ValueError, match=r"`trust_activations` must be one of .*; got 'swish'"):
+        Config.make("smoke", trust_activations=("swish",))
+    with pytest.raises(ValueError, match=r"`trust_steps` must be a positive finite float; got -0.1"):
+        Config.make("smoke", trust_steps=(None, -0.1))
+
+
+def test_the_page_states_each_experiments_parameters_through_its_describe(report_dir):
+    from gradlab.report.sections import accuracy, bugzoo, gradcheck, training, trust
+    from gradlab.report.sections import cost as cost_section
+
+    page = (report_dir / "index.md").read_text()
+    for p in (
+        accuracy._params(SMOKE),
+        cost_section.params(SMOKE),
+        bugzoo._params(SMOKE),
+        gradcheck._params(SMOKE),
+        training._params(SMOKE),
+        trust._params(SMOKE),
+    ):
+        assert p.describe() in page, type(p).__name__

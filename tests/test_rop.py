@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 import gradlab
-from gradlab.experiments.gradcheck_zoo import HEADS
-from gradlab.nn import ACTIVATIONS, LOSSES
+from gradlab.nn import ACTIVATIONS, HEADS, LOSSES
 from gradlab.nn.activations import Activation
 
 NAMES = sorted(ACTIVATIONS)

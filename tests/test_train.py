@@ -5,6 +5,7 @@ import pytest
 
 import gradlab
 from gradlab.backends import all_backends
+from gradlab.backends.complex_step import CROSS_CHECK_EVALUATIONS
 from gradlab.experiments.training import TrainingParams, planar_data, run, train
 
 
@@ -29,7 +30,7 @@ def test_every_backend_follows_the_same_trajectory_at_its_own_cost():
             assert 0 < last.loc[b.name, "evaluations"] <= steps * b.evaluations(n)
         else:
             assert last.loc[b.name, "evaluations"] == steps * b.evaluations(n)
-    assert last.loc["complex_step", "evaluations"] == steps * (n + 4)
+    assert last.loc["complex_step", "evaluations"] == steps * (n + CROSS_CHECK_EVALUATIONS)
     assert last.loc["richardson", "evaluations"] == steps * 4 * n
     assert (last["repeats"] == 2).all()
     # the kept time per epoch is the fastest repeat's: never above the median's

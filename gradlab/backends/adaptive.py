@@ -169,8 +169,9 @@ class Adaptive(Backend):
     def evaluations_formula(self) -> str:
         return "at most " + super().evaluations_formula()
 
-    def default_step(self, x: np.ndarray) -> np.ndarray:
-        """The pilot step ``eps^(1/5) * max(1, |x_i|)`` (rounded to a power of two when used)."""
+    def default_step(self, x: np.ndarray, *, eps: float | None = None) -> np.ndarray:
+        """The pilot step ``eps^(1/5) * max(1, |x_i|)`` (rounded to a power of two when used), in
+        ``x``'s precision whatever ``eps``: the ladder adapts to the noise ``f`` shows at the pilot."""
         eps = float(np.finfo(x.dtype).eps)
         return eps ** (1 / 5) * np.maximum(1.0, np.abs(x.astype(np.float64)))
 

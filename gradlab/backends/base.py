@@ -31,8 +31,12 @@ from ..objective import Counted
 KINDS = ("difference", "complex", "analytic")
 
 #: (rtol, atol) by precision: the slack a gradcheck allows the *analytic* side beyond the
-#: reference's own error bound (gradlab.check.reference), which carries the scheme's error.
+#: reference's own error bound (:meth:`Backend.reference`), which carries the scheme's error.
 DEFAULT_TOLERANCES = {"float64": (1e-6, 1e-9), "float32": (1e-4, 1e-7)}
+
+#: safety factors on a reference's estimates of its own rounding and truncation error
+ROUNDING_FACTOR = 4.0
+TRUNCATION_FACTOR = 2.0
 
 #: colours and markers handed to backends (and other series) that do not choose their own;
 #: none of them is a built-in backend's colour, so a derived style never poses as one
@@ -97,6 +101,25 @@ class GradientResult:
     error: np.ndarray | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """A gradient measured as a gradcheck reference: each entry with a bound on its own error.
+
+    All arrays are flat float64.  ``rounding`` is the part of ``bound`` that is ``f``'s
+    rounding divided by the step (0 where the backend does not split its bound);
+    ``steps`` the step of each entry (0 where none was taken).  ``backend`` is the one
+    that measured, which may not be the one asked (the complex step hands over to central
+    differences where ``f`` cannot take complex input); ``notes`` say why.
+    """
+
+    values: np.ndarray = field(repr=False)
+    bound: np.ndarray = field(repr=False)
+    steps: np.ndarray = field(repr=False)
+    rounding: np.ndarray = field(repr=False)
+    backend: Backend
+    notes: tuple[str, ...] = ()
+
+
 class Backend(abc.ABC):
     """The contract of a gradient backend.
 
@@ -117,6 +140,10 @@ class Backend(abc.ABC):
     tolerances: Mapping[str, tuple[float, float]] = DEFAULT_TOLERANCES
     #: None: a colour, marker and label are chosen from the name
     style: Style | None = None
+    #: whether :meth:`measure_entry` measures one entry again at a step of the caller's choice:
+    #: a gradcheck then confirms a failure at finer steps before it counts (a difference
+    #: quotient's truncation is unknown from one step)
+    refinable: bool = False
     #: whether it takes a step ``h``: a gradcheck reference, a series of the accuracy sweep
     has_step: bool = True
     #: whether it chooses its own step per entry (``h`` is at most a pilot): one mark on the
@@ -143,12 +170,60 @@ class Backend(abc.ABC):
         nonzero = sum(1 for o in self.offsets if o != 0)
         return n * nonzero + (1 if 0 in self.offsets else 0)
 
-    def default_step(self, x: np.ndarray) -> np.ndarray | None:
-        """The per-entry step used when none is given (``None`` for backends without steps)."""
+    def default_step(self, x: np.ndarray, *, eps: float | None = None) -> np.ndarray | None:
+        """The per-entry step used when none is given: ``eps^(1/(p+1)) * max(1, |x_i|)``, which
+        balances truncation ``~ h^p`` against rounding ``~ eps / h`` (``None`` for backends
+        without steps).  ``eps`` is the precision ``f`` computes in; default: ``x``'s."""
         if self.order is None:
             return None
-        eps = np.finfo(x.dtype).eps
+        eps = np.finfo(x.dtype).eps if eps is None else eps
         return eps ** (1.0 / (self.order + 1)) * np.maximum(1.0, np.abs(x.astype(np.float64)))
+
+    # -- as a gradcheck reference ----------------------------------------------------------------
+
+    def reference(
+        self,
+        objective: Counted,
+        x: np.ndarray,
+        *,
+        h: float | None,
+        eps_f: float,
+        noise: float,
+        f0: float | None = None,
+        scheduler: object = None,
+        progress: object = None,
+    ) -> Estimate:
+        """This backend's gradient as a gradcheck reference, each entry with a bound on its error.
+
+        ``eps_f`` is the precision ``f`` computes in and ``noise`` the absolute noise of its
+        values (both measured by the checker); ``f0 = f(x)`` where known; ``progress`` a
+        progress bar to update, where the backend has a loop to update it from.  This default
+        trusts the backend's own error estimate (times a safety factor, plus ``noise``) and,
+        without one, bounds nothing: its declared tolerance is all a check has.
+        """
+        result = self.compute(objective, x, h=h, **({} if scheduler is None else {"scheduler": scheduler}))
+        values = _flat64(result.gradient)
+        steps = np.zeros(values.size) if result.step is None else _flat64(result.step)
+        if result.error is None:
+            bound = np.zeros(values.size)
+        else:
+            bound = TRUNCATION_FACTOR * _flat64(result.error) + noise
+        return Estimate(values, bound, steps, np.zeros(values.size), self)
+
+    def measure_entry(
+        self, objective: Counted, x: np.ndarray, i: int, step: float, *, eps_f: float, noise: float
+    ) -> tuple[float, float]:
+        """Entry ``i`` measured again at ``step``: ``(value, rounding * step)``, the rounding bound
+        times the step so that a caller can state it at either step of a pair.  Only for a
+        :attr:`refinable` backend."""
+        raise NotImplementedError(f"backend {self.name!r} does not measure single entries at a chosen step")
+
+    def recheck(
+        self, objective: Counted, x: np.ndarray, values: np.ndarray, steps: np.ndarray, entries: np.ndarray
+    ) -> np.ndarray | None:
+        """For failing ``entries`` of an estimate ``values`` at ``steps``: a lower bound on each
+        one's error bound, measured again; ``None`` where the backend has nothing to add."""
+        return None
 
     def error_terms(
         self, h: np.ndarray, *, f0: float, grad: np.ndarray, derivs: Mapping[int, np.ndarray], eps: float
@@ -192,6 +267,10 @@ class Backend(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<backend {self.name!r}: {self.kind}, order {self.order}>"
+
+
+def _flat64(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64).reshape(-1)
 
 
 # -- the registry ------------------------------------------------------------------------------
@@ -275,3 +354,12 @@ def references() -> list[str]:
 def all_backends() -> list[Backend]:
     """The registered backend objects, in registration order."""
     return list(_registry().values())
+
+
+def baseline() -> str:
+    """The name of the registry's first analytic backend (``"backprop"`` as built in): the
+    baseline that cost ratios, training and accuracy references measure the others against."""
+    found = names(kind="analytic")
+    if not found:
+        raise LookupError("no analytic backend is registered: cost ratios and training need one, such as 'backprop'")
+    return found[0]

@@ -37,13 +37,23 @@ approximation", ACM Trans. Math. Software 29 (2003) 245-262.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from .. import parallel
 from ..objective import Counted
 from . import stencil
-from .base import Backend, GradientResult, Style, h_power
+from .base import TRUNCATION_FACTOR, Backend, Estimate, GradientResult, Style, h_power
+from .difference import CENTRAL
+
+#: the default step, in units of max(1, |x_i|): far below any curvature, far above underflow
+STEP = 1e-20
+#: a caller's step up to this (in units of max(1, |x|)) is small enough for the cross-check to judge f
+CROSS_CHECKED_STEP = 1e-8
+#: the rounding bound of a complex-step value, in units of eps times the magnitude of what adds up to it:
+#: there is no subtraction, so the noise of f's values does not enter
+ROUNDING = 16
 
 
 class ComplexStep(Backend):
@@ -75,11 +85,12 @@ class ComplexStep(Backend):
     def expected_slopes(self) -> tuple[float, float]:
         return float(self.order), 0.0  # the rounding side is flat: no difference is taken
 
-    def default_step(self, x: np.ndarray) -> np.ndarray:
+    def default_step(self, x: np.ndarray, *, eps: float | None = None) -> np.ndarray:
         """``1e-20 max(1, |x_i|)``, and at most ``1e-8 |x_i|`` for a nonzero ``x_i`` so tiny that
-        ``f`` may vary on its scale (``log`` at 1e-300): the ``h^2`` term stays below ``eps``."""
+        ``f`` may vary on its scale (``log`` at 1e-300): the ``h^2`` term stays below ``eps``.
+        The rule is the same in every precision (no rounding to balance), so ``eps`` is unused."""
         ax = np.abs(x.astype(np.float64))
-        h = 1e-20 * np.maximum(1.0, ax)
+        h = STEP * np.maximum(1.0, ax)
         return np.where((ax > 0) & (ax < 1e-12), np.minimum(h, 1e-8 * ax), h)
 
     def error_terms(self, h, *, f0, grad, derivs, eps):
@@ -92,6 +103,9 @@ class ComplexStep(Backend):
     def compute(
         self, objective: Counted, x: np.ndarray, *, h: float | None, scheduler: object = None
     ) -> GradientResult:
+        return self._gradient(objective, x, h, scheduler)
+
+    def _gradient(self, objective: Counted, x: np.ndarray, h, scheduler, noise: float = 0.0) -> GradientResult:
         start = objective.evaluations
         flat = x.reshape(-1)
         info = np.finfo(x.dtype)
@@ -108,8 +122,8 @@ class ComplexStep(Backend):
             self._underflowed(objective, x, steps, real, imag, g)
         # the cross-check judges f, not the step: with a large step of the user's the h^2 term is
         # a legitimate error, so only steps too small for it to matter are cross-checked
-        small = h is None or h <= 1e-8 * max(1.0, float(np.abs(flat).max()))
-        agrees, along_real, along_complex = real_cross_check(objective, x, g, seed=0) if small else (True, 0, 0)
+        small = h is None or h <= CROSS_CHECKED_STEP * max(1.0, float(np.abs(flat).max()))
+        agrees, along_real, along_complex = real_cross_check(objective, x, g, noise=noise) if small else (True, 0, 0)
         if not agrees:
             raise ComplexStepDisagrees(
                 f"the complex step disagrees with a real central difference along a random direction "
@@ -123,6 +137,66 @@ class ComplexStep(Backend):
         return GradientResult(
             g.astype(x.dtype), self.name, h, objective.evaluations - start, step=steps.reshape(x.shape)
         )
+
+    # -- as a gradcheck reference ----------------------------------------------------------------
+
+    def reference(self, objective, x, *, h, eps_f, noise, f0=None, scheduler=None, progress=None) -> Estimate:
+        """The complex step with a bound of ``ROUNDING eps_f |g_i|`` (no subtraction), trusted after
+        its real cross-check; a step of the caller's, which may be large enough for the ``h^2``
+        term to matter, is measured at ``h/2`` too and extrapolated, ``(4 D(h/2) - D(h)) / 3``,
+        with the levels' difference as its bound.  Where ``f`` cannot take complex input, or the
+        cross-check shows that its complex evaluation drops or conjugates an imaginary part,
+        central differences measure instead (and the estimate's note says why)."""
+        try:
+            result = self._gradient(objective, x, h, scheduler, noise)
+            values = result.gradient.astype(np.float64).reshape(-1)
+            if h is None:
+                bound = ROUNDING * eps_f * np.abs(values)
+            else:
+                half = self._gradient(objective, x, h / 2, scheduler, noise).gradient.astype(np.float64).reshape(-1)
+                values, bound = (
+                    (4 * half - values) / 3,
+                    TRUNCATION_FACTOR * np.abs(half - values) / 3 + (ROUNDING * eps_f * np.abs(half)),
+                )
+        except (TypeError, ComplexStepDisagrees) as exc:
+            why = str(exc).split(";")[0]
+            note = f"the complex step cannot be trusted here ({why}); judged with central differences"
+            kw = dict(eps_f=eps_f, noise=noise, f0=f0, scheduler=scheduler, progress=progress)
+            return replace(CENTRAL.reference(objective, x, h=None, **kw), notes=(note,))
+        steps = np.asarray(result.step, dtype=np.float64).reshape(-1)
+        return Estimate(values, bound, steps, np.zeros(values.size), self)
+
+    def recheck(self, objective, x, values, steps, entries) -> np.ndarray:
+        """Failing entries measured again at three times their step: the complex step has no
+        truncation to speak of, but its rounding is ``eps`` times the sum of the *magnitudes* of
+        what adds up to ``Im f``, with a large batch whose terms cancel (a float32 sum over 2,000
+        samples) far above ``eps |f'|``.  The rounding at ``3h`` is another draw (at ``2h`` every
+        imaginary part would scale exactly, and round the same), so four times the two values'
+        difference bounds it."""
+        default = self.default_step(x.reshape(-1))
+        out = np.empty(len(entries))
+        for row, i in enumerate(np.asarray(entries).tolist()):
+            s = steps[i] if steps[i] > 0 else default[i]
+            three = np.zeros(x.size)
+            three[i] = 3 * s
+            again = complex_values(objective, x, three, i, i + 1)[1][0] / (3 * s)
+            out[row] = 4 * abs(again - values[i])
+        return out
+
+    def at_entries(self, objective, x, entries, *, eps_f) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``entries`` measured alone at the default step: ``(values, bounds, steps)``.  The step is
+        imaginary, so it never crosses a kink of ``f``: the value is the derivative on ``x``'s piece."""
+        steps = self.default_step(x.reshape(-1))
+        idx = np.asarray(entries).tolist()
+        values = np.array([complex_values(objective, x, steps, i, i + 1)[1][0] / steps[i] for i in idx])
+        return values, ROUNDING * eps_f * np.abs(values), steps[idx]
+
+    def along(self, objective, x, v) -> float:
+        """``<grad f, v>`` from one complex evaluation, ``Im f(x + i t v) / t`` with ``t`` the
+        default step of the largest entry (exact to rounding; a ``TypeError`` where ``f`` cannot
+        take complex input)."""
+        t = STEP * max(1.0, float(np.abs(x.reshape(-1).astype(np.float64)).max()))
+        return objective.complex(stencil.along(x, v, 1j * t)).imag / t
 
     def _underflowed(self, objective, x, steps, real, imag, g) -> None:
         """Entries whose ``h f'`` underflowed, measured again in place (rule 2 of the module
@@ -167,7 +241,9 @@ class ComplexStepDisagrees(ValueError):
 CROSS_CHECK_EVALUATIONS = 4
 
 
-def real_cross_check(objective: Counted, x: np.ndarray, g: np.ndarray, seed: int = 0) -> tuple[bool, float, float]:
+def real_cross_check(
+    objective: Counted, x: np.ndarray, g: np.ndarray, seed: int = 0, *, noise: float = 0.0
+) -> tuple[bool, float, float]:
     """Does a real central difference along a seeded random direction ``v`` agree with ``<g, v>``?
 
     Central differences at ``t`` and ``t/2``, Richardson-extrapolated; they agree when the
@@ -176,7 +252,7 @@ def real_cross_check(objective: Counted, x: np.ndarray, g: np.ndarray, seed: int
     check is repeated at ``t/100`` and ``t/10^4``, and only a disagreement at every scale
     counts (a dropped or conjugated imaginary part disagrees at any step).  Returns
     ``(agrees, real directional derivative, <g, v>)``; costs 4 real evaluations, 8 or 12 on
-    a disagreement.
+    a disagreement.  ``noise`` is the absolute noise of ``f``'s values where a checker measured it.
 
     For an array-valued ``f`` (``g`` of shape ``(n,) + out``) every output is judged on its
     own, from the same evaluations: an output agrees once it agrees at some scale, and the
@@ -186,13 +262,13 @@ def real_cross_check(objective: Counted, x: np.ndarray, g: np.ndarray, seed: int
     v = np.random.default_rng(seed + 7919).standard_normal(flat.size)
     v /= np.linalg.norm(v)
     eps = float(np.finfo(x.dtype).eps)
-    t0 = eps ** (1 / 3) * max(1.0, float(np.abs(flat).max())) * (1 if x.dtype == np.float64 else 2)
+    largest = np.array([np.abs(flat).max(initial=0.0)])
+    t0 = float(CENTRAL.default_step(largest, eps=eps)[0]) * (1 if x.dtype == np.float64 else 2)
     g64 = g.reshape(flat.size, -1).astype(np.float64)
     along = g64.reshape(-1) @ v if g64.shape[1] == 1 else v @ g64  # <g, v> per output
     along = np.atleast_1d(along)
     if not along.size:
         return True, math.nan, math.nan  # an f with no outputs: nothing to contradict
-    noise = getattr(objective, "noise", 0.0)  # f's own rounding noise, where a checker measured it
     real = np.full(along.shape, math.nan)
     agreed = np.zeros(along.shape, dtype=bool)
     for t in (t0, t0 / 1e2, t0 / 1e4):

@@ -47,7 +47,17 @@ from .. import parallel
 from .._warnings import caller_level
 from ..objective import Counted
 from . import stencil
-from .base import DEFAULT_TOLERANCES, Backend, GradientResult, Style, all_backends, h_power
+from .base import (
+    DEFAULT_TOLERANCES,
+    ROUNDING_FACTOR,
+    TRUNCATION_FACTOR,
+    Backend,
+    Estimate,
+    GradientResult,
+    Style,
+    all_backends,
+    h_power,
+)
 
 
 class StepTooSmallError(ValueError):
@@ -133,6 +143,7 @@ class DifferenceScheme(Backend):
     """
 
     kind = "difference"
+    refinable = True
     jacobians = True  # every output of an array-valued f is combined like a scalar f's values
 
     def __init__(
@@ -207,9 +218,12 @@ class DifferenceScheme(Backend):
     def compute(
         self, objective: Counted, x: np.ndarray, *, h: float | None, scheduler: object = None
     ) -> GradientResult:
+        return self._gradient(objective, x, h, scheduler)
+
+    def _gradient(self, objective: Counted, x: np.ndarray, h, scheduler, progress=None) -> GradientResult:
         start = objective.evaluations
         steps = self.steps(x, h)
-        values, disp = all_node_values(objective, x, self.offsets, steps, scheduler)
+        values, disp = all_node_values(objective, x, self.offsets, steps, scheduler, progress)
         out = values.shape[2:]  # the shape of f's values: () for a scalar f
         if out:  # an array-valued f: every output entry is a scalar function, combined at once
             n, K, m = values.shape[0], values.shape[1], math.prod(out)
@@ -227,6 +241,32 @@ class DifferenceScheme(Backend):
             step=steps.reshape(x.shape),
             error=None if err is None else _entries_last(err, out, x.shape),
         )
+
+    # -- as a gradcheck reference ------------------------------------------------------------
+
+    def reference(self, objective, x, *, h, eps_f, noise, f0=None, scheduler=None, progress=None) -> Estimate:
+        """The gradient with a rounding bound per entry, ``ROUNDING_FACTOR * sum |w| / divisor *
+        (eps_f |f(x)| + noise) / h_i``, raised to the scheme's own error estimate (times a
+        safety factor) where it has one.  Truncation is unknown from one step: a checker
+        measures suspects again with :meth:`measure_entry`."""
+        result = self._gradient(objective, x, h, scheduler, progress)
+        values = result.gradient.astype(np.float64).reshape(-1)
+        steps = np.asarray(result.step, dtype=np.float64).reshape(-1)
+        f0 = abs(objective(x.copy()) if f0 is None else f0)
+        rounding = ROUNDING_FACTOR * self.rounding_constant * (eps_f * max(f0, np.finfo(float).tiny) + noise) / steps
+        bound = rounding
+        if result.error is not None:
+            bound = np.maximum(bound, TRUNCATION_FACTOR * result.error.reshape(-1).astype(np.float64))
+        return Estimate(values, bound, steps, np.array(rounding), self)
+
+    def measure_entry(self, objective, x, i, step, *, eps_f, noise) -> tuple[float, float]:
+        """Entry ``i`` at ``step`` (its nodes only): the quotient, and ``ROUNDING_FACTOR * sum |w| /
+        divisor * (eps_f max |f| + noise)``, the rounding bound times the step."""
+        steps = np.zeros(x.size)
+        steps[i] = step
+        values, disp = node_values(objective, x, self.offsets, steps, i, i + 1)
+        value = float(self.combine(values, disp, steps[i : i + 1], x.dtype)[0][0])
+        return value, ROUNDING_FACTOR * self.rounding_constant * (eps_f * float(np.abs(values).max()) + noise)
 
     def combine(
         self, values: np.ndarray, disp: np.ndarray, steps: np.ndarray, dtype: np.dtype
@@ -276,7 +316,12 @@ def _entries_last(per_entry: np.ndarray, out: tuple[int, ...], shape: tuple[int,
 
 
 def all_node_values(
-    objective: Counted, x: np.ndarray, offsets: Sequence[float], steps: np.ndarray, scheduler: object = None
+    objective: Counted,
+    x: np.ndarray,
+    offsets: Sequence[float],
+    steps: np.ndarray,
+    scheduler: object = None,
+    progress: object = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`node_values` for every entry, serially or in chunks on ``scheduler`` (the same bits).
 
@@ -286,7 +331,7 @@ def all_node_values(
     """
     scheduler = parallel.current(scheduler)
     if scheduler is None:
-        return node_values(objective, x, offsets, steps)
+        return node_values(objective, x, offsets, steps, progress=progress)
     _checked_nodes(x, offsets, steps, 0, steps.size)
     f0 = objective(x.copy()) if 0 in offsets else None
     moving = sum(1 for o in offsets if o != 0)
@@ -314,6 +359,7 @@ def node_values(
     f0: object = None,
     *,
     checked: bool = False,
+    progress: object = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``f`` at ``x + o_k h_i e_i`` for entries ``start <= i < stop`` and every offset.
 
@@ -323,15 +369,14 @@ def node_values(
     evaluations are :func:`gradlab.backends.stencil.node_values`' (a private copy of ``x``,
     which ``f`` receives read-only); entries are independent, so any split of the range
     gives the same bits.  ``checked``: the caller has already checked the displacements
-    (see :func:`all_node_values`).
+    (see :func:`all_node_values`); ``progress``: a progress bar (tqdm) updated per slice of entries.
     """
     stop = x.size if stop is None else stop
     if checked:
         points, disp = stencil.nodes(x, offsets, steps, start, stop)
     else:
         points, disp = _checked_nodes(x, offsets, steps, start, stop)
-    bar = getattr(objective, "progress", None)  # a progress bar a long-running caller attached
-    values = stencil.node_values(objective, x, offsets, points, start, stop, f0, progress=bar)
+    values = stencil.node_values(objective, x, offsets, points, start, stop, f0, progress=progress)
     return values, disp
 
 

@@ -1,4 +1,4 @@
-"""gradcheck, composed of parts: result types, entrywise, directional, Taylor, kinks, hints."""
+"""gradcheck as a pipeline: settings -> case -> the backend's reference, refined -> one judge -> the result."""
 
 from .gradcheck import assert_gradcheck, gradcheck
 from .result import GradcheckError, GradcheckResult

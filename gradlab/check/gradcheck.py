@@ -1,11 +1,12 @@
 """gradcheck: is an analytic gradient right, and if not, where is it wrong?
 
-Composed of parts: :mod:`.probe` (know the function first), :mod:`.reference` (a reference
-gradient whose every entry carries a bound on its own error; suspects measured again, kinks
-measured on their own piece, the complex step cross-checked), :mod:`.entrywise` (the
-judgement per entry and the per-block table), :mod:`.directional` (the fast path),
-:mod:`.taylor` (a step-free second opinion when the verdict is not a pass) and
-:mod:`.hints`.
+A pipeline read top to bottom: :mod:`.settings` (every option validated before ``f`` runs)
+-> :mod:`.case` (the counted objective, the point, the analytic side, the blocks, and what
+:mod:`.probe` learned of ``f``) -> the reference, measured by the backend's own
+:meth:`~gradlab.backends.Backend.reference` and settled by a :class:`.reference.Refinement`
+(suspects measured again, kinks on their own piece) -> :mod:`.judge` (one judgement, one
+table row) -> the result, with :mod:`.taylor` (a step-free second opinion when the verdict is
+not a pass) and :mod:`.hints`.  :mod:`.directional` is the fast path.
 """
 
 from __future__ import annotations
@@ -15,26 +16,25 @@ import warnings
 from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 
-from .. import _validate as v
-from .. import parallel
 from .._warnings import caller_level
-from ..backends import CENTRAL, COMPLEX_STEP, Backend, DifferenceScheme, get, references
-from ..backends.complex_step import ComplexStepDisagrees
-from ..objective import Counted
+from ..backends import Backend
 from .adapt import prepare_check
-from .directional import fast_check
-from .entrywise import LIMITS, block_table, judge
+from .case import Case, open_case
+from .directional import FAST_EVALUATIONS, fast_check
 from .hints import hints_for
-from .kinks import crossings
-from .probe import Profile, profile
-from .reference import CONFIRMATIONS, LEVELS, Reference, measure, recheck_complex, refine, remeasure_kinks
+from .judge import block_table, judge, unjudged_table
+from .reference import Refinement
 from .result import GradcheckResult
+from .second_order import second_order_check, second_order_options
+from .settings import CheckSettings, validated
 from .taylor import taylor_test
 
 #: a check whose estimated time exceeds this many seconds draws a CostWarning first
 COST_WARNING_SECONDS = 60.0
+#: a check estimated to take longer than this shows a progress bar (tqdm: a line per update when
+#: stderr is not a terminal)
+PROGRESS_SECONDS = 10.0
 
 
 class CostWarning(UserWarning):
@@ -60,6 +60,9 @@ def gradcheck(
     accept_unverified: bool = False,
     max_evaluations: int | None = None,
     scheduler: object = None,
+    hvp: object = None,
+    hessian: object = None,
+    order: int = 1,
 ) -> GradcheckResult:
     """Compare an analytic gradient with a numerical reference, entry by entry, block by block.
 
@@ -114,6 +117,19 @@ def gradcheck(
         Refuse a check that would take more evaluations than this.
     scheduler : optional
         Where the reference's evaluations run (see :mod:`gradlab.parallel`).
+    hvp : callable, optional
+        A Hessian-vector product to verify after the gradient: ``hvp(x, v) -> H v`` (called
+        like ``f`` with ``v``, shaped like ``x``, appended).  Checked per block pair along
+        seeded random directions as the gradient of ``<v, g(x)>`` (see
+        :mod:`gradlab.check.second_order`); the table gets one row per pair, ``H[A, B]``.
+    hessian : callable, optional
+        A Hessian to verify instead: ``hessian(x) -> H`` of shape ``(n, n)`` (or
+        ``x.shape * 2``); checked like ``hvp`` with ``H @ v``, and for symmetry.
+    order : int
+        1 (default): the gradient.  2: the gradient, then the Hessian: ``hvp=``/``hessian=``,
+        or the objective's own ``hvp`` (the MLP's R-operator).  ``hvp=`` or ``hessian=``
+        imply 2.  The gradient is checked first; if it does not pass, the result says so and
+        the Hessian is not judged.
 
     Returns
     -------
@@ -130,129 +146,43 @@ def gradcheck(
     >>> result.status, list(result.table["block"])
     ('passed', ['W1', 'b1', 'W2', 'b2'])
     """
-    # -- structures and backward passes: the same check on a flat vector (gradlab.structure) --
-    call = prepare_check(f, x, grad=grad, vjp=vjp, cotangent=cotangent, seed=seed)
-    if call is not None:
-        options = dict(
-            reference=reference,
-            h=h,
-            rtol=rtol,
-            atol=atol,
-            fast=fast,
-            directions=directions,
-            sample=sample,
-            seed=seed,
-            noise=noise,
-            accept_unverified=accept_unverified,
-            max_evaluations=max_evaluations,
-            scheduler=scheduler,
-        )
-        return call.finish(gradcheck(call.objective, call.point, grad=call.grad, **options))
-    # -- the flat check --
-    counter = Counted(f)
-    objective = counter.objective
-    point = counter.point(x)
-    fast = v.boolean("fast", fast)
-    directions = v.positive_int("directions", directions)
-    sample = v.positive_int("sample", sample)
-    seed = v.seed("seed", seed)
-    h = None if h is None else v.positive_float("h", h)
-    noise_given = noise is not None
-    noise = 0.0 if noise is None else v.nonnegative_float("noise", noise)
-    accept_unverified = v.boolean("accept_unverified", accept_unverified)
-    max_evaluations = None if max_evaluations is None else v.positive_int("max_evaluations", max_evaluations)
-    ref = _reference_backend(reference, objective, h)
-    scheduler = parallel.check("scheduler", scheduler)
-    analytic, source = _analytic(grad, objective, point, f)
-    blocks = objective.blocks(point)
-    prof = profile(counter, point, blocks, seed, full=not fast)
-    dtype = point.dtype.name
-    rtol_default, _ = ref.tolerance(prof.precision)
-    rtol = rtol_default if rtol is None else v.positive_float("rtol", rtol)
-    a = analytic.astype(np.float64).reshape(-1)
-    notes = _profile_notes(prof, dtype)
-    common = dict(analytic_source=source, h=h, dtype=dtype, rtol=rtol)
-
-    early = _cannot_judge(prof, noise_given)
-    if early:
-        table = pd.DataFrame([_empty_row(b, a) for b in blocks])
-        return _finish(
-            GradcheckResult(
-                status="inconclusive",
-                max_rel_error=math.nan,
-                max_abs_error=math.nan,
-                norm_rel_error=math.nan,
-                table=table,
-                analytic=analytic,
-                mode="fast" if fast else "full",
-                atol=atol or 0.0,
-                reference=ref.name,
-                evaluations=counter.evaluations,
-                notes=notes,
-                reasons=(early,),
-                **common,
-            ),
-            objective,
-            point,
-            seed,
-        )
-
-    # the noise the reference must allow for: the caller's (a random f), and f's own rounding as measured
-    noise = max(noise, 3 * prof.noise)
-    counter.noise = noise
-    _cost_guard(ref, point.size, prof, max_evaluations, fast, counter)
-    limit = LIMITS[prof.precision]
-    if fast:
-        result = fast_check(
-            counter, point, analytic, blocks, ref, h, prof, noise, rtol, atol, limit, directions, sample, seed
-        )
-        if result is not None:
-            return _finish(replace(result, notes=notes + result.notes, **common), objective, point, seed)
-        notes += ("fast check: the projection disagrees; localised with the full check (n is small)",)
-
-    if h is None and prof.precision != dtype and isinstance(ref, DifferenceScheme):
-        # f computes in a lower precision than x: the step follows f's precision, not x's
-        h = float(prof.eps_f ** (1 / (ref.order + 1)) * max(1.0, float(np.abs(point).max())))
-        notes += (f"the reference steps by h = {h:.3g}, the best step for {prof.precision} arithmetic",)
-    try:
-        R, ref, more = _measure_full(ref, counter, point, h, prof, noise, seed, scheduler)
-    finally:
-        if counter.progress is not None:
-            counter.progress.close()
-            counter.progress = None
-    notes += more
-    atol = (
-        1e-3 * rtol * max(float(np.abs(a).max(initial=0)), float(np.abs(R.values).max(initial=0)), 1e-300)
-        if (atol is None)
-        else v.positive_float("atol", atol)
-    )
-    j = _settle(R, ref, counter, objective, point, a, rtol, atol, limit, prof, noise)
-    unverified = R.unverified | j.coarse
-    unverified &= ~j.failed
-    table = block_table(blocks, a, R.values, j, unverified)
-    status = "failed" if j.failed.any() else "inconclusive" if unverified.any() and not accept_unverified else "passed"
-    counted_mask = ~unverified
-    n = R.values
-    result = GradcheckResult(
-        status=status,
-        max_rel_error=float(np.max(j.rel_error[counted_mask], initial=0.0)),
-        max_abs_error=float(np.max(j.abs_error[counted_mask], initial=0.0)),
-        norm_rel_error=float(np.linalg.norm(a - n) / max(np.linalg.norm(a), np.linalg.norm(n), np.finfo(float).tiny)),
-        table=table,
-        analytic=analytic,
-        numeric=n.astype(point.dtype).reshape(point.shape),
-        rel_error=j.rel_error.reshape(point.shape),
-        abs_error=j.abs_error.reshape(point.shape),
-        unverified=unverified.reshape(point.shape),
-        mode="fast, then full" if fast else "full",
+    settings = validated(
+        reference=reference,
+        h=h,
+        rtol=rtol,
         atol=atol,
-        reference=R.name,
-        evaluations=counter.evaluations,
-        notes=notes,
-        reasons=_unverified_reasons(table, R, unverified, blocks, h),
-        **common,
+        fast=fast,
+        directions=directions,
+        sample=sample,
+        seed=seed,
+        noise=noise,
+        accept_unverified=accept_unverified,
+        max_evaluations=max_evaluations,
+        scheduler=scheduler,
     )
-    return _finish(result, objective, point, seed)
+    second = second_order_options(f, x, grad=grad, order=order, hvp=hvp, hessian=hessian, vjp=vjp)
+    # structures and backward passes: the same check on a flat vector (see check/adapt.py)
+    call = prepare_check(f, x, grad=grad, vjp=vjp, cotangent=cotangent, seed=settings.seed)
+    if call is None:
+        case = open_case(f, x, grad, settings)
+    else:
+        case = open_case(call.objective, call.point, call.grad, settings)
+    result = _finish(_cannot_judge(case) or _judged(case), case)
+    result = result if call is None else call.finish(result)
+    if second is None:
+        return result
+    return second_order_check(second, result, _flat_check(settings), settings)
+
+
+def _flat_check(settings: CheckSettings):
+    """The pipeline on a flat objective with ``settings`` (fast or full as asked): what the
+    second-order check runs for each direction."""
+
+    def check(objective, point, grad, fast: bool) -> GradcheckResult:
+        case = open_case(objective, point, grad, replace(settings, fast=fast))
+        return _finish(_cannot_judge(case) or _judged(case), case)
+
+    return check
 
 
 def assert_gradcheck(f: object, x: object, **kwargs) -> GradcheckResult:
@@ -262,68 +192,31 @@ def assert_gradcheck(f: object, x: object, **kwargs) -> GradcheckResult:
     return gradcheck(f, x, **kwargs).raise_if_failed()
 
 
-# -- the parts, composed -----------------------------------------------------------------------
+# -- the stages --------------------------------------------------------------------------------
 
 
-def _reference_backend(reference: object, objective, h) -> Backend:
-    if isinstance(reference, Backend):
-        return reference
-    name = v.choice("reference", reference, ["auto", *references()])
-    if name != "auto":
-        return get(name)
-    # the complex step where f is known to evaluate in complex arithmetic (cross-checked
-    # later); a step given by the user is a difference step: central differences then
-    return COMPLEX_STEP if objective.complex_ok and h is None else CENTRAL
-
-
-def _analytic(grad, objective, point, f) -> tuple[np.ndarray, str]:
-    if grad is not None:
-        if not callable(grad):
-            raise v.fail("grad", "a callable grad(x) -> array shaped like x", grad, TypeError)
-        source = getattr(grad, "__name__", "grad")
-        return _user_gradient(grad, point), "grad" if source == "<lambda>" else source
-    if objective.gradient is not None:
-        return objective.gradient(point), "backprop"
-    raise TypeError(
-        "gradcheck needs an analytic gradient to verify: pass `grad=` (a function x -> gradient) "
-        f"or an MLP objective; got a plain callable {f!r}"
+def _cannot_judge(case: Case) -> GradcheckResult | None:
+    """An inconclusive result where what the probe learned rules out any verdict, else ``None``."""
+    why = _why_not(case)
+    if why is None:
+        return None
+    nan = math.nan
+    return case.result(
+        status="inconclusive",
+        max_rel_error=nan,
+        max_abs_error=nan,
+        norm_rel_error=nan,
+        table=unjudged_table(case.blocks),
+        mode="fast" if case.settings.fast else "full",
+        atol=case.settings.atol or 0.0,
+        reference=case.backend.name,
+        reasons=(why,),
     )
 
 
-def _user_gradient(grad, point: np.ndarray) -> np.ndarray:
-    out = grad(point.copy())
-    try:
-        arr = np.asarray(out)
-    except Exception as exc:
-        raise v.fail("grad", "a callable returning an array shaped like x", out, TypeError) from exc
-    if arr.shape != point.shape:
-        raise ValueError(f"`grad(x)` must return an array of shape {point.shape}; got shape {arr.shape}")
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"`grad(x)` must return a real array; got dtype {arr.dtype}")
-    if not np.isfinite(arr).all():
-        i = int(np.flatnonzero(~np.isfinite(arr.reshape(-1)))[0])
-        raise ValueError(f"`grad(x)` must be finite; got {arr.reshape(-1)[i]} at flat index {i}")
-    return arr.astype(point.dtype, copy=True)
-
-
-def _profile_notes(prof: Profile, dtype: str) -> tuple[str, ...]:
-    notes = []
-    if prof.precision != dtype:
-        notes.append(
-            f"f computes in {prof.precision} although x is {dtype} (its values are {prof.precision} numbers): "
-            f"judged at {prof.precision}'s precision"
-        )
-    if prof.zeros:
-        listing = ", ".join(f"{name} ({k})" for name, k in prof.zeros)
-        notes.append(
-            f"warning: x has exact zeros in {listing}: a bug that scales with those entries (an L2 term on the "
-            f"biases, say) is invisible here; check again at a perturbed point, x + 0.01 * noise"
-        )
-    return tuple(notes)
-
-
-def _cannot_judge(prof: Profile, noise_given: bool) -> str | None:
-    if prof.random and not noise_given:
+def _why_not(case: Case) -> str | None:
+    prof = case.profile
+    if prof.random and case.settings.noise is None:
         return (
             f"f is random: two evaluations at the same x gave {prof.f0!r} and {prof.repeat!r} (dropout? a fresh "
             f"mini-batch? an unseeded generator?). No difference quotient can be trusted: fix f's seed, or pass "
@@ -338,37 +231,22 @@ def _cannot_judge(prof: Profile, noise_given: bool) -> str | None:
     return None
 
 
-def _empty_row(b, a) -> dict:
-    return {
-        "block": b.name,
-        "shape": "x".join(map(str, b.shape)) or "scalar",
-        "size": b.size,
-        "offset": b.offset,
-        "max_rel_error": math.nan,
-        "max_abs_error": math.nan,
-        "worst_index": (),
-        "analytic": math.nan,
-        "numeric": math.nan,
-        "n_failed": 0,
-        "n_unverified": b.size,
-        "resolution": math.nan,
-        "status": "inconclusive",
-        "passed": False,
-    }
+def _judged(case: Case) -> GradcheckResult:
+    """The fast path where asked (``None`` from it: localise with the full check), else the full check."""
+    progress = _cost_guard(case)
+    result = fast_check(case) if case.settings.fast else None
+    return _full_check(case, progress) if result is None else result
 
 
-#: a check estimated to take longer than this shows a progress bar (tqdm: a line per update when
-#: stderr is not a terminal)
-PROGRESS_SECONDS = 10.0
-
-
-def _cost_guard(ref: Backend, n: int, prof: Profile, max_evaluations, fast: bool, counter: Counted) -> None:
-    count = ref.evaluations(n) if not fast else 4
+def _cost_guard(case: Case):
+    """Refuse a check above ``max_evaluations``, warn about a long one; a progress bar for a slow one."""
+    s, prof, backend, n = case.settings, case.profile, case.backend, case.point.size
+    count = FAST_EVALUATIONS if s.fast else backend.evaluations(n)
     seconds = count * prof.seconds
     advice = "try fast=True (a few evaluations whatever n), or scheduler='processes' or a dask cluster"
-    if max_evaluations is not None and count > max_evaluations:
+    if s.max_evaluations is not None and count > s.max_evaluations:
         raise ValueError(
-            f"`max_evaluations` = {max_evaluations} is below what this check needs: {count:,} evaluations of f "
+            f"`max_evaluations` = {s.max_evaluations} is below what this check needs: {count:,} evaluations of f "
             f"(about {seconds:,.0f} s at {prof.seconds:.3g} s each); {advice}"
         )
     if seconds > COST_WARNING_SECONDS:
@@ -378,75 +256,70 @@ def _cost_guard(ref: Backend, n: int, prof: Profile, max_evaluations, fast: bool
             CostWarning,
             stacklevel=caller_level(),
         )
-    if seconds > PROGRESS_SECONDS and not fast:
-        from tqdm.auto import tqdm
+    if seconds > PROGRESS_SECONDS and not s.fast:
+        from tqdm.auto import tqdm  # an optional nicety, imported only when shown
 
-        counter.progress = tqdm(total=n, desc=f"gradcheck ({ref.name})", unit="entry", mininterval=5.0)
-
-
-def _measure_full(ref, counter, point, h, prof, noise, seed, scheduler) -> tuple[Reference, Backend, tuple]:
-    """The reference; the complex step falls back to central differences where ``f`` cannot take
-    complex input, or where its own real cross-check shows that ``f``'s complex evaluation drops or
-    conjugates an imaginary part."""
-    if ref.kind == "complex":
-        try:
-            return measure(ref, counter, point, h, prof.eps_f, noise, scheduler, prof.f0), ref, ()
-        except (TypeError, ComplexStepDisagrees) as exc:
-            note = (
-                f"the complex step cannot be trusted here ({str(exc).split(';')[0]}); judged with central differences"
-            )
-            return measure(CENTRAL, counter, point, None, prof.eps_f, noise, scheduler, prof.f0), CENTRAL, (note,)
-    return measure(ref, counter, point, h, prof.eps_f, noise, scheduler, prof.f0), ref, ()
+        return tqdm(total=n, desc=f"gradcheck ({backend.name})", unit="entry", mininterval=5.0)
+    return None
 
 
-def _settle(R: Reference, ref, counter, objective, point, a, rtol, atol, limit, prof, noise):
-    """Judge; entries the reference cannot settle are measured again (kinks, then finer steps)."""
-    j = judge(a, R.values, R.bound, rtol, atol, limit)
-    if not isinstance(ref, DifferenceScheme):
-        if ref.kind == "complex" and j.failed.any():
-            recheck_complex(R, counter, point, np.flatnonzero(j.failed))
-            j = judge(a, R.values, R.bound, rtol, atol, limit)
-        return j
-    suspects = (j.failed | j.coarse) & ~R.unverified
-    crossed = crossings(objective, point, suspects, ref, R.steps)
-    if crossed.any():
-        remeasure_kinks(R, ref, counter, point, np.flatnonzero(crossed), prof.eps_f)
-        j = judge(a, R.values, R.bound, rtol, atol, limit)
-        if j.failed[crossed].any():  # measured by the complex step: its rounding, measured too
-            recheck_complex(R, counter, point, np.flatnonzero(j.failed & crossed))
-            j = judge(a, R.values, R.bound, rtol, atol, limit)
-    default = prof.eps_f ** (1 / (ref.order + 1)) * np.maximum(1.0, np.abs(point.reshape(-1).astype(np.float64)))
-    R.needed = CONFIRMATIONS if (R.steps > 4 * default).any() or prof.precision == "float32" else 1
-    R.confirmed[crossed] = R.needed  # measured on their own piece: a failure there is a failure
-
-    def confirmed():
-        # a second confirmation guards against truncation far from the asymptotic regime; where the
-        # bound is rounding and the step never was the user's far larger one, one is enough
-        rounding = (R.rounding >= 0.5 * R.bound) & ~R.restarted
-        return (R.confirmed >= R.needed) | ((R.confirmed >= 1) & rounding)
-
-    for _ in range(LEVELS):
-        todo = np.flatnonzero(((j.failed & ~confirmed()) | j.coarse) & ~R.unverified)
-        if not todo.size:
-            break
-        refine(R, ref, counter, point, todo, prof.eps_f, noise, j.failed)
-        j = judge(a, R.values, R.bound, rtol, atol, limit)
-    unconfirmed = j.failed & ~confirmed()
-    if unconfirmed.any():  # the estimates never settled: not a failure, not a pass
-        R.unverified |= unconfirmed
-        for i in np.flatnonzero(unconfirmed).tolist():
-            R.why.setdefault(
-                i, "the reference does not converge as the step shrinks (a step far too large, or f not smooth here)"
-            )
-        j.failed &= ~unconfirmed
-    return j
+def _full_check(case: Case, progress) -> GradcheckResult:
+    """Every entry: the reference with its bounds, settled by refinement, judged, tabled."""
+    s, prof, a, rtol = case.settings, case.profile, case.a, case.rtol
+    notes = ("fast check: the projection disagrees; localised with the full check (n is small)",) if s.fast else ()
+    h, stepped = _precision_step(case)
+    try:
+        kw = dict(eps_f=prof.eps_f, noise=case.noise, f0=prof.f0, scheduler=s.scheduler, progress=progress)
+        estimate = case.backend.reference(case.counted, case.point, h=h, **kw)
+    finally:
+        if progress is not None:
+            progress.close()
+    largest = max(float(np.abs(a).max(initial=0)), float(np.abs(estimate.values).max(initial=0)), 1e-300)
+    atol = 1e-3 * rtol * largest if s.atol is None else s.atol
+    refinement = Refinement(estimate, case)
+    j = refinement.settle(lambda n, bound: judge(a, n, bound, rtol=rtol, floor=atol / rtol, limit=case.limit))
+    unverified = (refinement.unverified | j.coarse) & ~j.failed
+    table = block_table(case.blocks, a, refinement.values, j, unverified)
+    unsettled = unverified.any() and not s.accept_unverified
+    status = "failed" if j.failed.any() else "inconclusive" if unsettled else "passed"
+    n, shape, counted = refinement.values, case.point.shape, ~unverified
+    return case.result(
+        status=status,
+        max_rel_error=float(np.max(j.rel_error[counted], initial=0.0)),
+        max_abs_error=float(np.max(j.abs_error[counted], initial=0.0)),
+        norm_rel_error=float(np.linalg.norm(a - n) / max(np.linalg.norm(a), np.linalg.norm(n), np.finfo(float).tiny)),
+        table=table,
+        numeric=n.astype(case.point.dtype).reshape(shape),
+        rel_error=j.rel_error.reshape(shape),
+        abs_error=j.abs_error.reshape(shape),
+        unverified=unverified.reshape(shape),
+        mode="fast, then full" if s.fast else "full",
+        atol=atol,
+        reference=refinement.name,
+        notes=notes + stepped + estimate.notes,
+        reasons=_unverified_reasons(case, refinement, unverified, h),
+    )
 
 
-def _unverified_reasons(table, R: Reference, unverified, blocks, h) -> tuple[str, ...]:
+def _precision_step(case: Case) -> tuple[float | None, tuple[str, ...]]:
+    """The reference's first step: the user's; else, where ``f`` computes in a lower precision than
+    ``x`` and the backend's rule follows the precision, that rule at ``f``'s precision."""
+    h, prof, backend = case.settings.h, case.profile, case.backend
+    if h is not None or prof.precision == case.dtype:
+        return h, ()
+    largest = np.array([float(np.abs(case.point).max())])
+    low, own = backend.default_step(largest, eps=prof.eps_f), backend.default_step(largest)
+    if low is None or low[0] == own[0]:
+        return None, ()
+    h = float(low[0])
+    return h, (f"the reference steps by h = {h:.3g}, the best step for {prof.precision} arithmetic",)
+
+
+def _unverified_reasons(case: Case, refinement: Refinement, unverified, h) -> tuple[str, ...]:
     if not unverified.any():
         return ()
     out = []
-    for b in blocks:
+    for b in case.blocks:
         idx = np.flatnonzero(unverified[b.slice])
         if not idx.size:
             continue
@@ -454,7 +327,7 @@ def _unverified_reasons(table, R: Reference, unverified, blocks, h) -> tuple[str
             f"{b.name}[{', '.join(str(int(k)) for k in np.unravel_index(int(i), b.shape))}]" for i in idx[:5]
         )
         more = f" and {idx.size - 5} more" if idx.size > 5 else ""
-        why = {R.why.get(b.offset + int(i)) for i in idx} - {None}
+        why = {refinement.why.get(b.offset + int(i)) for i in idx} - {None}
         reason = "; ".join(sorted(why)) or (
             "the reference's own error bound stays above what would reveal a bug"
             + (f" (your step h={h:g} is too coarse?)" if h is not None else "")
@@ -467,12 +340,12 @@ def _unverified_reasons(table, R: Reference, unverified, blocks, h) -> tuple[str
     return tuple(out)
 
 
-def _finish(result: GradcheckResult, objective, point, seed) -> GradcheckResult:
+def _finish(result: GradcheckResult, case: Case) -> GradcheckResult:
     """Hints, and the Taylor test where it adds information (a verdict that is not a pass)."""
     taylor = None
     if result.status != "passed":
         try:
-            taylor = taylor_test(objective, point, result.analytic, seed=seed)
+            taylor = taylor_test(case.objective, case.point, result.analytic, seed=case.settings.seed)
         except (ValueError, FloatingPointError):
             taylor = None
     result = replace(result, taylor=taylor)

@@ -23,6 +23,13 @@ import numpy as np
 
 from ..objective import Block, Counted
 
+#: points along a random direction beside x whose fourth differences measure f's noise
+NOISE_POINTS = 6
+#: evaluations of the full probe: f at x twice, at a perturbed point, and the noise points
+PROBE_EVALUATIONS = 3 + NOISE_POINTS
+#: evaluations of the fast path's probe: f at x
+FAST_PROBE_EVALUATIONS = 1
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -76,8 +83,8 @@ def profile(counted: Counted, point: np.ndarray, blocks: tuple[Block, ...], seed
 
 
 def measured_noise(counted: Counted, point: np.ndarray, f0: float, eps_f: float, seed: int) -> float:
-    """The rounding noise of ``f`` at ``x``: the spread of fourth differences of ``f`` at 7 points
-    ``x + j delta v`` (``delta`` = 1e3 eps_f max(1, |x|), far below any curvature), scaled so
+    """The rounding noise of ``f`` at ``x``: the spread of fourth differences of ``f`` at the points
+    ``x + j delta v``, ``j = 0..NOISE_POINTS`` (``delta`` = 1e3 eps_f max(1, |x|), far below any curvature), scaled so
     that independent noise of deviation ``sigma`` gives ``sigma`` (``E (Delta^4)^2 = 70 sigma^2``).
     A non-finite value (f undefined that close to x) gives 0: nothing measured."""
     flat = point.reshape(-1).astype(np.float64)
@@ -85,7 +92,7 @@ def measured_noise(counted: Counted, point: np.ndarray, f0: float, eps_f: float,
     v /= np.linalg.norm(v)
     delta = 1e3 * eps_f * max(1.0, float(np.abs(flat).max()))
     values = [f0]
-    for j in (1, 2, 3, 4, 5, 6):
+    for j in range(1, NOISE_POINTS + 1):
         try:
             values.append(counted((flat + j * delta * v).astype(point.dtype).reshape(point.shape)))
         except (ValueError, FloatingPointError):

@@ -24,253 +24,221 @@ checker can tell "the gradient is wrong" from "the reference cannot tell":
   (``abs``, ``np.vdot``, ``np.linalg.norm``) in some term.
 
 What nothing can measure is *unverified*, with the reason.
+
+The backend measures (:meth:`~gradlab.backends.Backend.reference` gives an
+:class:`~gradlab.backends.Estimate`, :meth:`~gradlab.backends.Backend.measure_entry` one entry
+at another step, :meth:`~gradlab.backends.Backend.recheck` a second opinion on a failure);
+a :class:`Refinement` owns everything that changes while the check settles its verdict.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import numpy as np
 
-from ..backends import CENTRAL, COMPLEX_STEP, Backend, DifferenceScheme
-from ..backends.complex_step import complex_values
-from ..backends.difference import StepTooSmallError, node_values
-from ..objective import Counted
+from ..backends import COMPLEX_STEP, Estimate
+from ..backends.base import ROUNDING_FACTOR, TRUNCATION_FACTOR
+from ..backends.difference import StepTooSmallError
+from .case import Case
+from .judge import Judgement
+from .kinks import crossings, one_sided
 
-#: safety factors on the rounding and truncation estimates
-ROUNDING_FACTOR = 4.0
-TRUNCATION_FACTOR = 2.0
+__all__ = ["CONFIRMATIONS", "LEVELS", "ROUNDING_FACTOR", "TRUNCATION_FACTOR", "Refinement"]
+
 #: refinement levels (h/2, h/4, ...) for entries the first measurement cannot settle
 LEVELS = 4
 #: consecutive confirmations a failing difference quotient needs
 CONFIRMATIONS = 2
 
-
-@dataclass
-class Reference:
-    """The reference gradient (flat float64), its per-entry error bound and how it was measured."""
-
-    values: np.ndarray
-    bound: np.ndarray
-    steps: np.ndarray
-    unverified: np.ndarray
-    #: the unextrapolated estimate at the current step of each entry (for the next level)
-    raw: np.ndarray | None = None
-    #: the rounding part of each bound
-    rounding: np.ndarray | None = None
-    #: consecutive confirmations of the value: refined estimates that landed within the previous
-    #: bound (the Richardson table converges).  A difference quotient's failure counts only after
-    #: ``needed`` of them: one, at the scheme's own step in float64; two where the first step was
-    #: the user's (restarted far from it) or f computes in float32 -- one can be luck far from
-    #: the asymptotic regime, two in a row are not.
-    confirmed: np.ndarray | None = None
-    needed: int = 1
-    #: entries whose first step (the user's) was abandoned for one near the default
-    restarted: np.ndarray | None = None
-    #: the last difference between two levels, per entry (NaN: none yet): a confirmation also
-    #: needs the levels to converge, this difference shrinking as the step does
-    level_gap: np.ndarray | None = None
-    why: dict[int, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    name: str = ""
+#: a verdict on the reference as it stands: values and bounds in, a judgement out
+Verdict = Callable[[np.ndarray, np.ndarray], Judgement]
 
 
-def measure(
-    ref: Backend,
-    counted: Counted,
-    point: np.ndarray,
-    h: float | None,
-    eps_f: float,
-    noise: float,
-    scheduler=None,
-    f0: float | None = None,
-) -> Reference:
-    """Compute the reference at ``point`` with a bound per entry (see the module docstring)."""
-    kw = {} if scheduler is None else {"scheduler": scheduler}
-    result = ref.compute(counted, point, h=h, **kw)
-    n = result.gradient.astype(np.float64).reshape(-1)
-    steps = np.zeros(n.size) if result.step is None else np.asarray(result.step, dtype=np.float64).reshape(-1)
-    rounding = np.zeros(n.size)
-    if isinstance(ref, DifferenceScheme):
-        bound = rounding = _rounding(ref, counted, point, steps, eps_f, noise, f0)
-        if result.error is not None:
-            bound = np.maximum(bound, TRUNCATION_FACTOR * result.error.reshape(-1).astype(np.float64))
-    elif ref.kind == "complex" and h is not None:
-        # a step chosen by the user may be large enough for the h^2 term to matter:
-        # measure at h/2 too and extrapolate, (4 D(h/2) - D(h)) / 3, with the levels' difference as bound
-        half = ref.compute(counted, point, h=h / 2, **kw).gradient.astype(np.float64).reshape(-1)
-        n, bound = (4 * half - n) / 3, TRUNCATION_FACTOR * np.abs(half - n) / 3 + 16 * eps_f * np.abs(half)
-    elif ref.kind == "complex":
-        bound = (
-            16 * eps_f * np.abs(n)
-        )  # no subtraction: the noise of f values does not enter (recheck_complex measures its own)
-    elif result.error is not None:
-        bound = TRUNCATION_FACTOR * np.asarray(result.error, dtype=np.float64).reshape(-1) + noise
-    else:  # a backend that says nothing about its error: its declared tolerance is all we have
-        bound = np.zeros(n.size)
-    return Reference(
-        n,
-        bound,
-        steps,
-        np.zeros(n.size, dtype=bool),
-        raw=n.copy(),
-        rounding=np.array(rounding),
-        confirmed=np.full(n.size, 0 if isinstance(ref, DifferenceScheme) else CONFIRMATIONS),
-        level_gap=np.full(n.size, np.nan),
-        restarted=np.zeros(n.size, dtype=bool),
-        name=ref.name,
-    )
+class Refinement:
+    """The reference of one check while it settles: the one owner of what changes.
 
+    Starts from the backend's :class:`~gradlab.backends.Estimate` (left as it was measured)
+    and keeps, per entry (flat float64):
 
-def _rounding(scheme: DifferenceScheme, counted: Counted, point, steps, eps_f, noise, f0) -> np.ndarray:
-    """``sum |w| / divisor * (eps_f |f| + noise) / h`` per entry, with ``|f|`` at ``x``."""
-    f0 = abs(counted(point.copy()) if f0 is None else f0)
-    return ROUNDING_FACTOR * scheme.rounding_constant * (eps_f * max(f0, np.finfo(float).tiny) + noise) / steps
-
-
-def refine(
-    ref: Reference,
-    scheme: DifferenceScheme,
-    counted: Counted,
-    point: np.ndarray,
-    entries: np.ndarray,
-    eps_f: float,
-    noise: float,
-    failed: np.ndarray,
-) -> None:
-    """One more level for ``entries``: a second step, Richardson-extrapolated; value and bound updated.
-
-    Where rounding dominates the bound the step doubles (rounding ~ 1/h), otherwise it
-    halves (truncation ~ h^p).  At the first level, when the bound holds rounding only,
-    an entry that ``failed`` (the difference may be truncation) halves its step, one that
-    was merely too coarse to judge doubles it.  A step more than 4 times the scheme's
-    default (the user's ``h = 0.3``, say) is not halved but restarted at twice the default:
-    Richardson's estimates mean nothing far from the asymptotic regime.  With ``Df`` and
-    ``Dc`` the estimates at the finer and the coarser of two steps in ratio 2,
-    ``(2^p Df - Dc) / (2^p - 1)`` becomes the value and ``|Df - Dc| / (2^p - 1)`` (times a
-    safety factor) plus ``Df``'s rounding its bound.
+    - ``values``, ``bound``, ``steps``, ``rounding`` (the rounding part of the bound);
+    - ``raw``: the unextrapolated estimate at the current step (for the next level);
+    - ``confirmed``: consecutive confirmations of the value, refined estimates that landed within
+      the previous bound while the levels converge.  A difference quotient's failure counts only
+      after ``needed`` of them: one at the scheme's own step in float64; two where a step was far
+      above the default (the user's, restarted near it) or ``f`` computes in float32 -- one can be
+      luck far from the asymptotic regime, two in a row are not.  A backend that is not
+      :attr:`~gradlab.backends.Backend.refinable` starts confirmed;
+    - ``restarted``: entries whose first step (the user's) was abandoned for one near the default;
+    - ``level_gap``: the last difference between two levels (NaN: none yet);
+    - ``unverified`` and ``why``: what nothing could measure, and the reason.
     """
-    factor = 2.0**scheme.order
-    # the scheme's default step for the precision f computes in (float32 inside a float64 x too)
-    default = eps_f ** (1.0 / (scheme.order + 1)) * np.maximum(1.0, np.abs(point.reshape(-1).astype(np.float64)))
-    for i in entries.tolist():
-        first = ref.rounding[i] == ref.bound[i]
-        up = not failed[i] if first else ref.rounding[i] >= 0.5 * ref.bound[i]
-        restart = not up and ref.steps[i] > 4 * default[i]
-        new = 2 * default[i] if restart else ref.steps[i] * (2.0 if up else 0.5)
-        if up and new > 4 * default[i]:
-            # larger steps would trade rounding for truncation no estimate here can see
-            ref.unverified[i] = True
-            ref.why[i] = (
-                "f's rounding noise is too large for any difference step to resolve this entry "
-                "(float32 arithmetic, a large sum?): try the complex step or float64"
-            )
-            continue
-        steps = np.zeros(point.size)
-        steps[i] = new
-        try:
-            values, disp = node_values(counted, point, scheme.offsets, steps, i, i + 1)
-        except (StepTooSmallError, ValueError) as exc:
-            ref.unverified[i] = True
-            ref.why[i] = f"the step cannot be changed any further at this entry ({str(exc).split(';')[0]})"
-            continue
-        d_new = float(scheme.combine(values, disp, steps[i : i + 1], point.dtype)[0][0])
-        rounding = ROUNDING_FACTOR * scheme.rounding_constant * (eps_f * np.abs(values).max() + noise) / new
-        if restart:  # a fresh first level at a sane step: nothing to extrapolate with yet
-            ref.restarted[i] = True
-            ref.values[i] = ref.raw[i] = d_new
-            ref.bound[i] = ref.rounding[i] = rounding
-            ref.steps[i] = new
-            ref.confirmed[i] = 0
-            ref.level_gap[i] = np.nan
-            continue
-        fine, coarse = (ref.raw[i], d_new) if up else (d_new, ref.raw[i])
-        h_fine = min(new, ref.steps[i])
-        rounding = ROUNDING_FACTOR * scheme.rounding_constant * (eps_f * np.abs(values).max() + noise) / h_fine
+
+    def __init__(self, estimate: Estimate, case: Case):
+        n = estimate.values.size
+        self.estimate, self.case, self.backend = estimate, case, estimate.backend
+        self.values = estimate.values.copy()
+        self.bound = estimate.bound.copy()
+        self.steps = estimate.steps.copy()
+        self.rounding = estimate.rounding.copy()
+        self.raw = estimate.values.copy()
+        self.confirmed = np.full(n, 0 if self.backend.refinable else CONFIRMATIONS)
+        self.needed = 1
+        self.restarted = np.zeros(n, dtype=bool)
+        self.level_gap = np.full(n, np.nan)
+        self.unverified = np.zeros(n, dtype=bool)
+        self.why: dict[int, str] = {}
+
+    @property
+    def name(self) -> str:
+        return self.backend.name
+
+    # -- the loop -----------------------------------------------------------------------------------
+
+    def settle(self, verdict: Verdict) -> Judgement:
+        """Judge; entries the reference cannot settle are measured again (a second opinion on a
+        failure, kinks, then finer steps) until they are confirmed or given up as unverified."""
+        j = verdict(self.values, self.bound)
+        if j.failed.any() and self._recheck(self.backend, j.failed):
+            j = verdict(self.values, self.bound)
+        if not self.backend.refinable:
+            return j
+        crossed = self._kinks((j.failed | j.coarse) & ~self.unverified)
+        if crossed.any():
+            j = verdict(self.values, self.bound)
+            if j.failed[crossed].any() and self._recheck(COMPLEX_STEP, j.failed & crossed):
+                j = verdict(self.values, self.bound)
+        case = self.case
+        default = self.backend.default_step(case.flat, eps=case.profile.eps_f)
+        far = (self.steps > 4 * default).any()
+        self.needed = CONFIRMATIONS if far or case.profile.precision == "float32" else 1
+        self.confirmed[crossed] = self.needed  # measured on their own piece: a failure there is a failure
+        for _ in range(LEVELS):
+            todo = np.flatnonzero(((j.failed & ~self.settled) | j.coarse) & ~self.unverified)
+            if not todo.size:
+                break
+            self.level(todo, j.failed, default)
+            j = verdict(self.values, self.bound)
+        unconfirmed = j.failed & ~self.settled
+        if unconfirmed.any():  # the estimates never settled: not a failure, not a pass
+            why = "the reference does not converge as the step shrinks (a step far too large, or f not smooth here)"
+            for i in np.flatnonzero(unconfirmed).tolist():
+                self._give_up(i, why, keep=True)
+            j.failed &= ~unconfirmed
+        return j
+
+    @property
+    def settled(self) -> np.ndarray:
+        """Entries whose value is confirmed: ``needed`` times, or once where the bound is rounding
+        and the step never was the user's far larger one (a second confirmation guards against
+        truncation far from the asymptotic regime, which such an entry is not in)."""
+        rounding = (self.rounding >= 0.5 * self.bound) & ~self.restarted
+        return (self.confirmed >= self.needed) | ((self.confirmed >= 1) & rounding)
+
+    def _give_up(self, i: int, why: str, *, keep: bool = False) -> None:
+        self.unverified[i] = True
+        if keep:
+            self.why.setdefault(i, why)
+        else:
+            self.why[i] = why
+
+    # -- the measurements -------------------------------------------------------------------------
+
+    def _recheck(self, backend, mask: np.ndarray) -> bool:
+        """A second opinion of ``backend`` on the entries in ``mask``: their bounds widened."""
+        entries = np.flatnonzero(mask)
+        case = self.case
+        widened = backend.recheck(case.counted, case.point, self.values, self.steps, entries)
+        if widened is None:
+            return False
+        self.bound[entries] = np.maximum(self.bound[entries], widened)
+        return True
+
+    def _kinks(self, suspects: np.ndarray) -> np.ndarray:
+        """Suspects whose stencil crosses a kink, measured again on ``x``'s own piece: with the
+        complex step where ``f`` evaluates in complex arithmetic, one-sided otherwise."""
+        case = self.case
+        crossed = crossings(case.objective, case.point, suspects, self.backend, self.steps)
+        entries = np.flatnonzero(crossed)
+        if not entries.size:
+            return crossed
+        eps_f = case.profile.eps_f
+        if case.objective.complex_ok:
+            values, bounds, steps = COMPLEX_STEP.at_entries(case.counted, case.point, entries, eps_f=eps_f)
+            self.values[entries], self.bound[entries], self.steps[entries] = values, bounds, steps
+            return crossed
+        for i in entries.tolist():
+            found = one_sided(case.counted, case.point, i, self.steps[i], eps_f)
+            if found is None:
+                self._give_up(i, "a kink of f lies within any usable step of x on both sides")
+            else:
+                self.values[i], self.bound[i] = found
+        return crossed
+
+    def level(self, entries: np.ndarray, failed: np.ndarray, default: np.ndarray) -> None:
+        """One more level for ``entries``: a second step, Richardson-extrapolated; value and bound updated.
+
+        Where rounding dominates the bound the step doubles (rounding ~ 1/h), otherwise it
+        halves (truncation ~ h^p).  At the first level, when the bound holds rounding only,
+        an entry that ``failed`` (the difference may be truncation) halves its step, one that
+        was merely too coarse to judge doubles it.  A step more than 4 times the scheme's
+        ``default`` (the user's ``h = 0.3``, say) is not halved but restarted at twice the default:
+        Richardson's estimates mean nothing far from the asymptotic regime.  With ``Df`` and
+        ``Dc`` the estimates at the finer and the coarser of two steps in ratio 2,
+        ``(2^p Df - Dc) / (2^p - 1)`` becomes the value and ``|Df - Dc| / (2^p - 1)`` (times a
+        safety factor) plus ``Df``'s rounding its bound.
+        """
+        factor = 2.0**self.backend.order
+        for i in entries.tolist():
+            first = self.rounding[i] == self.bound[i]
+            up = not failed[i] if first else self.rounding[i] >= 0.5 * self.bound[i]
+            restart = not up and self.steps[i] > 4 * default[i]
+            new = 2 * default[i] if restart else self.steps[i] * (2.0 if up else 0.5)
+            if up and new > 4 * default[i]:
+                # larger steps would trade rounding for truncation no estimate here can see
+                self._give_up(
+                    i,
+                    "f's rounding noise is too large for any difference step to resolve this entry "
+                    "(float32 arithmetic, a large sum?): try the complex step or float64",
+                )
+                continue
+            try:
+                d_new, spread = self.backend.measure_entry(
+                    self.case.counted, self.case.point, i, new, eps_f=self.case.profile.eps_f, noise=self.case.noise
+                )
+            except (StepTooSmallError, ValueError) as exc:
+                self._give_up(i, f"the step cannot be changed any further at this entry ({str(exc).split(';')[0]})")
+                continue
+            if restart:  # a fresh first level at a sane step: nothing to extrapolate with yet
+                self.restarted[i] = True
+                self.values[i] = self.raw[i] = d_new
+                self.bound[i] = self.rounding[i] = spread / new
+                self.steps[i] = new
+                self.confirmed[i] = 0
+                self.level_gap[i] = np.nan
+                continue
+            self._extrapolate(i, d_new, new, spread, up, factor)
+
+    def _extrapolate(self, i: int, d_new: float, new: float, spread: float, up: bool, factor: float) -> None:
+        """Entry ``i``'s two levels (the raw estimate at its step, ``d_new`` at ``new``) combined;
+        a finer level that lands within the previous bound while the levels converge confirms."""
+        fine, coarse = (self.raw[i], d_new) if up else (d_new, self.raw[i])
+        rounding = spread / min(new, self.steps[i])
         value = (factor * fine - coarse) / (factor - 1)
-        # the new value confirms the old one if it lands within the old bound: the estimates
-        # converge (a real bug's reference does, at every step)
         gap = abs(fine - coarse)
-        previous = ref.level_gap[i]
+        previous = self.level_gap[i]
         # converging: the gap shrinks with the step, or the two levels agree to within rounding
         converging = not np.isfinite(previous) or gap <= 0.6 * previous or gap <= 2 * rounding
-        within = abs(value - ref.values[i]) <= ref.bound[i] + rounding  # the new level rounds too
+        within = abs(value - self.values[i]) <= self.bound[i] + rounding  # the new level rounds too
         # only a finer step confirms (a coarser one may revisit a step already measured: it neither
         # confirms nor refutes)
         if not up:
-            ref.confirmed[i] = ref.confirmed[i] + 1 if within and converging else 0
-        ref.level_gap[i] = gap
-        ref.values[i] = value
-        ref.bound[i] = TRUNCATION_FACTOR * abs(fine - coarse) / (factor - 1) + rounding
-        if ref.bound[i] == rounding:  # keep "first level" recognisable: levels agreed to the last bit
-            ref.bound[i] = np.nextafter(rounding, np.inf)
-        ref.rounding[i] = rounding
-        ref.raw[i] = d_new
-        ref.steps[i] = new
-
-
-def recheck_complex(ref: Reference, counted: Counted, point: np.ndarray, entries: np.ndarray) -> None:
-    """Failing entries of a complex-step reference, measured again at three times the step.
-
-    The complex step has no truncation to speak of, but its rounding is ``eps`` times the
-    sum of the *magnitudes* of what adds up to ``Im f``: with a large batch whose terms cancel
-    (a float32 sum over 2,000 samples) that is far above ``eps |f'|``.  The rounding at ``3h``
-    is another draw (at ``2h`` every imaginary part would scale exactly, and round the same),
-    so the two values' difference measures it; it widens the bound, and counts as a
-    confirmation only where it is small.
-    """
-    steps = COMPLEX_STEP.default_step(point.reshape(-1))
-    for i in entries.tolist():
-        s = ref.steps[i] if ref.steps[i] > 0 else steps[i]
-        three = np.zeros(point.size)
-        three[i] = 3 * s
-        again = complex_values(counted, point, three, i, i + 1)[1][0] / (3 * s)
-        spread = abs(again - ref.values[i])
-        ref.bound[i] = max(ref.bound[i], 4 * spread)
-
-
-def remeasure_kinks(
-    ref: Reference, scheme: Backend, counted: Counted, point: np.ndarray, entries: np.ndarray, eps_f: float
-) -> None:
-    """Entries whose stencil crosses a kink: measured on ``x``'s own piece, or marked unverified."""
-    objective = counted.objective
-    flat = point.reshape(-1)
-    if objective.complex_ok:
-        steps = COMPLEX_STEP.default_step(flat)
-        for i in entries.tolist():
-            ref.values[i] = complex_values(counted, point, steps, i, i + 1)[1][0] / steps[i]
-            ref.bound[i] = 16 * eps_f * abs(ref.values[i])
-            ref.steps[i] = steps[i]
-        return
-    key = objective.kinks
-    base = key(point)
-    work = point.copy()
-    wflat = work.reshape(-1)
-    for i in entries.tolist():
-        h = ref.steps[i] if ref.steps[i] > 0 else float(CENTRAL.default_step(flat[i : i + 1])[0])
-        found = False
-        for _ in range(12):  # shrink until one side's stencil stays on x's piece
-            for side in (1.0, -1.0):
-                xi = wflat[i]
-                wflat[i] = xi + side * h
-                same = key(work) == base
-                wflat[i] = xi
-                if same:
-                    f0 = counted(work)
-                    wflat[i] = xi + side * h
-                    f1 = counted(work, (i, side))
-                    wflat[i] = xi
-                    dx = float(np.float64(flat.dtype.type(xi + side * h)) - np.float64(xi))
-                    ref.values[i] = (f1 - f0) / dx
-                    # one-sided: truncation ~ h |f''| / 2 is unknown; bound it by the step's share
-                    ref.bound[i] = ROUNDING_FACTOR * 2 * eps_f * max(abs(f0), abs(f1)) / abs(dx) + abs(dx) * abs(
-                        ref.values[i]
-                    )
-                    found = True
-                    break
-            if found:
-                break
-            h /= 8
-        if not found:
-            ref.unverified[i] = True
-            ref.why[i] = "a kink of f lies within any usable step of x on both sides"
+            self.confirmed[i] = self.confirmed[i] + 1 if within and converging else 0
+        self.level_gap[i] = gap
+        self.values[i] = value
+        self.bound[i] = TRUNCATION_FACTOR * gap / (factor - 1) + rounding
+        if self.bound[i] == rounding:  # keep "first level" recognisable: levels agreed to the last bit
+            self.bound[i] = np.nextafter(rounding, np.inf)
+        self.rounding[i] = rounding
+        self.raw[i] = d_new
+        self.steps[i] = new

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _validate as v
-from ..backends import Backend, StepTooSmallError, StepWarning, differentiate, get, references
+from ..backends import Backend, StepTooSmallError, StepWarning, baseline, differentiate, get, references
 from ..nn import MLP, MLPObjective
 from ..objective import Counted
 from ..stats import loglog_fit
@@ -87,7 +87,7 @@ def _reference(f: object, x: np.ndarray, grad: object) -> np.ndarray:
             return np.asarray(grad(x.copy()), dtype=np.float64).reshape(x.shape)
         return np.asarray(grad, dtype=np.float64).reshape(x.shape)
     if getattr(f, "gradient", None) is not None:
-        return differentiate(in_precision(f, np.float64), x, backend="backprop").gradient
+        return differentiate(in_precision(f, np.float64), x, backend=baseline()).gradient
     raise TypeError("accuracy_sweep needs a reference gradient: pass `grad=` or an objective with a gradient")
 
 
@@ -268,23 +268,35 @@ def accuracy_summary(sweep: pd.DataFrame) -> pd.DataFrame:
 @dataclass(frozen=True)
 class AccuracyParams:
     """The report's accuracy experiment: a network ``sizes`` (tanh, softmax + cross-entropy)
-    on a random batch, steps ``10^0 ... 10^-16`` at ``steps_per_decade`` plus the tools'
-    default steps, in ``dtypes``."""
+    on a random batch, steps ``10^decades[0] ... 10^decades[1]`` at ``steps_per_decade`` plus
+    the tools' default steps, in ``dtypes``."""
 
     sizes: tuple[int, ...] = (4, 8, 8, 3)
     batch: int = 32
     seed: int = 0
     steps_per_decade: int = 4
     dtypes: tuple[str, ...] = ("float64", "float32")
+    #: the grid's largest and smallest step, as powers of ten
+    decades: tuple[int, int] = (0, -16)
 
     @property
     def label(self) -> str:
         return f"MLP {list(self.sizes)} tanh/softmax, batch {self.batch}"
 
+    def describe(self) -> str:
+        """What ran, in one sentence of the report."""
+        top, bottom = (f"{10.0**k:g}" for k in self.decades)
+        return (
+            f"Function: {self.label} (seed {self.seed}), {self.steps_per_decade} steps per decade from {top} to "
+            f"{bottom} plus other tools' default steps, in {' and '.join(self.dtypes)}. Reference: {baseline()} in "
+            "float64. Error: ‖g − g_ref‖ / ‖g_ref‖."
+        )
+
     def steps(self) -> list[float]:
         """The grid plus the tools' default steps (a tool step replaces a grid point it equals)."""
         tool_hs = [h for _, _, h in TOOL_STEPS]
-        grid = np.logspace(0, -16, 16 * self.steps_per_decade + 1)
+        top, bottom = self.decades
+        grid = np.logspace(top, bottom, (top - bottom) * self.steps_per_decade + 1)
         steps = [float(h) for h in grid if not np.isclose(tool_hs, h, rtol=1e-9, atol=0).any()]
         return sorted({*steps, *tool_hs}, reverse=True)
 

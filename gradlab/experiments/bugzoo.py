@@ -2,10 +2,12 @@
 
 Each bug is the backprop of :mod:`gradlab.nn.backprop` with one rule written
 the way people get it wrong (the seeds' derivations show where: BP1-BP4, the batch
-mean, the L2 term).  :func:`bug_zoo` runs every checker on every bug over a few
-random networks, and on the correct gradient for the false-alarm rate.
+mean, the L2 term).  :func:`run` runs every checker on every bug over a few
+random networks, and on the correct gradient for the false-alarm rate; :func:`summary`
+reduces it to detection rates.
 
-Each bug is one override of the local rules of the one backprop (:class:`gradlab.nn.Rules`).
+Each bug is one override of the local rules of the one backprop (:class:`gradlab.nn.Rules`),
+or, for a mistake made after the backward pass, one touch on the finished gradient.
 """
 
 from __future__ import annotations
@@ -21,11 +23,6 @@ from ..check import GradcheckResult, gradcheck
 from ..nn import MLP, RULES, MLPObjective, Rules, softmax
 
 
-def buggy_gradient(objective: MLPObjective, theta: np.ndarray, rules: Rules = RULES) -> np.ndarray:
-    """Backprop with the given rules (the default rules give the correct gradient)."""
-    return objective.gradient(theta, rules)
-
-
 def _bp4_off_by_one(delta, acts, l, out):
     # a[l] instead of a[l-1]: only shape-compatible where the layer is square
     out[...] = delta.T @ (acts[l] if acts[l].shape[1] == acts[l - 1].shape[1] else acts[l - 1])
@@ -33,27 +30,33 @@ def _bp4_off_by_one(delta, acts, l, out):
 
 def _softmax_wrong_axis(head, z, a, Y):
     p = softmax(z.T).T if head.output_name == "softmax" else a  # normalised over the batch, not the classes
-    return p * Y.sum(axis=1, keepdims=True) - Y
+    delta = p * Y.sum(axis=1, keepdims=True) - Y
+    delta /= Y.shape[0]  # the batch mean, as the correct BP1 takes it
+    return delta
 
 
 def _bias_first_sample(delta, out):
     out[...] = delta[0]
 
 
-def _relu_prime_one(act, z, a):
-    return np.ones_like(z) if act.name == "relu" else act.df(z, a)
+def _relu_prime_one(net, zs, acts, k):
+    return np.ones_like(zs[k - 1]) if net.hidden[k - 1].name == "relu" else RULES.fprime(net, zs, acts, k)
 
 
-def _tanh_prime_unsquared(act, z, a):
-    return 1 - a if act.name == "tanh" else act.df(z, a)
+def _tanh_prime_unsquared(net, zs, acts, k):
+    return 1 - acts[k] if net.hidden[k - 1].name == "tanh" else RULES.fprime(net, zs, acts, k)
+
+
+def _fprime_next_layer(net, zs, acts, k):
+    return RULES.fprime(net, zs, acts, min(k + 1, net.n_layers - 1))  # the last hidden layer has no next
 
 
 def _scale_last(factor):
-    def finish(net, grad):
+    def after(net, grad):
         net.params(grad)[f"W{net.n_layers}"][...] *= factor
         return grad
 
-    return finish
+    return after
 
 
 def _one_entry_slip(net, grad):
@@ -63,14 +66,22 @@ def _one_entry_slip(net, grad):
 
 @dataclass(frozen=True)
 class Bug:
-    """One realistic mistake: a name, what it is, and the rules that make it."""
+    """One realistic mistake: a name, what it is, and how it is made: local rules of backprop
+    that are wrong, or a touch on the finished gradient (``after(net, grad)``: a wrong
+    constant on a block, an entry lost), or both."""
 
     name: str
     description: str
-    rules: Rules
+    rules: Rules = RULES
     applies: Callable[[MLP], bool] = field(default=lambda net: True)
     #: a resolution probe (an error too small to be a real bug), not part of the zoo's goal
     probe: bool = False
+    after: Callable[[MLP, np.ndarray], np.ndarray] | None = None
+
+    def gradient(self, objective: MLPObjective, theta: np.ndarray) -> np.ndarray:
+        """The buggy gradient of ``objective`` at ``theta``."""
+        grad = objective.gradient(theta, self.rules)
+        return grad if self.after is None else self.after(objective.net, grad)
 
 
 BUGS: dict[str, Bug] = {
@@ -83,7 +94,11 @@ BUGS: dict[str, Bug] = {
             Rules(bp2=lambda d, W, fp: (d @ W.T) * fp if W.shape[0] == W.shape[1] else (d @ W) * fp),
             lambda net: net.n_layers >= 3 and len(set(net.sizes[1:-1])) == 1 and net.sizes[1] == net.sizes[2],
         ),
-        Bug("missing_batch_mean", "the 1/m of the batch mean forgotten", Rules(mean=lambda d, m: d)),
+        Bug(
+            "missing_batch_mean",
+            "the 1/m of the batch mean forgotten",
+            Rules(bp1=lambda head, z, a, Y: head.delta(z, a, Y)),
+        ),
         Bug("l2_missing", "the L2 term missing from dW", Rules(l2_w=lambda lam, W: 0.0), lambda net: net.l2 > 0),
         Bug(
             "l2_on_biases",
@@ -99,7 +114,7 @@ BUGS: dict[str, Bug] = {
         Bug(
             "wrong_sign_bp1",
             "BP1 with the sign flipped: y - a instead of a - y",
-            Rules(bp1=lambda head, z, a, Y: -head.delta(z, a, Y)),
+            Rules(bp1=lambda head, z, a, Y: -RULES.bp1(head, z, a, Y)),
         ),
         Bug(
             "softmax_wrong_axis",
@@ -110,7 +125,7 @@ BUGS: dict[str, Bug] = {
         Bug(
             "fprime_next_layer",
             "BP2 uses f'(z[l+1]) instead of f'(z[l]) (off by one layer)",
-            Rules(fprime_layer=lambda l: l + 1),
+            Rules(fprime=_fprime_next_layer),
             lambda net: net.n_layers >= 3 and len(set(net.sizes[1:-1])) == 1,
         ),
         Bug(
@@ -131,27 +146,43 @@ BUGS: dict[str, Bug] = {
             Rules(fprime=_relu_prime_one),
             lambda net: "relu" in net.activations,
         ),
-        Bug("last_layer_0.1pct", "dW[L] off by 0.1% (a wrong constant)", Rules(finish=_scale_last(1.001))),
+        Bug("last_layer_0.1pct", "dW[L] off by 0.1% (a wrong constant)", after=_scale_last(1.001)),
         Bug(
             "one_entry_slip",
             "one entry of dW2 lost to an indexing slip",
-            Rules(finish=_one_entry_slip),
-            lambda net: net.n_layers >= 2,
+            applies=lambda net: net.n_layers >= 2,
+            after=_one_entry_slip,
         ),
         Bug(
             "probe: dW[L] x (1 + 1e-5)",
             "resolution probe: an error of 1e-5",
-            Rules(finish=_scale_last(1 + 1e-5)),
             probe=True,
+            after=_scale_last(1 + 1e-5),
         ),
         Bug(
             "probe: dW[L] x (1 + 1e-7)",
             "resolution probe: an error of 1e-7",
-            Rules(finish=_scale_last(1 + 1e-7)),
             probe=True,
+            after=_scale_last(1 + 1e-7),
         ),
     ]
 }
+
+
+#: the name of gradcheck at its defaults among :func:`checkers`
+DEFAULT_CHECKER = "default"
+#: numbers of random directions per block of the fast checkers
+FAST_DIRECTIONS = (1, 2, 4)
+
+#: the summary rows of :func:`summary` below the per-bug rows
+ALL_BUGS = "ALL BUGS (probes aside)"
+FALSE_ALARMS = "FALSE ALARMS (correct gradient)"
+EVALUATIONS = "evaluations (correct gradient)"
+
+
+def fast_checker(directions: int) -> str:
+    """The name of the fast checker with ``directions`` random directions per block."""
+    return f"fast, {directions} direction{'s' if directions > 1 else ''}"
 
 
 def checkers() -> dict[str, dict]:
@@ -160,18 +191,20 @@ def checkers() -> dict[str, dict]:
     The default reference at two other steps, every registered reference backend at its
     default step (so a backend registered by a user is judged too), and the fast mode.
     """
-    out: dict[str, dict] = {"default": {}, "default, h=1e-3": {"h": 1e-3}, "default, h=1e-8": {"h": 1e-8}}
+    out: dict[str, dict] = {DEFAULT_CHECKER: {}, "default, h=1e-3": {"h": 1e-3}, "default, h=1e-8": {"h": 1e-8}}
     for name in references():
         out[f"{name} reference"] = {"reference": name}
-    for k in (1, 2, 4):
-        out[f"fast, {k} direction{'s' if k > 1 else ''}"] = {"fast": True, "directions": k}
+    for k in FAST_DIRECTIONS:
+        out[fast_checker(k)] = {"fast": True, "directions": k}
     return out
 
 
 @dataclass(frozen=True)
 class BugZooParams:
     """What the bug zoo runs: bugs on ``activations`` x ``seeds``; correct gradients (for the
-    false-alarm rate) on ``clean_activations`` x ``clean_seeds``."""
+    false-alarm rate) on ``clean_activations`` x ``clean_seeds``; each network
+    ``[width] * 3 + [classes]``, softmax + cross-entropy with penalty ``l2`` on a random batch
+    of ``batch``, its parameters jittered by ``jitter`` (nonzero biases)."""
 
     activations: tuple[str, ...] = ("tanh", "relu")
     seeds: tuple[int, ...] = (0, 1, 2, 3)
@@ -190,21 +223,42 @@ class BugZooParams:
     batch: int = 16
     #: None: every bug of :data:`BUGS`
     bugs: tuple[str, ...] | None = None
+    classes: int = 3
+    l2: float = 0.01
+    jitter: float = 0.05
+
+    @property
+    def sizes(self) -> list[int]:
+        """The layer widths of every network of the zoo (three square layers: some bugs need them)."""
+        return [self.width] * 3 + [self.classes]
+
+    def network(self, activation: str, seed: int) -> tuple[MLPObjective, np.ndarray]:
+        """The zoo's objective and point for one activation and seed."""
+        net = MLP(self.sizes, activation=activation, output="softmax", loss="cross_entropy", l2=self.l2)
+        X, Y = net.random_batch(self.batch, seed=seed)
+        noise = np.random.default_rng(seed + 1).normal(size=net.n_params)
+        return net.objective(X, Y), net.init(seed=seed) + self.jitter * noise
+
+    def describe(self) -> str:
+        """What ran, in one sentence of the report."""
+        return (
+            f"Bugs planted in seeded {self.sizes} networks ({' and '.join(self.activations)}; seeds "
+            f"{', '.join(map(str, self.seeds))}; softmax + cross-entropy, l2 = {self.l2:g}, batch {self.batch}, "
+            f"parameters jittered by {self.jitter:g}); the false-alarm rate measured on correct backprop over "
+            f"networks of {len(self.clean_activations)} activations × {len(self.clean_seeds)} seeds."
+        )
 
 
 def zoo_network(activation: str, seed: int, *, width: int = 6, batch: int = 16) -> tuple[MLPObjective, np.ndarray]:
-    """The zoo's network: ``[w, w, w, 3]``, softmax + cross-entropy, l2 = 0.01, random data."""
-    net = MLP([width, width, width, 3], activation=activation, output="softmax", loss="cross_entropy", l2=0.01)
-    X, Y = net.random_batch(batch, seed=seed)
-    noise = np.random.default_rng(seed + 1).normal(size=net.n_params)
-    return net.objective(X, Y), net.init(seed=seed) + 0.05 * noise  # nonzero biases too
+    """The zoo's network (:meth:`BugZooParams.network`) at the default settings but ``width`` and ``batch``."""
+    return BugZooParams(width=width, batch=batch).network(activation, seed)
 
 
 def _bound(objective: MLPObjective, bug: Bug) -> Callable[[np.ndarray], np.ndarray]:
     """The buggy gradient of ``objective`` as a function of theta, named after the bug."""
 
     def grad(theta: np.ndarray) -> np.ndarray:
-        return buggy_gradient(objective, theta, bug.rules)
+        return bug.gradient(objective, theta)
 
     grad.__name__ = bug.name
     return grad
@@ -215,7 +269,7 @@ def run_checker(objective: MLPObjective, theta: np.ndarray, grad: Callable | Non
     return gradcheck(objective, theta, grad=grad, **checkers()[checker])
 
 
-def bug_zoo(params: BugZooParams = BugZooParams(), *, progress: object = None) -> pd.DataFrame:
+def run(params: BugZooParams = BugZooParams(), *, progress: object = None) -> pd.DataFrame:
     """Every checker against every bug (and the correct gradient), over seeded networks.
 
     Returns one row per (network, bug, checker): ``detected`` (the check failed),
@@ -230,7 +284,7 @@ def bug_zoo(params: BugZooParams = BugZooParams(), *, progress: object = None) -
     table = checkers()
     rows = []
     for i, (act, seed, name) in enumerate(cases):
-        objective, theta = zoo_network(act, seed, width=p.width, batch=p.batch)
+        objective, theta = p.network(act, seed)
         bug = None if name == "none" else BUGS[name]
         if bug is None or bug.applies(objective.net):
             grad = None if bug is None else _bound(objective, bug)
@@ -255,17 +309,34 @@ def bug_zoo(params: BugZooParams = BugZooParams(), *, progress: object = None) -
     return pd.DataFrame(rows)
 
 
-def zoo_summary(zoo: pd.DataFrame) -> pd.DataFrame:
+def summary(zoo: pd.DataFrame) -> pd.DataFrame:
     """Detection rate per bug and checker, then the rate over all real bugs, the false-alarm
     rate on correct gradients, and each checker's cost on a correct gradient (evaluations)."""
     bugs = zoo[zoo["bug"] != "none"]
     table = bugs.pivot_table(index="bug", columns="checker", values="detected", aggfunc="mean", sort=False)
     real = bugs[~bugs["bug"].map(lambda b: BUGS[b].probe)]
     clean = zoo[zoo["bug"] == "none"].groupby("checker", sort=False)
-    table.loc["ALL BUGS (probes aside)"] = real.groupby("checker", sort=False)["detected"].mean()
-    table.loc["FALSE ALARMS (correct gradient)"] = clean["detected"].mean()
-    table.loc["evaluations (correct gradient)"] = clean["evaluations"].median()
+    table.loc[ALL_BUGS] = real.groupby("checker", sort=False)["detected"].mean()
+    table.loc[FALSE_ALARMS] = clean["detected"].mean()
+    table.loc[EVALUATIONS] = clean["evaluations"].median()
     return table[list(dict.fromkeys(zoo["checker"]))]
 
 
-__all__ = ["BUGS", "Bug", "BugZooParams", "Rules", "bug_zoo", "buggy_gradient", "checkers", "zoo_summary"]
+#: the names this module's entry points had before every experiment took the shape
+#: ``run(params) -> DataFrame`` and ``summary(df)``
+bug_zoo, zoo_summary = run, summary
+
+__all__ = [
+    "ALL_BUGS",
+    "BUGS",
+    "Bug",
+    "BugZooParams",
+    "EVALUATIONS",
+    "FALSE_ALARMS",
+    "Rules",
+    "bug_zoo",
+    "checkers",
+    "run",
+    "summary",
+    "zoo_summary",
+]

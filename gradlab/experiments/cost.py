@@ -1,7 +1,7 @@
 """Cost against size: every registered backend over a ladder of network widths, timed
 (interleaved repeats, one BLAS thread, every sample kept) and counted (objective evaluations).
 
-:func:`cost_sweep` returns one row per (backend, width, repeat); :func:`cost_table` reduces
+:func:`run` returns one row per (backend, width, repeat); :func:`cost_table` reduces
 the repeats to a robust value with its band (:func:`gradlab.stats.low_quantile`);
 :func:`scaling_summary` fits the exponents (:func:`gradlab.stats.exponent_of_samples`: the one
 log-log fit, with its uncertainty from the repeats).  The chart and the page both read
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..backends import all_backends, differentiate, get, references
+from ..backends import all_backends, baseline, differentiate, get, references
 from ..nn import MLP, MLPObjective
 from ..stats import exponent_of_samples, low_quantile
 from ..timing import blas_info, blas_threads, interleaved
@@ -56,9 +56,11 @@ def ladder_problem(width: int, *, batch: int = 64, seed: int = 0, **net_kw) -> t
 
 @dataclass(frozen=True)
 class CostParams:
-    """The cost ladder: networks ``[w, w, w, 10]`` for ``w`` in ``widths``; backends that take
-    a step stop above ``fd_max_params`` (their cost grows as N^2); ``repeats`` interleaved
-    rounds, each call looped to last ``min_seconds``; BLAS on ``threads`` threads."""
+    """The cost ladder: networks :func:`ladder_network` (``[w] * (depth + 1) + [n_out]``) for
+    ``w`` in ``widths``; backends that take a step stop above ``fd_max_params`` (their cost
+    grows as N^2); ``repeats`` interleaved rounds, each call looped to last ``min_seconds``;
+    BLAS on ``threads`` threads.  Reduced with the ``q``-quantile of the rounds, exponents
+    fitted over each backend's ``last`` largest sizes."""
 
     widths: tuple[int, ...] = (2, 4, 8, 12, 16, 24, 32, 64, 128, 256)
     fd_max_params: int = 1_500
@@ -70,6 +72,30 @@ class CostParams:
     min_seconds: float = 2e-3
     #: None: every registered backend
     backends: tuple[str, ...] | None = None
+    n_out: int = 10
+    #: the quantile of the rounds that stands for a size's time (:func:`cost_table`)
+    q: float = 0.2
+    #: exponents are fitted over this many largest sizes (:func:`scaling_summary`)
+    last: int = 4
+
+    @property
+    def shape(self) -> str:
+        """The ladder's networks, as a list with ``w`` for the width: ``[w, w, w, 10]``."""
+        return "[" + ", ".join(["w"] * (self.depth + 1) + [str(self.n_out)]) + "]"
+
+    def describe(self) -> str:
+        """What ran, in one sentence of the report (the networks, the timer, the reduction)."""
+        if self.threads is None:
+            threads = "BLAS's own number of threads"
+        else:
+            threads = "one BLAS thread" if self.threads == 1 else f"{self.threads} BLAS threads"
+        return (
+            f"Networks {self.shape} for w in {', '.join(map(str, self.widths))} (tanh, softmax, batch {self.batch}, "
+            f"seed {self.seed}), float64, {threads}; backends that take a step stop above N = "
+            f"{self.fd_max_params:,}. Timing: built-in timer, {self.repeats} interleaved rounds per size, each "
+            f"call looped to at least {self.min_seconds * 1e3:g} ms; the value is the fastest rounds' "
+            f"({self.q:.0%} quantile), the band runs to the median round."
+        )
 
     def chosen(self) -> list[str]:
         return [b.name for b in all_backends()] if self.backends is None else list(self.backends)
@@ -77,8 +103,8 @@ class CostParams:
     def work(self, width: int) -> float:
         """Predicted relative cost of one width (evaluations x N, for the progress estimate):
         N^2 for the difference backends, N for the others."""
-        n = ladder_network(width, depth=self.depth).n_params
-        total = 2.0 * n  # the objective and backprop
+        n = ladder_network(width, depth=self.depth, n_out=self.n_out).n_params
+        total = 2.0 * n  # the objective and the analytic baseline
         for name in self.chosen():
             b = get(name)
             if b.has_step and n <= self.fd_max_params:
@@ -86,7 +112,7 @@ class CostParams:
         return self.repeats * total
 
 
-def cost_sweep(params: CostParams = CostParams(), *, progress: Callable[[float, float], None] | None = None):
+def run(params: CostParams = CostParams(), *, progress: Callable[[float, float], None] | None = None):
     """Time and count every backend over the ladder of :class:`CostParams`.
 
     For each width all measurements are interleaved (round 1 of every backend, then round
@@ -107,7 +133,7 @@ def cost_sweep(params: CostParams = CostParams(), *, progress: Callable[[float, 
     with blas_threads(p.threads):
         info = blas_info()
         for width in p.widths:
-            obj, theta = ladder_problem(width, batch=p.batch, depth=p.depth, seed=p.seed)
+            obj, theta = ladder_problem(width, batch=p.batch, depth=p.depth, n_out=p.n_out, seed=p.seed)
             n = obj.n_params
             calls: dict[str, Callable[[], object]] = {OBJECTIVE: lambda obj=obj, theta=theta: obj(theta)}
             counts = {OBJECTIVE: (1, 0)}
@@ -139,6 +165,10 @@ def cost_sweep(params: CostParams = CostParams(), *, progress: Callable[[float, 
             if progress is not None:
                 progress(done, total)
     return pd.DataFrame(rows)
+
+
+#: the name :func:`run` had before every experiment took the shape ``run(params) -> DataFrame``
+cost_sweep = run
 
 
 def cost_table(samples: pd.DataFrame, *, q: float = 0.2) -> pd.DataFrame:
@@ -176,14 +206,16 @@ def scaling_summary(samples: pd.DataFrame, *, last: int = 4, q: float = 0.2) -> 
     """Exponents of time against N per backend over its ``last`` largest sizes, each with its
     uncertainty; beside it the exponent of one objective evaluation over the same sizes; the
     cost at the largest N in units of one evaluation; and for each backend that takes a step,
-    its time divided by backprop's (round by round: the rounds are interleaved) -- the
-    exponent of that ratio and its value at the largest shared N with its band.
+    its time divided by the baseline's (:func:`gradlab.backends.baseline`, backprop as built
+    in; round by round: the rounds are interleaved) -- the exponent of that ratio and its
+    value at the largest shared N with its band, in the ``ratio_to_backprop_*`` columns.
 
     Exponents are NaN where fewer than 2 sizes exist; uncertainties are NaN with one repeat.
     """
     rows = []
     objective = _by_size(samples, OBJECTIVE)
-    backprop = _by_size(samples, "backprop")
+    base = baseline()
+    backprop = _by_size(samples, base)
     stepping = set(references())  # a peer from a benchmark file, unregistered, has no ratio row
     for backend in dict.fromkeys(samples["backend"]):
         mine = _by_size(samples, backend)
@@ -202,7 +234,7 @@ def scaling_summary(samples: pd.DataFrame, *, last: int = 4, q: float = 0.2) -> 
         row["in_objective_units"] = (
             top / low_quantile(objective[sizes[-1]], q).value if sizes[-1] in objective else math.nan
         )
-        if backend not in (OBJECTIVE, "backprop") and backprop and backend in stepping:
+        if backend not in (OBJECTIVE, base) and backprop and backend in stepping:
             shared = [n for n in sorted(mine) if n in backprop and len(mine[n]) == len(backprop[n])][-last:]
             ratios = ratio_samples(samples, backend).set_index("n_params")
             ratios = {n: ratios.loc[[n], "ratio"].to_numpy() for n in shared}
@@ -220,9 +252,11 @@ def scaling_summary(samples: pd.DataFrame, *, last: int = 4, q: float = 0.2) -> 
     return pd.DataFrame(rows)
 
 
-def ratio_samples(samples: pd.DataFrame, backend: str, over: str = "backprop") -> pd.DataFrame:
-    """``backend``'s time divided by ``over``'s, round by round (the rounds are interleaved,
-    so both saw the same machine): columns ``n_params, repeat, ratio``."""
+def ratio_samples(samples: pd.DataFrame, backend: str, over: str | None = None) -> pd.DataFrame:
+    """``backend``'s time divided by ``over``'s (default: the registry's analytic baseline),
+    round by round (the rounds are interleaved, so both saw the same machine): columns
+    ``n_params, repeat, ratio``."""
+    over = baseline() if over is None else over
     a = samples[samples["backend"] == backend].set_index(["n_params", "repeat"])["seconds"]
     b = samples[samples["backend"] == over].set_index(["n_params", "repeat"])["seconds"]
     both = pd.concat({"a": a, "b": b}, axis=1).dropna()

@@ -13,10 +13,11 @@ runs in numpy (real or complex ``x``: the complex step can use it) and in mpmath
 the closed-form derivative is evaluated at the exact binary value of the point with 50
 significant digits: the reference is exact to double precision.  No derivative is 0.
 
-:func:`accuracy` runs every method on every case and returns one row per (case, method,
-entry); :func:`summary` reduces it to the table of the issue (median and 90th percentile
-of the relative error, failures, evaluations per entry, how often the method's own error
-estimate bounds its true error).  ``python -m gradlab.experiments.functions`` prints it.
+:func:`run` (also called :func:`accuracy`, its arguments spelled out) runs every method on
+every case of :class:`FunctionsParams` and returns one row per (case, method, entry);
+:func:`summary` reduces it to the table of the issue (median and 90th percentile of the
+relative error, failures, evaluations per entry, how often the method's own error estimate
+bounds its true error).  ``python -m gradlab.experiments.functions`` prints it.
 
 Peers are optional: ``numdifftools`` (``Derivative`` for one variable, ``Gradient``
 otherwise) and ``scipy.differentiate.derivative`` (one coordinate at a time) run when
@@ -579,6 +580,29 @@ def accuracy(
     return pd.DataFrame(rows)
 
 
+@dataclass(frozen=True)
+class FunctionsParams:
+    """The experiment of this module: every method of :func:`methods` (the installed peers too,
+    when ``peers``) on every case of ``cases``."""
+
+    cases: tuple[Case, ...] = CASES
+    peers: bool = True
+
+    def describe(self) -> str:
+        """What ran, in one sentence."""
+        entries = sum(len(c.x) for c in self.cases)
+        return (
+            f"{len(self.cases)} functions ({entries} gradient entries) against their exact derivatives to "
+            f"{DIGITS} digits; methods: {', '.join(methods(peers=self.peers))}."
+        )
+
+
+def run(params: FunctionsParams = FunctionsParams()) -> pd.DataFrame:
+    """:func:`accuracy` of ``params``: one row per (function, method, entry); the shape every
+    experiment's entry point has (``run(params) -> DataFrame``, then ``summary``)."""
+    return accuracy(params.cases, methods(peers=params.peers))
+
+
 def summary(df: pd.DataFrame) -> pd.DataFrame:
     """Per method: ``median`` and ``p90`` relative error over all entries (a failure counts
     as an infinite error), ``fails`` (entries), ``evaluations_per_entry`` (all evaluations
@@ -626,10 +650,9 @@ def markdown(table: pd.DataFrame) -> str:
 
 
 def main() -> None:  # pragma: no cover - the printed table
-    df = accuracy()
-    n_cases, n_entries = df["function"].nunique(), int((df["method"] == df["method"].iloc[0]).sum())
-    print(f"{n_cases} functions, {n_entries} gradient entries, exact derivatives to {DIGITS} digits\n")
-    print(markdown(summary(df)))
+    params = FunctionsParams()
+    print(params.describe() + "\n")
+    print(markdown(summary(run(params))))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,6 @@
-"""gradcheck of backprop for every hidden activation under every output/loss pair: one row per
-(network, block), from parameters held in :class:`ZooParams`."""
+"""gradcheck of backprop for every hidden activation under every output/loss pair of the loss
+table (:data:`gradlab.nn.HEADS`): one row per (network, block), from parameters held in
+:class:`GradcheckZooParams`."""
 
 from __future__ import annotations
 
@@ -10,24 +11,15 @@ import numpy as np
 import pandas as pd
 
 from ..check import gradcheck
-from ..nn import ACTIVATIONS, MLP
-
-#: output nonlinearity and loss pairs the zoo puts on top of every hidden activation
-HEADS = (
-    ("sigmoid", "cross_entropy"),
-    ("softmax", "cross_entropy"),
-    ("identity", "mse"),
-    ("sigmoid", "mse"),
-    ("softmax", "mse"),
-    ("tanh", "mse"),
-)
+from ..nn import ACTIVATIONS, HEADS, MLP
 
 
 @dataclass(frozen=True)
-class ZooParams:
+class GradcheckZooParams:
     """Networks ``sizes`` with ``l2``, a random batch of ``batch``, parameters jittered by
     ``jitter`` (nonzero biases), for every activation of the table (or ``activations``)
-    under every head of ``heads``; checked with gradcheck's defaults."""
+    under every head of ``heads`` (every valid output/loss pair); checked with gradcheck's
+    defaults."""
 
     sizes: tuple[int, ...] = (5, 6, 4, 3)
     l2: float = 0.01
@@ -39,11 +31,24 @@ class ZooParams:
     activations: tuple[str, ...] | None = None
 
     def cases(self) -> list[tuple[str, str, str]]:
-        acts = list(ACTIVATIONS) if self.activations is None else list(self.activations)
-        return [(act, out, loss) for act in acts for out, loss in self.heads]
+        return [(act, out, loss) for act in self.chosen() for out, loss in self.heads]
+
+    def chosen(self) -> list[str]:
+        """The hidden activations of the zoo."""
+        return list(ACTIVATIONS) if self.activations is None else list(self.activations)
+
+    def describe(self) -> str:
+        """What ran, in one sentence of the report."""
+        return (
+            f"Networks {list(self.sizes)}, l2 = {self.l2:g}, batch {self.batch}, parameters jittered by "
+            f"{self.jitter:g} (seed {self.seed}): {len(self.cases())} networks, {len(self.heads)} heads (output and "
+            f"loss) on each of {len(self.chosen())} hidden activations, each checked by gradcheck at its defaults."
+        )
 
 
-def run(params: ZooParams = ZooParams(), *, progress: Callable[[float, float], None] | None = None) -> pd.DataFrame:
+def run(
+    params: GradcheckZooParams = GradcheckZooParams(), *, progress: Callable[[float, float], None] | None = None
+) -> pd.DataFrame:
     """One row per (network, block): ``max_rel_error``, ``max_abs_error``, ``worst_index``,
     ``passed``, and the network's verdict and norm-wise error."""
     p = params
@@ -76,3 +81,7 @@ def run(params: ZooParams = ZooParams(), *, progress: Callable[[float, float], N
         if progress is not None:
             progress(i + 1, len(cases))
     return pd.DataFrame(rows)
+
+
+#: the name of :class:`GradcheckZooParams` before it said which zoo
+ZooParams = GradcheckZooParams

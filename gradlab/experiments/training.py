@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _validate as v
-from ..backends import all_backends, differentiate, get
+from ..backends import all_backends, baseline, differentiate, get
 from ..nn import MLP
 from ..timing import blas_threads
 
@@ -48,7 +48,7 @@ def train(
     X: object,
     Y: object,
     *,
-    backend: str = "backprop",
+    backend: str | None = None,
     epochs: int = 50,
     batch_size: int = 64,
     learning_rate: float = 0.5,
@@ -57,7 +57,8 @@ def train(
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Mini-batch gradient descent ``theta := theta - learning_rate * grad J_batch(theta)``.
 
-    Each epoch shuffles the samples (seeded) and takes one step per batch.  The
+    ``backend`` is a registered backend's name (None: the registry's analytic baseline,
+    backprop as built in).  Each epoch shuffles the samples (seeded) and takes one step per batch.  The
     clock runs only while gradients are computed and applied, not while the
     full-batch cost is measured for the record.
 
@@ -70,6 +71,7 @@ def train(
         (full-batch J), ``seconds`` (cumulative), ``evaluations`` (cumulative objective
         evaluations), ``backend``.
     """
+    backend = baseline() if backend is None else backend
     get(backend)
     epochs = v.positive_int("epochs", epochs)
     batch_size = v.positive_int("batch_size", batch_size)
@@ -104,10 +106,10 @@ def train(
 
 @dataclass(frozen=True)
 class TrainingParams:
-    """Mini-batch descent of an MLP ``sizes`` (tanh, sigmoid + cross-entropy) on ``m`` points
-    of the planar flower, ``epochs`` epochs of batches of ``batch_size`` at ``learning_rate``,
-    from the same start with each backend (None: every registered backend), ``repeats``
-    interleaved runs each for the timing."""
+    """Mini-batch descent of an MLP ``sizes`` (``activation``, ``output`` + ``loss``) on ``m``
+    points of the planar flower, ``epochs`` epochs of batches of ``batch_size`` at
+    ``learning_rate``, from the same start with each backend (None: every registered backend),
+    ``repeats`` interleaved runs each for the timing."""
 
     sizes: tuple[int, ...] = (2, 8, 8, 1)
     m: int = 400
@@ -118,9 +120,26 @@ class TrainingParams:
     repeats: int = 3
     backends: tuple[str, ...] | None = None
     threads: int | None = 1
+    activation: str = "tanh"
+    output: str = "sigmoid"
+    loss: str = "cross_entropy"
 
     def chosen(self) -> list[str]:
         return [b.name for b in all_backends()] if self.backends is None else list(self.backends)
+
+    def network(self) -> MLP:
+        """The network trained."""
+        return MLP(list(self.sizes), activation=self.activation, output=self.output, loss=self.loss)
+
+    def describe(self) -> str:
+        """What ran, in one sentence of the report."""
+        which = "every registered backend" if self.backends is None else "each of " + ", ".join(self.backends)
+        return (
+            f"Mini-batch gradient descent (batch {self.batch_size}, rate {self.learning_rate:g}, {self.epochs} "
+            f"epochs) of an MLP {list(self.sizes)} ({self.activation}, {self.output} + "
+            f'{self.loss.replace("_", "-")}) on a two-class planar "flower" of {self.m} points, from the same '
+            f"start with {which}, {self.repeats} interleaved runs each: the time per epoch is the fastest run's."
+        )
 
 
 def run(params: TrainingParams = TrainingParams(), *, progress: Callable[[float, float], None] | None = None):
@@ -137,7 +156,7 @@ def run(params: TrainingParams = TrainingParams(), *, progress: Callable[[float,
     p = params
     v.positive_int("repeats", p.repeats)
     X, Y = planar_data(p.m, seed=p.seed)
-    net = MLP(list(p.sizes), activation="tanh", output="sigmoid", loss="cross_entropy")
+    net = p.network()
     runs: dict[str, list[pd.DataFrame]] = {b: [] for b in p.chosen()}
     total, done = p.repeats * len(runs), 0
     with blas_threads(p.threads):

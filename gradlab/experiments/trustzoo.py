@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..check import gradcheck
-from ..nn import MLP, Rules
-from .bugzoo import BUGS
+from ..nn import MLP
+from .bugzoo import BUGS, Bug
 
 
 @dataclass(frozen=True)
@@ -41,37 +41,43 @@ class Condition:
 
 
 def _scale_first_layer(factor: float) -> Callable:
-    def finish(net, grad):
+    def after(net, grad):
         net.params(grad)["W1"][...] *= factor
         return grad
 
-    return finish
+    return after
 
 
 def _one_bias(factor: float) -> Callable:
-    def finish(net, grad):
+    def after(net, grad):
         net.params(grad)["b1"][0] *= factor
         return grad
 
-    return finish
+    return after
 
 
 #: bugs beyond the bug zoo's: a 10% error in layer 1, and a 50% error on one bias
-EXTRA_BUGS: dict[str, Rules] = {
-    "W1 off by 10%": Rules(finish=_scale_first_layer(1.1)),
-    "b1[0] off by 50%": Rules(finish=_one_bias(1.5)),
+EXTRA_BUGS: dict[str, Bug] = {
+    b.name: b
+    for b in [
+        Bug("W1 off by 10%", "dW1 scaled by 1.1", after=_scale_first_layer(1.1)),
+        Bug("b1[0] off by 50%", "db1[0] scaled by 1.5", after=_one_bias(1.5)),
+    ]
 }
 
 
 #: the zoo's network: [inputs, hidden, hidden, classes]
 SIZES = (5, 8, 8, 3)
+#: its L2 penalty, and the jitter added to the initial parameters (nonzero biases)
+L2 = 0.01
+JITTER = 0.05
 
 
-def _problem(c: Condition, seed: int):
-    net = MLP(list(SIZES), activation=c.activation, output="softmax", loss="cross_entropy", l2=0.01, dtype=c.dtype)
+def _problem(c: Condition, seed: int, *, sizes: Sequence[int] = SIZES, l2: float = L2, jitter: float = JITTER):
+    net = MLP(list(sizes), activation=c.activation, output="softmax", loss="cross_entropy", l2=l2, dtype=c.dtype)
     X, Y = net.random_batch(c.batch, seed=seed)
     rng = np.random.default_rng(seed + 1)
-    theta = net.init(seed=seed).astype(np.float64) * c.weight_scale + 0.05 * rng.standard_normal(net.n_params)
+    theta = net.init(seed=seed).astype(np.float64) * c.weight_scale + jitter * rng.standard_normal(net.n_params)
     return net.objective(X * c.input_scale, Y), theta.astype(c.dtype)
 
 
@@ -87,8 +93,8 @@ def conditions_grid(
 
 
 @dataclass(frozen=True)
-class TrustZoo:
-    """Parameters of the adversarial zoo, held as data."""
+class TrustZooParams:
+    """Parameters of the adversarial zoo, held as data (:func:`run` runs them)."""
 
     conditions: tuple[Condition, ...] = field(default_factory=lambda: tuple(conditions_grid()))
     bugs: tuple[str, ...] = (
@@ -103,26 +109,39 @@ class TrustZoo:
     )
     checks: tuple[tuple[str, dict], ...] = (("default", {}), ("fast", {"fast": True}))
     seed: int = 0
+    sizes: tuple[int, ...] = SIZES
+    l2: float = L2
+    jitter: float = JITTER
+
+    def describe(self) -> str:
+        """What ran, in one sentence of the report."""
+        checks = " and ".join(f"the {name} check" for name, _ in self.checks)
+        return (
+            f"Networks {list(self.sizes)} (softmax + cross-entropy, l2 = {self.l2:g}, parameters jittered by "
+            f"{self.jitter:g}, seed {self.seed}) under {len(self.conditions)} conditions: activation, input scale, "
+            "weight scale, precision, batch size and the user's step. Each runs the correct gradient and the "
+            f"planted bugs that apply to it (of {len(self.bugs)}: {', '.join(self.bugs)}) with {checks}, at "
+            "default settings."
+        )
 
     def run(self) -> pd.DataFrame:
-        """One row per (condition, gradient, check): the status and the evaluations."""
+        """One row per (condition, gradient, check): the status and the evaluations (:func:`run`)."""
+        return run(self)
+
+    def _run(self, progress: Callable[[float, float], None] | None = None) -> pd.DataFrame:
         rows = []
-        for c in self.conditions:
-            objective, theta = _problem(c, self.seed)
+        for i, c in enumerate(self.conditions):
+            objective, theta = _problem(c, self.seed, sizes=self.sizes, l2=self.l2, jitter=self.jitter)
             cases = [("none", None)]
             for name in self.bugs:
-                rules = EXTRA_BUGS.get(name) or BUGS[name].rules
-                if name in BUGS and not BUGS[name].applies(objective.net):
+                bug = EXTRA_BUGS.get(name) or BUGS[name]
+                if not bug.applies(objective.net):  # e.g. relu' bugs on tanh networks
                     continue
-                if name == "relu_prime_one" and c.activation != "relu":
-                    continue
-                if name == "tanh_prime_unsquared" and c.activation != "tanh":
-                    continue
-                cases.append((name, rules))
+                cases.append((name, bug))
             right = objective.gradient(theta).astype(np.float64)
-            for name, rules in cases:
-                grad = None if rules is None else (lambda th, r=rules, o=objective: o.gradient(th, r))
-                if rules is not None:
+            for name, bug in cases:
+                grad = None if bug is None else (lambda th, b=bug, o=objective: b.gradient(o, th))
+                if bug is not None:
                     effect = np.abs(grad(theta).astype(np.float64) - right).max() / np.abs(right).max()
                     if effect < 1e-6:  # the bug changes nothing measurable at this point
                         continue
@@ -141,7 +160,19 @@ class TrustZoo:
                             "reference": r.reference,
                         }
                     )
+            if progress is not None:
+                progress(i + 1, len(self.conditions))
         return pd.DataFrame(rows)
+
+
+#: the name of :class:`TrustZooParams` before every experiment's parameters were called ``*Params``
+TrustZoo = TrustZooParams
+
+
+def run(params: TrustZooParams = TrustZooParams(), *, progress: Callable[[float, float], None] | None = None):
+    """The adversarial zoo of ``params``: one row per (condition, gradient, check) with ``status``,
+    ``evaluations`` and ``reference``; ``progress(done, total)`` after each condition."""
+    return params._run(progress)
 
 
 def summary(zoo: pd.DataFrame) -> pd.DataFrame:

@@ -23,6 +23,7 @@ The table follows the seed notes (``003``), with the hard-logistic written as
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,10 +32,19 @@ import numpy as np
 LEAKY_SLOPE = 0.01
 ELU_ALPHA = 1.0
 
+#: init name -> the standard deviation of a layer's Gaussian weights from its widths:
+#: He (2 / n_in) keeps the variance of a ReLU-like layer's output, which zeroes about half
+#: its inputs; Glorot (2 / (n_in + n_out)) keeps it for units near-linear at zero.
+INITS: dict[str, Callable[[int, int], float]] = {
+    "he": lambda n_in, n_out: math.sqrt(2.0 / n_in),
+    "glorot": lambda n_in, n_out: math.sqrt(2.0 / (n_in + n_out)),
+}
+
 
 @dataclass(frozen=True)
 class Activation:
-    """One row of the table: the function, its derivative, and where it is not smooth."""
+    """One row of the table: the function, its derivative, where it is not smooth, and how
+    the weights feeding it are initialised."""
 
     name: str
     f: Callable[[np.ndarray], np.ndarray]
@@ -43,6 +53,13 @@ class Activation:
     kinks: tuple[float, ...] = ()
     #: ``f''(z, a)``; ``None`` for a row without one (the network's exact HVP then refuses it)
     d2f: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    #: Initial weight scale of a layer feeding this unit (see :data:`INITS`): "he" for
+    #: ReLU-like units, which pass about half their input's variance, "glorot" otherwise.
+    init: str = "glorot"
+
+    def __post_init__(self):
+        if self.init not in INITS:
+            raise ValueError(f"`init` must be one of {', '.join(map(repr, INITS))}; got {self.init!r}")
 
 
 def _re(z: np.ndarray) -> np.ndarray:
@@ -104,6 +121,7 @@ ACTIVATIONS: dict[str, Activation] = {
             lambda z, a: (_re(z) > 0).astype(_re(z).dtype),
             kinks=(0.0,),
             d2f=_flat,
+            init="he",
         ),
         Activation(
             "leaky_relu",
@@ -111,6 +129,7 @@ ACTIVATIONS: dict[str, Activation] = {
             lambda z, a: np.where(_re(z) > 0, 1.0, LEAKY_SLOPE).astype(_re(z).dtype),
             kinks=(0.0,),
             d2f=_flat,
+            init="he",
         ),
         # elu' = 1 for z > 0, alpha e^z = a + alpha otherwise; elu'' = 0 and a + alpha likewise
         # (elu is C1 but not C2 at 0: its second derivative jumps from alpha to 0 there)
@@ -119,6 +138,7 @@ ACTIVATIONS: dict[str, Activation] = {
             _elu,
             lambda z, a: np.where(_re(z) > 0, 1.0, a + ELU_ALPHA),
             d2f=lambda z, a: np.where(_re(z) > 0, 0.0, a + ELU_ALPHA),
+            init="he",
         ),
         # softplus' = sigmoid, softplus'' = sigmoid'
         Activation("softplus", _softplus, lambda z, a: _sigmoid(z), d2f=_softplus_second),

@@ -13,7 +13,9 @@ gradient is written straight into a flat vector laid out like theta.
 
 Each local rule is a field of :class:`Rules`; the defaults are the correct rules, and
 the bug zoo (:mod:`gradlab.experiments.bugzoo`) plants a mistake by replacing one of
-them: there is one backprop, not a correct one and a copy to break.
+them: there is one backprop, not a correct one and a copy to break.  Bugs that are not a
+local rule (a wrong constant on a finished block, a lost entry) change the gradient after
+backprop, in the zoo, not here.
 """
 
 from __future__ import annotations
@@ -23,8 +25,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import Activation
 from .losses import Head
+
+
+def _bp1(head: Head, z: np.ndarray, a: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    delta = head.delta(z, a, Y)
+    delta /= Y.shape[0]  # J is a mean over the m samples; delta is a fresh array: divide in place
+    return delta
+
+
+def _fprime(net, zs: list[np.ndarray], acts: list[np.ndarray], k: int) -> np.ndarray:
+    return net.hidden[k - 1].df(zs[k - 1], acts[k])  # f_k'(z[k]), reusing a[k] = f_k(z[k])
 
 
 def _bp3(delta: np.ndarray, out: np.ndarray) -> None:
@@ -35,11 +46,6 @@ def _bp4(delta: np.ndarray, acts: list[np.ndarray], l: int, out: np.ndarray) -> 
     np.matmul(delta.T, acts[l - 1], out=out)  # (n[l], m) @ (m, n[l-1]) -> (n[l], n[l-1])
 
 
-def _mean(delta: np.ndarray, m: int) -> np.ndarray:
-    delta /= m  # delta is a fresh array of BP1's: dividing in place saves a copy
-    return delta
-
-
 @dataclass(frozen=True)
 class Rules:
     """The local rules of backprop (samples as rows; ``l`` counts layers from 1).
@@ -48,16 +54,13 @@ class Rules:
     the flat gradient); the others return arrays.
     """
 
-    #: BP1: dL/dz[L] per sample, from the head, z[L], a[L] and the targets
-    bp1: Callable[[Head, np.ndarray, np.ndarray, np.ndarray], np.ndarray] = lambda head, z, a, Y: head.delta(z, a, Y)
-    #: the batch mean: J averages over the m samples
-    mean: Callable[[np.ndarray, int], np.ndarray] = _mean
+    #: BP1: delta[L] = dJ/dz[L] per sample, divided by m (J is a mean), from the head, z[L],
+    #: a[L] and the targets
+    bp1: Callable[[Head, np.ndarray, np.ndarray, np.ndarray], np.ndarray] = _bp1
     #: BP2: delta[l] from delta[l+1], W[l+1] and f'(z[l])      (m, n[l+1]) @ (n[l+1], n[l]) -> (m, n[l])
     bp2: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] = lambda delta, W, fprime: (delta @ W) * fprime
-    #: which hidden layer's f' BP2 uses for layer l (l itself)
-    fprime_layer: Callable[[int], int] = lambda l: l
-    #: f'(z, a) of a hidden activation
-    fprime: Callable[[Activation, np.ndarray, np.ndarray], np.ndarray] = lambda act, z, a: act.df(z, a)
+    #: f'(z[k]) of hidden layer k, from the network and the cached zs = [z1..zL], acts = [a0..aL]
+    fprime: Callable[[object, list[np.ndarray], list[np.ndarray], int], np.ndarray] = _fprime
     #: BP3: dJ/db[l] into out
     bp3: Callable[[np.ndarray, np.ndarray], None] = _bp3
     #: BP4: dJ/dW[l] into out, from delta[l] and the cached activations (a[l-1] is acts[l-1])
@@ -65,8 +68,6 @@ class Rules:
     #: the L2 terms added to dJ/dW[l] and dJ/db[l]
     l2_w: Callable[[float, np.ndarray], object] = lambda lam, W: lam * W
     l2_b: Callable[[float, np.ndarray], object] = lambda lam, b: 0.0
-    #: a last touch on the flat gradient (the network and the gradient; identity)
-    finish: Callable[[object, np.ndarray], np.ndarray] = lambda net, grad: grad
 
 
 RULES = Rules()
@@ -81,7 +82,7 @@ def backprop(net, theta: np.ndarray, X: np.ndarray, Y: np.ndarray, rules: Rules 
     grad = np.empty_like(theta)
     layers = net.layers(theta)
     grads = net.layers(grad)
-    delta = rules.mean(rules.bp1(net.head, zs[-1], acts[-1], Y), X.shape[0])  # BP1: (m, n[L])
+    delta = rules.bp1(net.head, zs[-1], acts[-1], Y)  # BP1: (m, n[L])
     for l in range(net.n_layers, 0, -1):  # l = L .. 1; python lists are 0-based: index l-1
         W, b = layers[l - 1]
         gW, gb = grads[l - 1]
@@ -91,7 +92,5 @@ def backprop(net, theta: np.ndarray, X: np.ndarray, Y: np.ndarray, rules: Rules 
             gW += rules.l2_w(net.l2, W)
             gb += rules.l2_b(net.l2, b)
         if l > 1:
-            k = min(rules.fprime_layer(l - 1), net.n_layers - 1)  # the hidden layer whose f' BP2 uses
-            fprime = rules.fprime(net.hidden[k - 1], zs[k - 1], acts[k])
-            delta = rules.bp2(delta, W, fprime)  # BP2: (m, n[l]) -> (m, n[l-1])
-    return rules.finish(net, grad)
+            delta = rules.bp2(delta, W, rules.fprime(net, zs, acts, l - 1))  # BP2: (m, n[l]) -> (m, n[l-1])
+    return grad

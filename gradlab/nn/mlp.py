@@ -19,14 +19,13 @@ The batch cost is
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
 from .. import _validate as v
 from ..objective import Block
-from .activations import ACTIVATIONS, OUTPUT_ONLY, Activation
+from .activations import ACTIVATIONS, INITS, OUTPUT_ONLY, Activation
 from .backprop import RULES, Rules, backprop
 from .losses import LOSSES, Head
 from .rop import HVP_RULES, HvpRules
@@ -134,6 +133,9 @@ class MLP:
             offset += n_out * n_in + n_out
         self.blocks: tuple[Block, ...] = tuple(blocks)
         self.n_params: int = offset
+        # (W's slice, W's shape, b's slice) per layer, once: layers() runs on every evaluation,
+        # and a Block computes its slice afresh each time it is asked
+        self._layout = tuple((w.slice, w.shape, b.slice) for w, b in zip(self.blocks[::2], self.blocks[1::2]))
         #: the hidden layers' rows of the activation table, in order
         self.hidden: tuple[Activation, ...] = tuple(ACTIVATIONS[name] for name in names)
 
@@ -153,8 +155,9 @@ class MLP:
     def init(self, seed: int | None = 0) -> np.ndarray:
         """A fresh flat parameter vector with scaled Gaussian weights and zero biases.
 
-        Weights feeding a ReLU-like unit get He scaling ``std = sqrt(2 / n_in)``; all
-        others get Glorot scaling ``std = sqrt(2 / (n_in + n_out))``, so activations
+        Each layer's weights get the scale its unit declares in the activation table
+        (:attr:`Activation.init`): He ``std = sqrt(2 / n_in)`` for ReLU-like units, Glorot
+        ``std = sqrt(2 / (n_in + n_out))`` for the others and for softmax, so activations
         neither vanish nor explode with depth.  Values are drawn in float64 and then
         rounded to ``dtype``, so a float32 network starts from the float64 one, rounded.
         """
@@ -164,9 +167,8 @@ class MLP:
         layer_acts = [*self.activations, self.output]
         for l, name in enumerate(layer_acts, start=1):
             n_out, n_in = views[f"W{l}"].shape
-            he = name in ("relu", "leaky_relu", "elu")
-            std = math.sqrt(2.0 / n_in) if he else math.sqrt(2.0 / (n_in + n_out))
-            views[f"W{l}"][...] = rng.standard_normal((n_out, n_in)) * std
+            init = ACTIVATIONS[name].init if name in ACTIVATIONS else "glorot"  # softmax: output only
+            views[f"W{l}"][...] = rng.standard_normal((n_out, n_in)) * INITS[init](n_in, n_out)
         return theta.astype(self.dtype, copy=False)
 
     def params(self, theta: np.ndarray) -> ParamViews:
@@ -191,8 +193,7 @@ class MLP:
     def layers(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(W1, b1), ...]`` as views into a validated ``theta`` (no checks: the hot path of
         every evaluation; :meth:`params` is the checked, named form)."""
-        b = self.blocks
-        return [(theta[b[i].slice].reshape(b[i].shape), theta[b[i + 1].slice]) for i in range(0, len(b), 2)]
+        return [(theta[w].reshape(shape), theta[b]) for w, shape, b in self._layout]
 
     def check_theta(self, theta: object, *, copy: bool = True) -> np.ndarray:
         """``theta`` validated: a finite flat array of the network's dtype and size
@@ -221,19 +222,31 @@ class MLP:
 
         No input checks: callers pass validated arrays.
         """
-        acts, zs = [X], []
-        layers = self.layers(theta)
-        for (W, b), act in zip(layers[:-1], self.hidden):
-            z = acts[-1] @ W.T  # (m, n[l-1]) @ (n[l-1], n[l]) -> (m, n[l])
-            z += b
-            zs.append(z)
-            acts.append(act.f(z))
-        W, b = layers[-1]
-        z = acts[-1] @ W.T  # (m, n[L-1]) @ (n[L-1], n[L]) -> (m, n[L])
-        z += b
-        zs.append(z)
-        acts.append(self.head.output(z))
+        zs, acts, _ = self._forward(theta, X, keep=True)
+        acts.append(self.head.output(zs[-1]))
         return zs, acts
+
+    def _forward(self, theta: np.ndarray, X: np.ndarray, *, keep: bool):
+        """The one forward loop, up to ``z[L]``: ``(zs, acts, layers)``.  With ``keep`` every
+        ``z[l]`` and ``a[l-1]``; without, only ``z[L]`` and ``a[L-1]``, so that the cost (the
+        hot path of every difference) holds one layer's arrays at a time, not the whole cache.
+        The head's output is left to the caller: the cost reads the loss from ``z[L]``."""
+        layers = self.layers(theta)
+        a, zs, acts = X, [], [X]
+        for (W, b), act in zip(layers[:-1], self.hidden):
+            z = a @ W.T  # (m, n[l-1]) @ (n[l-1], n[l]) -> (m, n[l])
+            z += b
+            a = act.f(z)
+            if keep:
+                zs.append(z)
+                acts.append(a)
+        W, b = layers[-1]
+        z = a @ W.T  # (m, n[L-1]) @ (n[L-1], n[L]) -> (m, n[L])
+        z += b
+        if keep:
+            zs.append(z)
+            return zs, acts, layers
+        return [z], [a], layers
 
     @property
     def kinked(self) -> bool:
@@ -254,15 +267,7 @@ class MLP:
 
     def cost(self, theta: np.ndarray, X: np.ndarray, Y: np.ndarray):
         """J(theta) on a batch, as a numpy scalar (complex if theta is); no checks (hot path)."""
-        a = X
-        layers = self.layers(theta)
-        for (W, b), act in zip(layers[:-1], self.hidden):
-            z = a @ W.T  # (m, n[l-1]) @ (n[l-1], n[l]) -> (m, n[l])
-            z += b
-            a = act.f(z)
-        W, b = layers[-1]
-        z = a @ W.T
-        z += b
+        (z,), _, layers = self._forward(theta, X, keep=False)
         J = self.head.total(z, Y) / X.shape[0]
         if self.l2:
             # dot, not vdot: no conjugation, so the penalty stays analytic for the complex step.
@@ -318,9 +323,9 @@ class MLP:
         return X
 
     def random_batch(self, m: int, *, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
-        """``m`` random samples that suit this network: standard normal inputs, and targets
-        fit for the head (one-hot classes for softmax + cross-entropy, 0/1 labels for
-        sigmoid + cross-entropy, standard normal values for mse).
+        """``m`` random samples that suit this network: standard normal inputs, and the
+        head's targets (:attr:`Head.targets`: one-hot classes for softmax + cross-entropy,
+        0/1 labels for sigmoid + cross-entropy, standard normal values for mse).
 
         Examples
         --------
@@ -330,15 +335,8 @@ class MLP:
         """
         m = v.positive_int("m", m)
         rng = np.random.default_rng(v.seed("seed", seed, none=True))
-        n_out = self.sizes[-1]
         X = rng.normal(size=(m, self.sizes[0]))
-        if self.loss == "mse":
-            Y = rng.normal(size=(m, n_out))
-        elif self.output == "softmax":
-            Y = np.eye(n_out)[rng.integers(0, n_out, m)]
-        else:
-            Y = rng.integers(0, 2, size=(m, n_out)).astype(np.float64)
-        return X, Y
+        return X, self.head.targets(rng, m, self.sizes[-1])
 
     def objective(self, X: object, Y: object) -> MLPObjective:
         """The batch cost ``J(theta)`` on data ``(X, Y)`` as a callable.
@@ -354,8 +352,7 @@ class MLP:
             Y = Y.reshape(-1, 1)
         if Y.ndim != 2 or Y.shape != (X.shape[0], n_out):
             raise v.fail("Y", f"an array of shape ({X.shape[0]}, {n_out}) to match X and the network", Y)
-        if self.loss == "cross_entropy":
-            _check_probabilities(Y, rows_sum_to_one=self.output == "softmax")
+        self.head.check_targets(Y)
         X.flags.writeable = False
         Y.flags.writeable = False
         return MLPObjective(self, X, Y)
@@ -438,24 +435,6 @@ def _direction(direction: object, net: MLP) -> np.ndarray:
     if arr.shape != (net.n_params,):
         raise v.fail("v", f"a flat vector of shape ({net.n_params},), laid out like theta", arr)
     return arr
-
-
-def _check_probabilities(Y: np.ndarray, *, rows_sum_to_one: bool) -> None:
-    """Cross-entropy targets are probabilities: in [0, 1], and rows summing to 1 for softmax."""
-    if Y.min() < 0 or Y.max() > 1:
-        i = np.unravel_index(int(np.argmax((Y < 0) | (Y > 1))), Y.shape)
-        raise ValueError(
-            f"`Y` must hold probabilities in [0, 1] for a cross-entropy loss; got {Y[i]} at index "
-            f"{tuple(int(k) for k in i)}"
-        )
-    if rows_sum_to_one:
-        sums = Y.astype(np.float64).sum(axis=1)
-        bad = np.flatnonzero(np.abs(sums - 1) > 1e3 * np.finfo(Y.dtype).eps * Y.shape[1])
-        if bad.size:
-            raise ValueError(
-                f"`Y` must have rows that sum to 1 for softmax + cross-entropy (one-hot or class "
-                f"probabilities); got row {int(bad[0])} summing to {sums[bad[0]]:g}"
-            )
 
 
 def _check_sizes(sizes: object) -> tuple[int, ...]:

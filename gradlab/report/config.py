@@ -7,9 +7,12 @@ from pathlib import Path
 
 from .. import _validate as v
 from ..experiments.bugzoo import BugZooParams
+from ..nn import ACTIVATIONS
 
 #: mode -> settings: "quick" (the default, about two minutes here), "full" (N up to 10^6, long),
-#: "smoke" (seconds: every file and section, from tiny experiments)
+#: "smoke" (seconds: every file and section, from tiny experiments).  The trust_* settings are
+#: the adversarial zoo's grid of conditions (smoke: one; quick: the hard ones; full: the grid;
+#: batches of 2,000 too take about 13 minutes: ``Config.make("full", trust_batches=(16, 2000))``).
 MODES: dict[str, dict] = {
     "quick": dict(
         widths=(2, 4, 8, 12, 16, 24, 32, 64, 128, 256),
@@ -21,6 +24,12 @@ MODES: dict[str, dict] = {
         epochs=20,
         training_repeats=3,
         training_points=200,
+        trust_activations=("tanh", "relu"),
+        trust_input_scales=(1.0, 1e3),
+        trust_weight_scales=(1.0,),
+        trust_dtypes=("float64", "float32"),
+        trust_batches=(16,),
+        trust_steps=(None,),
     ),
     "full": dict(
         widths=(2, 4, 8, 16, 24, 32, 47, 64, 128, 256, 512, 700),
@@ -30,6 +39,12 @@ MODES: dict[str, dict] = {
         clean_seeds=6,
         epochs=60,
         training_repeats=5,
+        trust_activations=("tanh", "relu", "hard_tanh"),
+        trust_input_scales=(1e-3, 1.0, 1e3),
+        trust_weight_scales=(1.0, 10.0),
+        trust_dtypes=("float64", "float32"),
+        trust_batches=(16,),
+        trust_steps=(None, 0.3),
     ),
     "smoke": dict(
         widths=(2, 3),
@@ -50,6 +65,12 @@ MODES: dict[str, dict] = {
         min_seconds=2e-4,
         training_points=64,
         dpi=30,
+        trust_activations=("relu",),
+        trust_input_scales=(1.0,),
+        trust_weight_scales=(1.0,),
+        trust_dtypes=("float64",),
+        trust_batches=(16,),
+        trust_steps=(None,),
     ),
 }
 
@@ -78,6 +99,14 @@ class Config:
     bugs: tuple[str, ...] | None = None
     #: None: every activation of the table
     zoo_activations: tuple[str, ...] | None = None
+    #: the adversarial zoo's conditions: every combination of these (quick's grid by default)
+    trust_activations: tuple[str, ...] = ("tanh", "relu")
+    trust_input_scales: tuple[float, ...] = (1.0, 1e3)
+    trust_weight_scales: tuple[float, ...] = (1.0,)
+    trust_dtypes: tuple[str, ...] = ("float64", "float32")
+    trust_batches: tuple[int, ...] = (16,)
+    #: None: gradcheck's default step
+    trust_steps: tuple[float | None, ...] = (None,)
     #: each timed call is looped to last at least this long
     min_seconds: float = 2e-3
     #: an exponent is stated only when its uncertainty is at most this
@@ -111,6 +140,18 @@ class Config:
         for w in self.widths:
             v.positive_int("widths", w)
         v.positive_float("min_seconds", self.min_seconds)
+        for name in self.trust_activations:
+            v.choice("trust_activations", name, ACTIVATIONS)
+        for name in ("trust_input_scales", "trust_weight_scales"):
+            for x in getattr(self, name):
+                v.positive_float(name, x)
+        for d in self.trust_dtypes:
+            v.float_dtype("trust_dtypes", d)
+        for m in self.trust_batches:
+            v.positive_int("trust_batches", m)
+        for h in self.trust_steps:
+            if h is not None:
+                v.positive_float("trust_steps", h)
         return replace(self, widths=tuple(int(w) for w in self.widths))
 
     @property

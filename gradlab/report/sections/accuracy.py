@@ -214,8 +214,7 @@ class Accuracy(Section):
         p = _params(config)
         return "\n".join(
             [
-                f"Function: {p.label} (seed {p.seed}), {p.steps_per_decade} steps per decade from 1 to 1e-16 "
-                "plus other tools' default steps. Reference: backprop in float64. Error: ‖g − g_ref‖ / ‖g_ref‖.",
+                p.describe(),
                 "Dashed: each backend's own error model (truncation C_t·h^p from the derivatives of J along each "
                 "coordinate, rounding C_r·ε·|J|/h, or ε·|g| for the complex step); dotted verticals: the optimal "
                 "step it predicts.",

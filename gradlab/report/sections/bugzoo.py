@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...experiments import bugzoo as exp
 from . import Data, Section
 
-ALL, FALSE, EVALS = "ALL BUGS (probes aside)", "FALSE ALARMS (correct gradient)", "evaluations (correct gradient)"
+ALL, FALSE, EVALS = exp.ALL_BUGS, exp.FALSE_ALARMS, exp.EVALUATIONS
 
 
 def _params(config) -> exp.BugZooParams:
@@ -25,12 +25,12 @@ class BugZoo(Section):
     csvs = ("bugzoo",)
 
     def run(self, config, progress) -> Data:
-        zoo = exp.bug_zoo(_params(config), progress=progress)
-        return {"bugzoo": zoo, "bug_summary": exp.zoo_summary(zoo)}
+        zoo = exp.run(_params(config), progress=progress)
+        return {"bugzoo": zoo, "bug_summary": exp.summary(zoo)}
 
     def findings(self, data: Data, config) -> list[str]:
         bs = data["bug_summary"]
-        default, fast = bs.columns[0], "fast, 1 direction"
+        default, fast = exp.DEFAULT_CHECKER, exp.fast_checker(1)
         n_bugs = len([b for b in bs.index if b in exp.BUGS and not exp.BUGS[b].probe])
         text = (
             f"**bug zoo**: the default check catches {bs.loc[ALL, default]:.0%} of {n_bugs} realistic bugs with "
@@ -47,14 +47,10 @@ class BugZoo(Section):
         p = _params(config)
         rows = data["bug_summary"].copy()
         rows.insert(0, "what", [exp.BUGS[i].description if i in exp.BUGS else "" for i in rows.index])
-        net = [p.width] * 3 + [3]
         return "\n".join(
             [
-                f"Detection rate of each checker (columns) for each planted bug (rows), over seeded {net} networks "
-                f"({' and '.join(p.activations)}; seeds {', '.join(map(str, p.seeds))}; softmax + cross-entropy, "
-                f"l2 = 0.01, batch {p.batch}); the false-alarm rate is measured on correct backprop over networks of "
-                f"{len(p.clean_activations)} activations × {len(p.clean_seeds)} seeds. Every checker runs at its "
-                "default tolerance; one column per registered reference backend.",
+                f"Detection rate of each checker (columns) for each planted bug (rows). {p.describe()} Every "
+                "checker runs at its default tolerance; one column per registered reference backend.",
                 "Probes are errors too small to be real bugs: they show each reference's resolution. Read each "
                 "detection rate beside the false-alarm row: a checker that fails correct gradients "
                 '"detects" everything.',

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ...backends import baseline
 from ...experiments import cost as exp
 from ..style import evaluations_label, style_of
 from . import Data, Section, fmt
@@ -54,11 +55,12 @@ def _exp_label(row: pd.Series, prefix: str, config) -> str:
 
 def cost_figure(table: pd.DataFrame, scaling: pd.DataFrame, samples: pd.DataFrame, config) -> Figure:
     """Seconds per gradient against N for every backend (robust value, band from fastest to
-    median repeat, fitted exponent from ``scaling``), the speed-up of backprop, and objective
+    median repeat, fitted exponent from ``scaling``), the speed-up of the analytic baseline, and objective
     evaluations per gradient."""
     fig = Figure(figsize=(17, 6.8), layout="constrained")
     ax_t, ax_r, ax_n = fig.subplots(1, 3)
     s = scaling.set_index("backend")
+    base, last = baseline(), params(config).last
     for i, (backend, g) in enumerate(table.groupby("backend", sort=False)):
         g = g.sort_values("n_params")
         st = style_of(backend)
@@ -82,16 +84,16 @@ def cost_figure(table: pd.DataFrame, scaling: pd.DataFrame, samples: pd.DataFram
             ax_r.errorbar(
                 med.index, med["median"], yerr=np.vstack([med["median"] - med["min"], med["max"] - med["median"]]),
                 fmt=st.marker + "-", color=st.color, ms=5, capsize=2, lw=1, gid=f"ratio-{backend}",
-                label=f"{st.label} ÷ backprop: {_exp_label(row, 'ratio_to_backprop_', config)}",
+                label=f"{st.label} ÷ {base}: {_exp_label(row, 'ratio_to_backprop_', config)}",
             )  # fmt: skip
-            _fit_line(ax_r, row, "ratio_to_backprop_", med.index[-min(4, len(med))], med.index[-1], st.color,
+            _fit_line(ax_r, row, "ratio_to_backprop_", med.index[-min(last, len(med))], med.index[-1], st.color,
                       f"ratio-fit-{backend}")  # fmt: skip
     ax_r.set_xlabel("number of parameters N")
-    ax_r.set_ylabel("time of a finite-difference gradient ÷ time of backprop (median of rounds, min–max)")
-    ax_r.set_title("How many times faster backprop is: grows linearly in N")
+    ax_r.set_ylabel(f"time of a finite-difference gradient ÷ time of {base} (median of rounds, min–max)")
+    ax_r.set_title(f"How many times faster {base} is: grows linearly in N")
     ax_t.set_xlabel("number of parameters N")
     ax_t.set_ylabel("seconds per gradient (fastest rounds; bar: fastest to median)")
-    ax_t.set_title("Time: finite differences grow a power of N faster than backprop")
+    ax_t.set_title(f"Time: finite differences grow a power of N faster than {base}")
     ax_n.set_xlabel("number of parameters N")
     ax_n.set_ylabel("objective evaluations per gradient")
     ax_n.set_title("Cost counted in evaluations of J (exact)")
@@ -118,11 +120,12 @@ class Cost(Section):
         if config.benchmark_json is not None:
             samples = exp.from_benchmark_json(config.benchmark_json)
         else:
-            samples = exp.cost_sweep(params(config), progress=progress)
+            samples = exp.run(params(config), progress=progress)
+        p = params(config)
         return {
             "cost": samples,
-            "cost_table": exp.cost_table(samples),
-            "scaling": exp.scaling_summary(samples),
+            "cost_table": exp.cost_table(samples, q=p.q),
+            "scaling": exp.scaling_summary(samples, last=p.last, q=p.q),
         }
 
     def figure(self, data: Data, config) -> Figure:
@@ -131,14 +134,15 @@ class Cost(Section):
     def findings(self, data: Data, config) -> list[str]:
         s = data["scaling"].set_index("backend")
         out = []
-        if "backprop" in s.index:
-            bp = s.loc["backprop"]
+        base = baseline()
+        if base in s.index:
+            bp = s.loc[base]
             a = exponent_text(bp["exponent"], bp["uncertainty"], config)
             b = exponent_text(bp["objective_exponent"], bp["objective_uncertainty"], config)
             units = bp["in_objective_units"]
             if np.isfinite(units) and units < 1:
                 out.append(
-                    f"**backprop** was measured faster than one evaluation of J at N = {bp.largest_n:,} "
+                    f"**{base}** was measured faster than one evaluation of J at N = {bp.largest_n:,} "
                     f"({units:.2f}×), which it cannot be: {_rerun(config)}."
                 )
             else:
@@ -148,7 +152,7 @@ class Cost(Section):
                     else f"its exponent over N = {bp.sizes}: {_rerun(config)}"
                 )
                 out.append(
-                    f"**backprop** costs {fmt(units, 3)}× one evaluation of J at N = {bp.largest_n:,} ({scaling})."
+                    f"**{base}** costs {fmt(units, 3)}× one evaluation of J at N = {bp.largest_n:,} ({scaling})."
                 )
         for backend, b in s.iterrows():
             if "ratio_to_backprop_exponent" not in s.columns or not np.isfinite(b.get("ratio_n", np.nan)):
@@ -169,19 +173,19 @@ class Cost(Section):
                 growth = f"its exponent over N = {b.sizes}: {_rerun(config)}"
             r = exponent_text(b["ratio_to_backprop_exponent"], b["ratio_to_backprop_uncertainty"], config)
             ratio = (
-                f"Its time ÷ backprop's ∝ N^{r} (theory 1: O(N²) against O(N))"
+                f"Its time ÷ {base}'s ∝ N^{r} (theory 1: O(N²) against O(N))"
                 if r
-                else f"The exponent of its time ÷ backprop's: {_rerun(config)}"
+                else f"The exponent of its time ÷ {base}'s: {_rerun(config)}"
             )
             n = int(b["ratio_n"])
             band = b["ratio_high"] / b["ratio_low"]
             if np.isfinite(band) and band <= config.ratio_tolerance:
                 speed = (
-                    f"backprop is **{b.ratio_at_largest:,.0f}× faster** at N = {n:,} "
+                    f"{base} is **{b.ratio_at_largest:,.0f}× faster** at N = {n:,} "
                     f"(rounds: {b.ratio_low:,.0f}–{b.ratio_high:,.0f}×)"
                 )
             else:
-                speed = f"how much faster backprop is at N = {n:,}: {_rerun(config)}"
+                speed = f"how much faster {base} is at N = {n:,}: {_rerun(config)}"
             out.append(
                 f"**{backend}** takes {fmt(b.in_objective_units, 4)} objective evaluations' worth of time for its "
                 f"{evals:,} evaluations at N = {b.largest_n:,}; {growth}. {ratio}; {speed}."
@@ -190,27 +194,22 @@ class Cost(Section):
 
     def text(self, data: Data, config) -> str:
         table = data["cost_table"].pivot_table(index="n_params", columns="backend", values="seconds").sort_index()
+        p = params(config)
         if config.benchmark_json is not None:
-            source = f"pytest-benchmark JSON `{config.benchmark_json.name}` (each benchmark's rounds or quantiles)"
-            about = "Networks as in benchmarks/test_bench_cost.py"
-        else:
-            p = params(config)
-            source = (
-                f"built-in timer, {p.repeats} interleaved rounds per size, each call looped to at least "
-                f"{p.min_seconds * 1e3:g} ms; the value is the fastest rounds' (20% quantile), the band runs to the "
-                "median round"
-            )
             about = (
-                f"Networks [w, w, w, 10] for w in {', '.join(map(str, p.widths))} (tanh, softmax, batch {p.batch}, "
-                f"seed {p.seed}), float64, one BLAS thread; backends that take a step stop above N = "
-                f"{p.fd_max_params:,}"
+                "Networks as in benchmarks/test_bench_cost.py. Timing: pytest-benchmark JSON "
+                f"`{config.benchmark_json.name}` (each benchmark's rounds or quantiles; the value is their "
+                f"{p.q:.0%} quantile)."
             )
+        else:
+            about = p.describe()
         return "\n".join(
             [
-                f"{about}. Timing: {source}.",
-                f"Exponents are fitted over each backend's 4 largest sizes, ± their uncertainty (bootstrap over the "
-                f"rounds, and the fit's standard error); one is stated only within ± {config.exponent_tolerance:g}, "
-                f"a speed-up only when its rounds agree within a factor {config.ratio_tolerance:g}.",
+                about,
+                f"Exponents are fitted over each backend's {p.last} largest sizes, ± their uncertainty (bootstrap "
+                f"over the rounds, and the fit's standard error); one is stated only within ± "
+                f"{config.exponent_tolerance:g}, a speed-up only when its rounds agree within a factor "
+                f"{config.ratio_tolerance:g}.",
                 "",
                 "![cost](cost.png)",
                 "",

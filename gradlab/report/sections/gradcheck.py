@@ -10,8 +10,8 @@ from ...experiments import gradcheck_zoo as exp
 from . import Data, Section, fmt
 
 
-def _params(config) -> exp.ZooParams:
-    return exp.ZooParams(seed=config.seed, activations=config.zoo_activations)
+def _params(config) -> exp.GradcheckZooParams:
+    return exp.GradcheckZooParams(seed=config.seed, activations=config.zoo_activations)
 
 
 def gradcheck_figure(zoo: pd.DataFrame) -> Figure:
@@ -20,7 +20,7 @@ def gradcheck_figure(zoo: pd.DataFrame) -> Figure:
     region above it, the legend outside the axes."""
     nets = list(dict.fromkeys(zoo["network"]))
     rtol = float(zoo["rtol"].max())
-    fig = Figure(figsize=(max(9.0, 0.32 * len(nets) + 3.5), 5.8), layout="constrained")
+    fig = Figure(figsize=(max(9.0, 0.24 * len(nets) + 3.5), 5.8), layout="constrained")  # 7-pt labels fit
     ax = fig.subplots()
     x = {name: i for i, name in enumerate(nets)}
     blocks = list(dict.fromkeys(zoo["block"]))
@@ -89,9 +89,7 @@ class Gradcheck(Section):
         reference = ", ".join(dict.fromkeys(zoo["reference"])) if "reference" in zoo else "the default reference"
         return "\n".join(
             [
-                f"Networks {list(p.sizes)}, l2 = {p.l2:g}, batch {p.batch}, parameters jittered by {p.jitter:g} "
-                f"(seed {p.seed}); backprop against {reference} at the default step, "
-                f"{len(p.cases())} networks ({len(p.heads)} heads on each hidden activation).",
+                f"{p.describe()} Backprop against {reference} at the default step.",
                 "",
                 "![gradcheck](gradcheck.png)",
                 "",

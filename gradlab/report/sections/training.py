@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ...backends import baseline
 from ...experiments import training as exp
 from ..style import style_of
 from . import Data, Section
@@ -22,6 +23,7 @@ def training_figure(history: pd.DataFrame) -> Figure:
     (fastest repeat per epoch; the band runs to the median repeat)."""
     fig = Figure(figsize=(12.5, 5.2), layout="constrained")
     ax_e, ax_t = fig.subplots(1, 2, sharey=True)
+    base = baseline()
     for backend, g in history.groupby("backend", sort=False):
         st = style_of(backend)
         ax_e.plot(
@@ -29,7 +31,7 @@ def training_figure(history: pd.DataFrame) -> Figure:
             g["cost"],
             "-",
             color=st.color,
-            lw=2.5 if backend == "backprop" else 1.2,
+            lw=2.5 if backend == base else 1.2,
             label=st.label,
             gid=f"train-epoch-{backend}",
         )
@@ -71,16 +73,17 @@ class Training(Section):
 
     def findings(self, data: Data, config) -> list[str]:
         last = data["training"].groupby("backend", sort=False).tail(1).set_index("backend")
-        if "backprop" not in last.index:
+        base = baseline()
+        if base not in last.index:
             return []
         slowest = last["seconds"].idxmax()
         spread = last["cost"].max() - last["cost"].min()
-        ratio = last.loc[slowest, "seconds"] / last.loc["backprop", "seconds"]
+        ratio = last.loc[slowest, "seconds"] / last.loc[base, "seconds"]
         # the band of each total: fastest repeats against median repeats
-        low = last.loc[slowest, "seconds"] / last.loc["backprop", "seconds_high"]
-        high = last.loc[slowest, "seconds_high"] / last.loc["backprop", "seconds"]
+        low = last.loc[slowest, "seconds"] / last.loc[base, "seconds_high"]
+        high = last.loc[slowest, "seconds_high"] / last.loc[base, "seconds"]
         times = (
-            f"backprop needs {last.loc['backprop', 'seconds']:.3g} s of gradient time, {slowest} "
+            f"{base} needs {last.loc[base, 'seconds']:.3g} s of gradient time, {slowest} "
             f"{last.loc[slowest, 'seconds']:.3g} s ({ratio:,.0f}×)"
             if np.isfinite(high / low) and high / low <= config.ratio_tolerance**2
             else "the machine was too noisy to compare their gradient times; rerun on a quieter machine"
@@ -95,10 +98,7 @@ class Training(Section):
         last = data["training"].groupby("backend", sort=False).tail(1).drop(columns=["steps"])
         return "\n".join(
             [
-                f"Mini-batch gradient descent (batch {p.batch_size}, rate {p.learning_rate:g}, {p.epochs} epochs) of "
-                f'an MLP {list(p.sizes)} (tanh, sigmoid + cross-entropy) on a two-class planar "flower" of {p.m} '
-                f"points, from the same start with every registered backend, {p.repeats} interleaved runs each: "
-                "the time per epoch is the fastest run's.",
+                p.describe(),
                 "",
                 "![training](training.png)",
                 "",

@@ -7,23 +7,17 @@ import pandas as pd
 from ...experiments import trustzoo as exp
 from . import Data, Section
 
-#: the conditions of each mode (smoke: one; quick: the hard ones; full: the grid)
-GRIDS = {
-    "smoke": dict(activations=("relu",), input_scales=(1.0,), weight_scales=(1.0,), dtypes=("float64",),
-                  batches=(16,), steps=(None,)),
-    "quick": dict(activations=("tanh", "relu"), input_scales=(1.0, 1e3), weight_scales=(1.0,),
-                  dtypes=("float64", "float32"), batches=(16,), steps=(None,)),
-    "full": dict(activations=("tanh", "relu", "hard_tanh"), input_scales=(1e-3, 1.0, 1e3), weight_scales=(1.0, 10.0),
-                 dtypes=("float64", "float32"), batches=(16,), steps=(None, 0.3)),
-    # batches of 2,000 too: TrustZoo(conditions=tuple(conditions_grid(**GRIDS["large"]))).run() (about 13 min)
-    "large": dict(activations=("tanh", "relu", "hard_tanh"), input_scales=(1e-3, 1.0, 1e3), weight_scales=(1.0, 10.0),
-                  dtypes=("float64", "float32"), batches=(16, 2000), steps=(None, 0.3)),
-}  # fmt: skip
 
-
-def _params(config) -> exp.TrustZoo:
-    grid = GRIDS.get(config.mode, GRIDS["quick"])
-    return exp.TrustZoo(conditions=tuple(exp.conditions_grid(**grid)), seed=config.seed)
+def _params(config) -> exp.TrustZooParams:
+    grid = exp.conditions_grid(
+        activations=config.trust_activations,
+        input_scales=config.trust_input_scales,
+        weight_scales=config.trust_weight_scales,
+        dtypes=config.trust_dtypes,
+        batches=config.trust_batches,
+        steps=config.trust_steps,
+    )
+    return exp.TrustZooParams(conditions=tuple(grid), seed=config.seed)
 
 
 def per_condition(zoo: pd.DataFrame) -> pd.DataFrame:
@@ -53,7 +47,7 @@ class Trust(Section):
     csvs = ("trust",)
 
     def run(self, config, progress) -> Data:
-        zoo = _params(config).run()
+        zoo = exp.run(_params(config), progress=progress)
         return {"trust": zoo, "trust_summary": exp.summary(zoo)}
 
     def findings(self, data: Data, config) -> list[str]:
@@ -71,11 +65,7 @@ class Trust(Section):
         p = _params(config)
         return "\n".join(
             [
-                f"Networks {list(exp.SIZES)} (softmax + cross-entropy, l2 = 0.01) under {len(p.conditions)} "
-                "conditions: activation, input scale, weight scale, precision, batch size and the user's step. "
-                "Each runs the "
-                "correct gradient and planted bugs (the bug zoo's, a 10% error in layer 1, a 50% error on one "
-                "bias) with the default check and the fast check, at default settings. A correct gradient must "
+                f"{p.describe()} A correct gradient must "
                 "pass or be inconclusive, never fail; a bug must fail or be inconclusive, never pass. A bug that "
                 "changes nothing measurable at the point (a dead unit's bias) is left out.",
                 "",
