@@ -154,6 +154,12 @@ def hvp(net, theta: np.ndarray, v: np.ndarray, X: np.ndarray, Y: np.ndarray, rul
             back = delta @ W  # BP2 before f': (m, n[l]) @ (n[l], n[l-1]) -> (m, n[l-1])
             rback = rules.rbp2(rdelta, delta, W, dW)  # (m, n[l-1])
             fp = fps[l - 2]
-            rdelta = rback * fp + back * rules.fsecond(act, zs[l - 2], acts[l - 1]) * rzs[l - 2]
-            delta = back * fp
+            # R{delta} = rback f' + back f'' R{z};  delta = back f'  (in place: rback and back are fresh)
+            curv = back * rzs[l - 2]
+            curv *= rules.fsecond(act, zs[l - 2], acts[l - 1])
+            rback *= fp
+            rback += curv
+            rdelta = rback
+            back *= fp
+            delta = back
     return rules.finish(net, out)
