@@ -85,6 +85,7 @@ def test_the_readme_blocks_are_found_and_every_directive_is_known():
         "In Python",
         "Check your own backprop",
         "The `adaptive` backend",
+        "Second order",
         "On many cores or a cluster",
     ]
     for b in BLOCKS:

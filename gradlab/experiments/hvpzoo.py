@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..check import GradcheckResult, gradcheck
-from ..nn import MLP, MLPObjective
-from ..nn.rop import HVP_RULES, HvpRules
+from ..nn import HVP_RULES, MLP, HvpRules, MLPObjective
 
 
 def _zero_fsecond(act, z, a):
