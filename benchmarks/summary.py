@@ -3,7 +3,8 @@
 pytest-benchmark's own tables show timings only.  The accuracy groups' point is the error
 at each step and the checker groups' point is what each checker catches; both live in
 ``extra_info``, and this module turns them into two small tables (called from
-``pytest_terminal_summary`` in ``conftest.py``).
+``pytest_terminal_summary`` in ``conftest.py``), followed by a one-line warning for each group
+whose timings are too spread to trust (:func:`spread_lines`).
 """
 
 from __future__ import annotations
@@ -56,3 +57,39 @@ def write_summary(terminalreporter, config) -> None:
             terminalreporter.write_sep("-", lines[0])
             for line in lines[1:]:
                 terminalreporter.write_line(line)
+
+
+#: a group whose typical benchmark took more than this many times its fastest round in its median
+#: round was timed on a busy machine: even idle, the machine's speed flips about 2x
+#: (shared/notes/benchmarking.md), so a wider spread than that is other load, not the code.
+#: Not max / min: over hundreds of rounds of a microsecond call the slowest is one preempted
+#: round even on a quiet machine, which says nothing about the rest.
+SPREAD_LIMIT = 2.0
+
+
+def spread_lines(benches, limit: float = SPREAD_LIMIT) -> list[str]:
+    """One warning per group whose median benchmark's median / min round exceeds ``limit``
+    (benchmarks of 2 rounds or more), naming the worst benchmark."""
+    groups: dict[str, list[tuple[float, str]]] = {}
+    for b in benches:
+        stats = getattr(b, "stats", None)
+        lo, mid, rounds = (getattr(stats, k, None) for k in ("min", "median", "rounds"))
+        if not lo or not mid or not rounds or rounds < 2 or lo <= 0:
+            continue
+        groups.setdefault(b.group or "(no group)", []).append((mid / lo, b.name))
+    lines = []
+    for group, spreads in sorted(groups.items()):
+        ratios = sorted(r for r, _ in spreads)
+        typical = ratios[len(ratios) // 2]
+        if typical > limit:
+            worst, name = max(spreads)
+            lines.append(
+                f"warning: {group!r}: the median round took {typical:.1f}x the fastest in the typical benchmark "
+                f"(up to {worst:.1f}x, {name}); the machine was too busy to trust these timings: rerun when quiet"
+            )
+    return lines
+
+
+def write_spread_warnings(terminalreporter, config) -> None:
+    for line in spread_lines(_benchmarks(config)):
+        terminalreporter.write_line(line, yellow=True)

@@ -1,29 +1,64 @@
 """Cost against size: every backend over a ladder of networks ``[w, w, w, 10]``, batch 64.
 
-One question per group: how does this backend's time grow with N?  Each benchmark
+One question per group: how does this backend's time grow with N?  Rows are named by N
+(``central-N0000090``), so ``--benchmark-sort=name`` lists them in N order.  Each benchmark
 records in ``extra_info`` what it measured (``backend``, ``n_params``, ``evaluations``,
 ``backward_passes``, the network, ``batch``, ``dtype``, BLAS and threads) and the peak
-extra memory of one call (``peak_bytes``, by tracemalloc, taken outside the timing).
+extra memory of one call (``peak_bytes``, by tracemalloc, taken outside the timing), and
+asserts it: the evaluation count exactly where the backend declares it exact and at most
+its bound where it declares a bound (``Backend.evaluations_exact``), the backward passes,
+the gradient against backprop's, the memory within O(N) for the differences.
 Run: ``pytest --benchmark-only`` (add ``--benchmark-json=FILE`` for ``gradlab report``).
 """
 
+import numpy as np
 import pytest
 
 import gradlab
+from benchmarks.sizes import n_id, pick
 from gradlab.backends import all_backends, get
 from gradlab.experiments.cost import ladder_problem
 from gradlab.timing import blas_info, peak_bytes
 
 BATCH = 64
-WIDTHS = [2, 4, 8, 16, 32, 47, 64, 128, 256, 512, 700]  # N = 42 ... 988,410
-FD_WIDTHS = [2, 4, 8, 16, 32, 47, 64]  # N = 42 ... 8,970: up to about a second per gradient
+#: N = 2 w^2 + 12 w + 10: 42, 90, 234, 442, 714, 1,450, 2,442, 4,992, 8,970, 34,314, 134,154, 530,442, 988,410.
+#: The default is the ladder of `gradlab report` (quick), so that its report from this file's JSON
+#: covers the same sizes as its own sweep
+WIDTHS = pick(
+    quick=[2, 4, 8, 16],
+    default=[2, 4, 8, 12, 16, 24, 32, 64, 128, 256],
+    full=[2, 4, 8, 16, 32, 47, 64, 128, 256, 512, 700],
+)
+#: backends that take a step (cost ~ N^2): to N = 1,450 by default (as the report), 8,970 in full
+FD_WIDTHS = pick(quick=[2, 4, 8, 16], default=[2, 4, 8, 12, 16, 24], full=[2, 4, 8, 16, 32, 47, 64])
 PROBLEMS: dict = {}
+#: half a second of rounds per fast benchmark (pytest-benchmark's default is one): 30 of them
+pytestmark = pytest.mark.benchmark(max_time=0.5)
 
 
 def problem(width):
+    """The objective, the point and backprop's gradient (the reference every backend must give)."""
     if width not in PROBLEMS:
-        PROBLEMS[width] = ladder_problem(width, batch=BATCH)
+        obj, theta = ladder_problem(width, batch=BATCH)
+        PROBLEMS[width] = obj, theta, gradlab.gradient(obj, theta, backend="backprop")
     return PROBLEMS[width]
+
+
+def n_params(width):
+    return 2 * width**2 + 12 * width + 10
+
+
+def memory_budget(backend, obj) -> int:
+    """Bytes one call may add at most: the cached forward pass (one activation array per layer, a
+    few times over), plus O(N) -- the gradient for backprop, a few vectors per stencil point for
+    differences (a copy of x per parameter would be 8 N^2)."""
+    n, cache = obj.n_params, 8 * BATCH * sum(obj.net.sizes)
+    if backend == "objective":
+        return 6 * cache + 100_000
+    b = get(backend)
+    if b.kind == "analytic":
+        return 8 * n + 6 * cache + 100_000
+    return 8 * (6 * max(2, len(b.offsets)) + 12) * n + 6 * cache + 200_000
 
 
 def record(benchmark, backend, obj, evaluations, backward_passes, call):
@@ -33,11 +68,15 @@ def record(benchmark, backend, obj, evaluations, backward_passes, call):
         evaluations=int(evaluations),
         backward_passes=int(backward_passes),
         sizes=[int(s) for s in obj.net.sizes],
+        width=int(obj.net.sizes[1]),
+        depth=len(obj.net.sizes) - 2,
         batch=BATCH,
         dtype=obj.net.dtype.name,
         peak_bytes=peak_bytes(call),
         **blas_info(),
     )
+    if backend != "torch":  # torch's allocator is invisible to tracemalloc
+        assert 0 < benchmark.extra_info["peak_bytes"] <= memory_budget(backend, obj)
 
 
 def run(benchmark, call, slow: bool):
@@ -46,11 +85,13 @@ def run(benchmark, call, slow: bool):
     return benchmark(call)
 
 
-@pytest.mark.parametrize("width", WIDTHS, ids=lambda w: f"w{w}")
+@pytest.mark.parametrize("width", WIDTHS, ids=lambda w: n_id(n_params(w)))
 def test_objective(benchmark, width):
     """One evaluation of J: the unit in which finite-difference cost is counted."""
-    obj, theta = problem(width)
+    obj, theta, _ = problem(width)
     benchmark.group = "cost vs N: objective (one evaluation of J)"
+    value = obj(theta)
+    assert np.isfinite(value) and 0 < value < 2 * np.log(10)  # a cross-entropy of 10 classes near its start
     record(benchmark, "objective", obj, 1, 0, lambda: obj(theta))
     run(benchmark, lambda: obj(theta), slow=False)
 
@@ -59,22 +100,32 @@ def test_objective(benchmark, width):
 CASES = [(b.name, w) for b in all_backends() for w in (FD_WIDTHS if b.has_step else WIDTHS)]
 
 
-@pytest.mark.parametrize("backend, width", CASES, ids=[f"{b}-w{w}" for b, w in CASES])
+@pytest.mark.parametrize("backend, width", CASES, ids=[f"{b}-{n_id(n_params(w))}" for b, w in CASES])
 def test_backend(benchmark, backend, width):
-    obj, theta = problem(width)
+    obj, theta, reference = problem(width)
+    b = get(backend)
     benchmark.group = f"cost vs N: {backend}"
     call = lambda: gradlab.differentiate(obj, theta, backend=backend)  # noqa: E731
     r = call()
-    assert r.evaluations == get(backend).evaluations(obj.n_params)
+    n = obj.n_params
+    assert n == n_params(width)
+    if b.evaluations_exact:
+        assert r.evaluations == b.evaluations(n)
+    else:  # a declared upper bound (adaptive: its count adapts to f)
+        assert 0 < r.evaluations <= b.evaluations(n)
+    assert r.backward_passes == (1 if b.kind == "analytic" else 0)
+    # the gradient it was timed for: backprop's, to 1e-5 of the largest entry (forward differences,
+    # the least accurate scheme, are near 1e-8 here)
+    np.testing.assert_allclose(r.gradient, reference, rtol=0, atol=1e-5 * np.abs(reference).max())
     record(benchmark, backend, obj, r.evaluations, r.backward_passes, call)
-    run(benchmark, call, slow=get(backend).has_step and width >= 16)
+    run(benchmark, call, slow=b.has_step and width >= 16)
 
 
-@pytest.mark.parametrize("width", WIDTHS, ids=lambda w: f"w{w}")
+@pytest.mark.parametrize("width", WIDTHS, ids=lambda w: n_id(n_params(w)))
 def test_torch_autograd(benchmark, width):
     """The same network and loss under torch autograd (float64), as a peer; skipped without torch."""
     torch = pytest.importorskip("torch")
-    obj, theta = problem(width)
+    obj, theta, reference = problem(width)
     net = obj.net
     torch.set_num_threads(1)
     params = [torch.tensor(p.copy(), requires_grad=True) for p in net.params(theta).values()]
@@ -90,6 +141,9 @@ def test_torch_autograd(benchmark, width):
         z = torch.nn.functional.linear(a, params[-2], params[-1])
         torch.nn.functional.cross_entropy(z, labels).backward()
 
+    call()  # the same loss: torch's gradient is backprop's, an independent check of both
+    got = np.concatenate([p.grad.numpy().reshape(-1) for p in params])
+    np.testing.assert_allclose(got, reference, rtol=1e-9, atol=1e-12 * np.abs(reference).max())
     benchmark.group = "cost vs N: torch autograd (peer)"
     record(benchmark, "torch", obj, 1, 1, call)
     run(benchmark, call, slow=False)

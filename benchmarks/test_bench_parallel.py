@@ -5,8 +5,14 @@ Each speedup is measured inside one benchmark, serial and parallel runs interlea
 (shared/notes/benchmarking.md: the machine's speed drifts, so only ratios taken side by
 side mean anything); ``extra_info`` carries the median times, the median ratios and
 whether every run gave the serial bits.  Networks ``[w, w, w, 10]`` (tanh, softmax,
-cross-entropy, batch 64) of about 10^3 and 10^4 parameters; 10^5 with
-``GRADLAB_BENCH_LARGE=1`` (a serial central gradient there takes minutes).
+cross-entropy, batch 64) by size (``--bench-size``): quick, 10^3 parameters, one round;
+default, the gradient at 10^3 (3 rounds) and 10^4 (1 round) and the gradcheck at 10^3; full,
+both at 10^3, 10^4 and 10^5 (a serial central gradient there takes minutes).  One benchmark group per scale.
+
+Each asserts what it records: every scheduler gives the serial bits and the serial count, the
+count is what the backend declares (``2N`` for central differences; a gradcheck's is its own
+count, the complex step's ``N`` complex evaluations and its real ones), and the medians are
+positive and finite.
 
     pytest benchmarks/test_bench_parallel.py --benchmark-only -s
 
@@ -14,7 +20,6 @@ One BLAS thread everywhere: the conftest limits this process, and dask's nanny s
 worker processes with ``OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=1``.
 """
 
-import os
 import statistics
 import time
 
@@ -22,13 +27,21 @@ import numpy as np
 import pytest
 
 import gradlab
+from benchmarks.sizes import n_id, pick
+from gradlab.backends import get
 
 distributed = pytest.importorskip("distributed")
 
 # [w, w, w, 10] has 2 w^2 + 12 w + 10 parameters: 1,050 / 10,650 / 99,450 / 1,002,520 / 10,026,234
 WIDTHS = {1_000: 20, 10_000: 70, 100_000: 220, 1_000_000: 705, 10_000_000: 2236}
-SIZES = [1_000, 10_000] + ([100_000] if os.environ.get("GRADLAB_BENCH_LARGE") else [])
-ROUNDS = {1_000: 5, 10_000: int(os.environ.get("GRADLAB_BENCH_ROUNDS", 3)), 100_000: 1}
+#: (what, size) measured; a gradcheck at 10^4 takes minutes in three rounds of three runners
+CASES = pick(
+    quick=[("gradient", 1_000), ("gradcheck", 1_000)],
+    default=[("gradient", 1_000), ("gradcheck", 1_000), ("gradient", 10_000)],
+    full=[(w, s) for s in (1_000, 10_000, 100_000) for w in ("gradient", "gradcheck")],
+)
+SIZES = sorted({s for _, s in CASES})
+ROUNDS = pick(quick={1_000: 1}, default={1_000: 3, 10_000: 1}, full={1_000: 5, 10_000: 3, 100_000: 1})
 
 
 @pytest.fixture(scope="module")
@@ -66,36 +79,58 @@ def interleaved(runs: dict, rounds: int) -> dict:
     return {name: statistics.median(ts) for name, ts in times.items()}, outputs
 
 
-@pytest.mark.parametrize("what", ["gradient", "gradcheck"])
-@pytest.mark.parametrize("size", SIZES)
+def scale(size) -> str:
+    return f"parallel: speed-up on a LocalCluster, N ~ {size:,}"
+
+
+@pytest.mark.parametrize("what, size", CASES, ids=[f"{w}-{n_id(s)}" for w, s in CASES])
 def test_speedup_on_a_local_cluster(benchmark, clusters, size, what):
     obj, theta = network(size)
+    n = int(theta.size)
     if what == "gradient":
 
         def call(scheduler):
-            return lambda: gradlab.differentiate(obj, theta, backend="central", scheduler=scheduler).gradient
+            def run():
+                r = gradlab.differentiate(obj, theta, backend="central", scheduler=scheduler)
+                return r.gradient, r.evaluations
+
+            return run
     else:
 
         def call(scheduler):
-            return lambda: gradlab.gradcheck(obj, theta, scheduler=scheduler).numeric
+            def run():
+                r = gradlab.gradcheck(obj, theta, scheduler=scheduler)
+                assert r.passed, str(r)  # a correct gradient
+                return r.numeric, r.evaluations
+
+            return run
 
     runs = {"serial": call(None), "1 worker": call(clusters[1]), "2 workers": call(clusters[2])}
     for client in clusters.values():  # warm up: the workers import gradlab
         gradlab.gradient(lambda x: float(np.sum(x**2)), np.ones(8), scheduler=client)
 
-    medians, outputs = benchmark.pedantic(lambda: interleaved(runs, ROUNDS[size]), rounds=1, iterations=1)
-    serial_bits = outputs["serial"].tobytes()
+    benchmark.group = scale(size)
+    rounds = ROUNDS[size]
+    medians, outputs = benchmark.pedantic(lambda: interleaved(runs, rounds), rounds=1, iterations=1)
+    serial_bits, serial_count = outputs["serial"][0].tobytes(), outputs["serial"][1]
     benchmark.extra_info.update(
-        n_params=int(theta.size),
-        evaluations=2 * int(theta.size),
-        rounds=ROUNDS[size],
+        what=what,
+        n_params=n,
+        evaluations=int(serial_count),
+        rounds=rounds,
         **{f"median_s[{k}]": v for k, v in medians.items()},
         speedup_1=medians["serial"] / medians["1 worker"],
         speedup_2=medians["serial"] / medians["2 workers"],
-        identical=all(out.tobytes() == serial_bits for out in outputs.values()),
+        identical=all(out.tobytes() == serial_bits for out, _ in outputs.values()),
+        same_count=all(count == serial_count for _, count in outputs.values()),
     )
-    print(f"\n{what} N={theta.size}: " + ", ".join(f"{k}: {v:.3g}" for k, v in benchmark.extra_info.items()))
-    assert benchmark.extra_info["identical"]
+    print(f"\n{what} N={n}: " + ", ".join(f"{k}: {v:.3g}" for k, v in benchmark.extra_info.items() if k != "what"))
+    assert benchmark.extra_info["identical"] and benchmark.extra_info["same_count"]
+    assert all(np.isfinite(t) and t > 0 for t in medians.values())
+    if what == "gradient":
+        assert serial_count == get("central").evaluations(n) == 2 * n
+    else:  # the default reference: n complex evaluations and a few real ones (cross-check, Taylor test)
+        assert n <= serial_count <= n + 64
 
 
 def _nothing():
@@ -105,14 +140,18 @@ def _nothing():
 def test_task_round_trip(benchmark, clusters):
     """The overhead of one task: submit a no-op, wait for its result."""
     client = clusters[2]
-    benchmark.pedantic(lambda: client.submit(_nothing, pure=False).result(), rounds=200, warmup_rounds=20)
+    benchmark.group = "parallel: overheads (one task, one evaluation)"
+    rounds = pick(quick=20, default=200, full=200)
+    benchmark.pedantic(lambda: client.submit(_nothing, pure=False).result(), rounds=rounds, warmup_rounds=5)
     benchmark.extra_info["what"] = "client.submit(noop).result()"
+    assert client.submit(_nothing, pure=False).result() is None
 
 
 def test_evaluation_cost(benchmark):
     """One objective evaluation at each size: the unit of the README's sizing table."""
-    sizes = [*SIZES, 1_000_000, 10_000_000]
+    sizes = pick(quick=[1_000, 10_000], default=[1_000, 10_000, 100_000, 1_000_000], full=[*WIDTHS])
     out = {}
+    benchmark.group = "parallel: overheads (one task, one evaluation)"
     for size in sizes:
         obj, theta = network(size)
         ts = []
@@ -121,7 +160,9 @@ def test_evaluation_cost(benchmark):
             obj.value(theta)
             ts.append(time.perf_counter() - t)
         out[f"eval_s[{theta.size}]"] = statistics.median(ts)
-    benchmark.pedantic(lambda: None, rounds=1)
+    obj, theta = network(sizes[0])
+    benchmark.pedantic(obj.value, args=(theta,), rounds=50, warmup_rounds=5)  # the table's row: the smallest
     benchmark.extra_info.update(out)
     print("\n" + ", ".join(f"{k}: {v:.3g}" for k, v in out.items()))
-    assert all(np.isfinite(list(out.values())))
+    seconds = list(out.values())
+    assert all(np.isfinite(t) and t > 0 for t in seconds) and seconds[-1] > seconds[0]  # 10x N costs more

@@ -4,7 +4,9 @@ installed, torch.autograd.gradcheck in full and in fast mode on the same network
 
 One benchmark runs every checker in interleaved rounds (checker 1, 2, ..., then again), one
 thread each, and keeps the median seconds, evaluations and the ratio to torch in
-``extra_info``; the table is printed at the end.  Run:
+``extra_info``; the table is printed at the end.  It asserts that every checker passes this
+correct gradient and the evaluation counts (at least 2N for the central check, N for the
+default, fewer than N for the fast check).  Run:
 ``pytest benchmarks/test_bench_verdict.py --benchmark-only -s``.
 """
 
@@ -15,8 +17,10 @@ import numpy as np
 import pytest
 
 import gradlab
+from benchmarks.sizes import pick
 
-WIDTH, BATCH, ROUNDS = 20, 64, 5
+WIDTH, BATCH = 20, 64
+ROUNDS = pick(quick=1, default=5, full=9)
 
 
 def _problem():
@@ -64,9 +68,10 @@ def test_the_price_of_a_verdict(benchmark):
     seconds = {name: [] for name in checks}
     evaluations = {}
     with threadpool_limits(1):
-        for name, call in checks.items():  # warm up, and count
+        for name, call in checks.items():  # warm up, count, and judge: every checker passes this correct gradient
             out = call()
             evaluations[name] = getattr(out, "evaluations", None)
+            assert out.passed if name.startswith("gradlab") else out is True, f"{name}: {out}"
         for _ in range(ROUNDS):
             for name, call in checks.items():
                 t0 = time.perf_counter()
@@ -82,6 +87,10 @@ def test_the_price_of_a_verdict(benchmark):
         rows.append(row)
     benchmark.group = "gradcheck: the price of the verdict, against torch"
     benchmark.extra_info.update(n_params=int(net.n_params), rounds=ROUNDS, rows=rows)
+    n = net.n_params
+    assert evaluations["gradlab central"] >= 2 * n  # the reference's 2n, and the checker's own few
+    assert evaluations["gradlab default (auto)"] >= n and evaluations["gradlab fast"] < n
+    assert all(np.isfinite(t) and t > 0 for t in med.values())
     print(f"\nN = {net.n_params}, batch {BATCH}, one thread, median of {ROUNDS} interleaved rounds")
     for row in rows:
         print("  " + ", ".join(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in row.items()))

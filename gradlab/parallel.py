@@ -32,6 +32,14 @@ worker take over the tail of a slow one; the bound keeps the per-task overhead (
 milliseconds on a LocalCluster: ``benchmarks/test_bench_parallel.py``) small against the
 work of a chunk.
 
+Progress
+--------
+A long gradcheck hands its reference a progress bar (a tqdm bar over entries, the
+``progress`` argument).  :func:`map_entries` advances it by a chunk's entries as each chunk
+comes back -- from the cluster (``distributed.as_completed``) or from dask's local pools (a
+dask callback, run in the computing thread) -- and, serially, after each slice of about 1%
+of the entries.
+
 What travels
 ------------
 The objective, ``x`` and the per-entry steps go out once, each as one key of the graph
@@ -59,6 +67,8 @@ from .objective import Counted, describe
 LOCAL = ("threads", "processes", "synchronous")
 CHUNKS_PER_WORKER = 4
 MAX_CHUNKS = 1024
+#: entries at least per slice of the serial loop when a progress bar is attached
+PROGRESS_SLICE = 256
 
 _DEFAULT: contextvars.ContextVar[object] = contextvars.ContextVar("gradlab_scheduler", default=None)
 _PROGRESS: contextvars.ContextVar[bool | None] = contextvars.ContextVar("gradlab_progress", default=None)
@@ -259,6 +269,7 @@ def map_entries(
     *,
     per_entry: int,
     scheduler: object = None,
+    progress: object = None,
     **static,
 ) -> tuple[np.ndarray, ...]:
     """``kernel(counted, x, steps=steps, start=0, stop=n, **static)``, run in chunks on ``scheduler``.
@@ -268,15 +279,20 @@ def map_entries(
     :func:`~gradlab.backends.complex_step.complex_values` do); ``per_entry`` is the number
     of evaluations it makes per entry.  The pieces are concatenated in order and their
     evaluations added to ``counted.evaluations``.  With no scheduler (argument or
-    :func:`use`), this is the plain call.
+    :func:`use`), this is the plain call.  ``progress``: a tqdm-like bar over the entries,
+    advanced as chunks come back (serially: after each slice of about 1% of them).
     """
     scheduler = current(scheduler)
     n = steps.size
     if scheduler is None:
-        return kernel(counted, x, steps=steps, start=0, stop=n, **static)
+        if progress is None:
+            return kernel(counted, x, steps=steps, start=0, stop=n, **static)
+        return _serial_with_progress(kernel, counted, x, steps, progress, static)
     if isinstance(scheduler, str) and scheduler not in LOCAL:
         with use(scheduler, progress=_PROGRESS.get()) as client:
-            return map_entries(kernel, counted, x, steps, per_entry=per_entry, scheduler=client, **static)
+            return map_entries(
+                kernel, counted, x, steps, per_entry=per_entry, scheduler=client, progress=progress, **static
+            )
     objective = counted.objective
     if scheduler != "threads":
         _serialisable(objective, scheduler)
@@ -285,9 +301,9 @@ def map_entries(
     mode = (counted.vector, counted.shape)
     args = [(lo, hi, base + lo * per_entry) for lo, hi in ranges]
     if _is_client(scheduler):
-        results = _on_cluster(scheduler, kernel, objective, x, steps, args, static, mode)
+        results = _on_cluster(scheduler, kernel, objective, x, steps, args, static, mode, progress)
     else:
-        results = _on_local(scheduler, kernel, objective, x, steps, args, static, mode)
+        results = _on_local(scheduler, kernel, objective, x, steps, args, static, mode, progress)
     counted.evaluations += sum(count for _, count, _ in results)
     parts = [out for out, _, _ in results]
     if counted.vector:
@@ -308,11 +324,25 @@ def _one_shape(counted: Counted, shapes: list, ranges: list[tuple[int, int]]) ->
             )
 
 
+def _serial_with_progress(kernel, counted, x, steps, progress, static) -> tuple[np.ndarray, ...]:
+    """The serial loop in slices of about 1% of the entries (at least ``PROGRESS_SLICE``), the
+    caller's progress bar advanced after each: the same entries by the same operations, so the
+    same bits and the same count."""
+    n = steps.size
+    size = max(PROGRESS_SLICE, -(-n // 100))
+    parts = []
+    for lo in range(0, n, size):
+        hi = min(n, lo + size)
+        parts.append(kernel(counted, x, steps=steps, start=lo, stop=hi, **static))
+        progress.update(hi - lo)
+    return tuple(np.concatenate(column) for column in zip(*parts))
+
+
 def _itself(item: object) -> object:
     return item
 
 
-def _on_cluster(client, kernel, objective, x, steps, args, static, mode) -> list:
+def _on_cluster(client, kernel, objective, x, steps, args, static, mode, bar=None) -> list:
     # Each shared item is the result of a task of its own, which a worker fetches once whatever
     # the number of its chunks.  Not `scatter`: scattered data lost with a worker cannot be
     # recovered, while a task's result is simply computed again from the spec the scheduler holds.
@@ -325,21 +355,42 @@ def _on_cluster(client, kernel, objective, x, steps, args, static, mode) -> list
             from distributed import progress
 
             progress(futures)
+        if bar is not None:  # the caller's bar (a long gradcheck) advances as each chunk comes back
+            from distributed import as_completed
+
+            entries = {f.key: hi - lo for f, (lo, hi, _) in zip(futures, args)}
+            for done in as_completed(futures, loop=client.loop):
+                bar.update(entries[done.key])
         return client.gather(futures)
     finally:
         client.cancel([*futures, *shared])
 
 
-def _on_local(scheduler, kernel, objective, x, steps, args, static, mode) -> list:
+def _on_local(scheduler, kernel, objective, x, steps, args, static, mode, bar=None) -> list:
     import dask
 
     shared = [dask.delayed(item, pure=False, traverse=False) for item in (objective, x, steps)]
     task = dask.delayed(_run_chunk, pure=False)
     tasks = [task(kernel, *shared, lo, hi, base, static, mode) for lo, hi, base in args]
-    bar = contextlib.nullcontext()
+    shown = contextlib.ExitStack()
     if _progress_wanted():
         from dask.diagnostics import ProgressBar
 
-        bar = ProgressBar(out=sys.stderr)
-    with bar:
+        shown.enter_context(ProgressBar(out=sys.stderr))
+    if bar is not None:  # the caller's bar advances as each chunk comes back
+        shown.enter_context(_advancing(bar, {t.key: hi - lo for t, (lo, hi, _) in zip(tasks, args)}))
+    with shown:
         return list(dask.compute(*tasks, scheduler=scheduler))
+
+
+def _advancing(bar, entries: dict):
+    """A dask callback (local schedulers) that advances ``bar`` by a chunk's entries when its task
+    finishes; dask calls it in the thread that computes, so the bar is never updated concurrently."""
+    from dask.callbacks import Callback
+
+    class Advance(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            if key in entries:
+                bar.update(entries[key])
+
+    return Advance()

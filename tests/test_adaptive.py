@@ -84,6 +84,13 @@ def test_every_step_backend_counts_its_evaluations_exactly(backend):
     counted = Calls(expsin)
     r = gradlab.differentiate(counted, np.linspace(-1, 1, 6), backend=backend)
     assert r.evaluations == len(counted.points)
+    # what the backend declares about evaluations(n) holds: the count, or a bound on it
+    b = get(backend)
+    assert b.evaluations_exact is (backend != "adaptive")
+    if b.evaluations_exact:
+        assert r.evaluations == b.evaluations(6)
+    else:
+        assert r.evaluations < b.evaluations(6)  # a smooth f takes fewer than the worst case
 
 
 def test_adaptive_is_accurate_and_its_estimate_bounds_the_error_on_a_smooth_vector():
@@ -168,6 +175,22 @@ def test_adaptive_in_float32_and_as_a_gradcheck_reference():
     g32 = gradlab.gradient(obj32, theta.astype(np.float32), backend="adaptive")
     assert g32.dtype == np.float32
     np.testing.assert_allclose(g32, bp, rtol=1e-2, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("h", [1e-20, 1e-30])
+def test_a_pilot_below_the_spacing_of_x_or_of_f_grows_to_a_step_that_measures(dtype, h):
+    # x + h == x for every entry but the zeros (float32: all of them at 1e-20; float64 from 1e-30), and at
+    # x = 0 f is flat to rounding at h: the pilot must grow past both within its rounds, not report
+    # "undefined on both sides" (f is defined everywhere) nor a zero gradient with a huge error
+    x = np.array([0.0, 0.1, -0.7, 1.5, 3.0], dtype=dtype)
+    r = gradlab.differentiate(lambda v: np.sum(np.exp(np.sin(v))), x, backend="adaptive", h=h)
+    true = expsin_grad(x.astype(np.float64))
+    eps = np.finfo(dtype).eps
+    assert r.gradient.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(r.gradient.astype(np.float64), true, rtol=0, atol=1e4 * eps)
+    assert np.all(r.error >= np.abs(r.gradient.astype(np.float64) - true))  # the estimate still bounds it
+    assert r.evaluations <= get("adaptive").evaluations(x.size)
 
 
 # -- no underflow for tiny derivatives ---------------------------------------------------------------------

@@ -61,6 +61,7 @@ def test_float32_and_a_plain_function_on_the_cluster(client):
     assert g.dtype == np.float32 and g.tobytes() == serial.tobytes()
 
 
+@pytest.mark.slow  # a pool of worker processes, started for this test: about 3 s
 def test_processes_scheduler_and_gradcheck(problem):
     obj, theta = problem
     serial = gradlab.gradcheck(obj, theta)
@@ -106,6 +107,50 @@ def test_counts_are_added_to_the_callers_counter(client):
     counted.evaluations = 5
     r = get("forward").compute(counted, x, h=None, scheduler=client)
     assert counted.evaluations == 5 + 11 and r.evaluations == 11
+
+
+class Bar:
+    """A stand-in for the tqdm bar a long gradcheck hands its reference: every update kept, with the
+    count of evaluations made when it came (so that an update at the very end is told from steady ones)."""
+
+    def __init__(self, counted):
+        self.counted, self.updates = counted, []
+
+    def update(self, k):
+        self.updates.append((k, self.counted.evaluations))
+
+
+@pytest.mark.parametrize("scheduler", [None, "threads", "synchronous", "cluster"])
+@pytest.mark.parametrize("backend", ["central", "complex_step"])
+def test_a_progress_bar_advances_as_chunks_come_back(backend, scheduler, client):
+    n = 1000  # serial: slices of 256 entries; on a scheduler: one update per chunk
+    x = np.linspace(-1.0, 1.0, n)
+    counted = Counted(lambda v: np.sum(np.sin(v) * v))
+    bar = Bar(counted)
+    kw = dict(h=None, eps_f=np.finfo(np.float64).eps, noise=0.0)
+    sched = on(scheduler, client) if scheduler else None
+    r = get(backend).reference(counted, x, scheduler=sched, progress=bar, **kw)
+    plain_counter = Counted(lambda v: np.sum(np.sin(v) * v))
+    plain = get(backend).reference(plain_counter, x, **kw)
+    assert r.values.tobytes() == plain.values.tobytes() and counted.evaluations == plain_counter.evaluations
+    steps = [k for k, _ in bar.updates]
+    assert sum(steps) == n  # every entry once, the last slice too
+    if scheduler is None:  # in slices of 256, each while the loop still runs
+        assert len(steps) == -(-n // 256)
+        seen = [e for _, e in bar.updates]
+        assert seen == sorted(seen) and seen[0] < seen[-1] <= counted.evaluations
+    else:  # one update per chunk (the counts reach the caller's counter at the end)
+        assert len(steps) == len(parallel.chunks(n, parallel.workers(sched))) > 1
+
+
+def test_gradchecks_progress_bar_reaches_its_total_on_a_scheduler(monkeypatch, capsys, problem):
+    module = sys.modules["gradlab.check.gradcheck"]
+
+    monkeypatch.setattr(module, "PROGRESS_SECONDS", 0.0)  # show the bar for this small check
+    obj, theta = problem
+    assert gradlab.gradcheck(obj, theta, scheduler="threads").passed
+    err = capsys.readouterr().err
+    assert f"{theta.size}/{theta.size}" in err and f" 0/{theta.size}" not in err.splitlines()[-1]
 
 
 def test_chunks_cover_the_range_in_order():

@@ -40,9 +40,9 @@ SMOKE = Config.make("smoke", progress=False)
 
 
 @pytest.fixture(scope="module")
-def measured():
-    """Every section's DataFrames, measured once in smoke mode."""
-    return build_module.measure(SMOKE)
+def measured(smoke_measurement):
+    """Every section's DataFrames, measured once per session in smoke mode (tests/conftest.py)."""
+    return smoke_measurement
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +186,9 @@ def test_benchmark_json_feeds_the_cost_section(tmp_path):
     for backend, evals, k in (("objective", 1, 0.6), ("backprop", 1, 0.6), ("central", None, 1.6)):
         for n in (100, 1000, 10000, 100000):
             t = 1e-6 * n**k
-            stats = {"min": t, "q1": t * 1.01, "median": t * 1.02, "q3": t * 1.03, "max": t * 1.2}
+            stats = {"min": t, "q1": t * 1.01, "median": t * 1.02, "q3": t * 1.03, "max": t * 50}  # a preempted round
+            if backend == "central" and n == 100:  # rounds kept (--benchmark-save-data), 3 of them, not 5
+                stats["data"] = [t * 1.2, t, t * 1.02]
             info = {"backend": backend, "n_params": n, "evaluations": evals or 2 * n, "backward_passes": 0}
             benchmarks.append({"name": f"{backend}-{n}", "stats": stats, "extra_info": info})
     acc = {"backend": "central", "n_params": 90, "h": 1e-6}
@@ -198,7 +200,47 @@ def test_benchmark_json_feeds_the_cost_section(tmp_path):
     assert sorted(data["cost_table"]["n_params"].unique()) == [100, 1000, 10000, 100000]
     assert len(data["cost_table"]) == 12
     assert "pytest-benchmark JSON" in Cost().text(data, config)
-    assert "Its time ÷ backprop's ∝ N^1.00 ± 0.00" in " ".join(Cost().findings(data, config))
+    findings = " ".join(Cost().findings(data, config))
+    assert "Its time ÷ backprop's ∝ N^1.00 ± 0.00" in findings
+    # the speed-up at the largest N, from quantiles paired with quantiles: 1e-6 N^1.6 / 1e-6 N^0.6 = N
+    assert "backprop is **100,000× faster** at N = 100,000" in findings
+    assert list(dict.fromkeys(data["cost"]["backend"])) == ["objective", "backprop", "central"]  # the file's order
+    assert (data["cost"].groupby(["backend", "n_params"]).size() == 3).all()  # min, q1, median each
+    kept = data["cost"].query("backend == 'central' and n_params == 100")["seconds"].to_numpy()
+    np.testing.assert_allclose(kept, 1e-6 * 100**1.6 * np.array([1.0, 1.01, 1.02]))  # from its 3 rounds
+    fig = cost_figure(data["cost_table"], data["scaling"], data["cost"], config)
+    drawn = {line.get_gid() for line in fig.axes[1].lines}  # the middle panel: central's ratio and its fit
+    assert {"ratio-central", "ratio-fit-central"} <= drawn
+
+
+@pytest.mark.slow  # a pytest in a subprocess timing a dozen benchmarks: about 10 s
+def test_the_cost_benchmarks_json_gives_the_report_what_its_own_sweep_gives(tmp_path):
+    path = tmp_path / "bench.json"
+    cmd = [
+        sys.executable, "-m", "pytest", "benchmarks/test_bench_cost.py", "--benchmark-only", "--bench-size", "quick",
+        "-k", "objective or backprop or central", f"--benchmark-json={path}", "--benchmark-max-time=0.02",
+        "--benchmark-min-rounds=3", "-q", "-p", "no:cacheprovider",
+    ]  # fmt: skip
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    config = Config.make("quick", benchmark_json=path)
+    from_json = Cost().run(config, lambda *a: None)
+    own = Cost().run(Config.make("smoke", widths=(2, 4, 8, 16), repeats=3, fd_max_params=1_000), lambda *a: None)
+    # the same shape of result: the same backends, sizes and evaluation counts, every panel and finding
+    assert {"objective", "backprop", "central"} <= set(from_json["cost"]["backend"])
+    for data in (from_json, own):
+        table = data["cost_table"].set_index(["backend", "n_params"])
+        for n in (42, 90, 234, 714):
+            assert table.loc[("central", n), "evaluations"] == 2 * n and table.loc[("backprop", n), "evaluations"] == 1
+        central = data["scaling"].set_index("backend").loc["central"]
+        assert np.isfinite(central["ratio_at_largest"]) and central["ratio_n"] == 714
+        assert np.isfinite(central["ratio_to_backprop_exponent"])
+    lines = Cost().findings(from_json, config)
+    assert any(line.startswith("**backprop**") for line in lines)
+    assert any(line.startswith("**central**") and "at N = 714" in line for line in lines)
+    fig = cost_figure(from_json["cost_table"], from_json["scaling"], from_json["cost"], config)
+    assert {"ratio-central", "ratio-fit-central"} <= {line.get_gid() for line in fig.axes[1].lines}
 
 
 @pytest.mark.parametrize(
@@ -341,11 +383,14 @@ def test_check_command_passes_and_fails(capsys):
     assert "gradcheck INCONCLUSIVE" in capsys.readouterr().out
 
 
-def test_module_entry_point_and_help():
+def test_module_entry_point_and_help(capsys):
+    # one interpreter for the entry point (each start imports numpy, pandas and matplotlib: seconds);
+    # the usage error in-process, through the same main
     run = subprocess.run([sys.executable, "-m", "gradlab", "report", "--help"], capture_output=True, text=True)
     assert run.returncode == 0 and "--benchmark-json" in run.stdout and "--full" in run.stdout
-    run = subprocess.run([sys.executable, "-m", "gradlab", "nonsense"], capture_output=True, text=True)
-    assert run.returncode == 2 and "invalid choice" in run.stderr
+    with pytest.raises(SystemExit) as info:
+        cli.main(["nonsense"])
+    assert info.value.code == 2 and "invalid choice" in capsys.readouterr().err
 
 
 def test_one_mode_table_sets_the_trust_zoo_grid():

@@ -10,11 +10,12 @@ For each entry ``i`` the backend works in three moves, all on the line ``x + t e
    (capped at ``max(1, |x_i|)``): ``1`` for ``exp`` wherever it is evaluated, ``|x|`` for
    ``log``, ``x / 98`` for ``x^99``, about the distance to the pole for ``tan`` near
    ``pi/2``.  The pilot is repeated (at most ``PILOTS`` rounds in all) at ``s / 8`` where it
-   was coarser than ``4 s``; ``2^10`` times further out where ``d2`` drowns in rounding
-   (``f`` linear to rounding at ``h``); and, where ``f`` is undefined on one side (it returns
-   nan or inf, or raises ``ValueError`` or an ``ArithmeticError``), at the relative step
-   ``eps^(1/5) |x_i|``, which stays in the domain of ``log`` or ``sqrt`` however close
-   ``x_i`` is to 0.
+   was coarser than ``4 s``; ``2^10`` times further out, and at least at the default pilot
+   step, where ``d2`` drowns in rounding (``f`` linear to rounding at ``h``) or ``x + h == x``
+   (an ``h`` given below the spacing of ``x_i``: growing by ``2^10`` alone would spend every
+   round there); and, where ``f`` is undefined on one side (it returns nan or inf, or raises
+   ``ValueError`` or an ``ArithmeticError``), at the relative step ``eps^(1/5) |x_i|``, which
+   stays in the domain of ``log`` or ``sqrt`` however close ``x_i`` is to 0.
 2. **Ladder.**  Central differences ``D(H / r^k)``, ``k = 0..3``, with ``H ~ s / 8``,
    extrapolated to ``h -> 0`` by Richardson (Neville's scheme in ``h^2``, each level
    removing one more even power: orders 2, 4, 6, 8).  The ladder is aligned with the pilot
@@ -160,6 +161,7 @@ class Adaptive(Backend):
     style = Style("adaptive", "#e7298a", "*")
     jacobians = False  # its step is chosen from one scalar f, entry by entry
     own_steps = True
+    evaluations_exact = False  # evaluations(n) is an upper bound: the count adapts to f
 
     def evaluations(self, n: int) -> int:
         """An upper bound (the count is adaptive): ``2 PILOTS + 2 LEVELS + ONE_SIDED_LEVELS``
@@ -212,11 +214,14 @@ class Adaptive(Backend):
             fm, dm = line.at(i, xi, -h, -h / unit)
             return fp, dp, fm, dm
 
+        # further out: 2^10 times, and at least to the default pilot (a tiny h given, below the
+        # spacing of x or where f is flat to rounding, would otherwise stay there for every round)
+        pilot = _pow2(eps ** (1 / 5) * max(1.0, abs(xi)))
         h, scale, known = unit, None, {}
         for _ in range(PILOTS):
             fp, dp, fm, dm = known[h] = pair(h)
             if dp == 0 or dm == 0:
-                nxt = h * 2.0**10  # below the spacing of x (a tiny h given): x + h == x
+                nxt = max(h * 2.0**10, pilot)  # below the spacing of x: x + h == x, f says nothing at h
             elif not (math.isfinite(fp) and math.isfinite(fm)):
                 # a domain edge (or overflow) within h: look closer, at the relative step if smaller
                 rel = _pow2(h0 / max(1.0, abs(xi)) * abs(xi)) if xi != 0 else 0.0
@@ -224,7 +229,7 @@ class Adaptive(Backend):
             else:
                 scale = self._scale(f0, fp, dp, fm, dm, eps)
                 if scale is None:
-                    nxt = h * 2.0**10  # f linear to rounding at h: look further out
+                    nxt = max(h * 2.0**10, pilot)  # f linear to rounding at h: look further out
                     if nxt > max(1.0, abs(xi)):
                         break
                 else:

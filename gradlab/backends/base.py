@@ -152,6 +152,11 @@ class Backend(abc.ABC):
     #: whether :meth:`compute` also differentiates an array-valued ``f`` (a ``Counted`` in vector
     #: mode), returning its Jacobian, shape ``out + x.shape``: what :func:`gradlab.jacobian` needs
     jacobians: bool = False
+    #: True: :meth:`evaluations` is the count of a gradient at the default step (exceptions a
+    #: backend documents, such as the complex step's entries measured again, aside); False: an
+    #: upper bound that a run may stay under (a backend that adapts its work to ``f``, such as
+    #: ``adaptive``).  ``GradientResult.evaluations`` is always the count of the run.
+    evaluations_exact: bool = True
 
     @abc.abstractmethod
     def compute(self, objective: Counted, x: np.ndarray, *, h: float | None) -> GradientResult:
@@ -166,7 +171,8 @@ class Backend(abc.ABC):
         """
 
     def evaluations(self, n: int) -> int:
-        """Objective evaluations of one gradient of ``n`` entries (exact)."""
+        """Objective evaluations of one gradient of ``n`` entries: exact, or an upper bound
+        where :attr:`evaluations_exact` is False."""
         nonzero = sum(1 for o in self.offsets if o != 0)
         return n * nonzero + (1 if 0 in self.offsets else 0)
 

@@ -105,7 +105,9 @@ class ComplexStep(Backend):
     ) -> GradientResult:
         return self._gradient(objective, x, h, scheduler)
 
-    def _gradient(self, objective: Counted, x: np.ndarray, h, scheduler, noise: float = 0.0) -> GradientResult:
+    def _gradient(
+        self, objective: Counted, x: np.ndarray, h, scheduler, noise: float = 0.0, progress=None
+    ) -> GradientResult:
         start = objective.evaluations
         flat = x.reshape(-1)
         info = np.finfo(x.dtype)
@@ -115,7 +117,9 @@ class ComplexStep(Backend):
                 f"(at h = 1e-320 the error is about 1e-3); use h of at least {info.tiny / info.eps:.3g}, or the default"
             )
         steps = self.default_step(flat) if h is None else np.full(flat.size, float(h))
-        real, imag = parallel.map_entries(complex_values, objective, x, steps, per_entry=1, scheduler=scheduler)
+        real, imag = parallel.map_entries(
+            complex_values, objective, x, steps, per_entry=1, scheduler=scheduler, progress=progress
+        )
         out = imag.shape[1:]  # the shape of f's values: () for a scalar f
         g = imag / steps.reshape(-1, *(1,) * len(out))  # (n,) + out
         if h is None:
@@ -148,7 +152,7 @@ class ComplexStep(Backend):
         cross-check shows that its complex evaluation drops or conjugates an imaginary part,
         central differences measure instead (and the estimate's note says why)."""
         try:
-            result = self._gradient(objective, x, h, scheduler, noise)
+            result = self._gradient(objective, x, h, scheduler, noise, progress)  # the bar follows the first pass
             values = result.gradient.astype(np.float64).reshape(-1)
             if h is None:
                 bound = ROUNDING * eps_f * np.abs(values)

@@ -336,8 +336,9 @@ def all_node_values(
     f0 = objective(x.copy()) if 0 in offsets else None
     moving = sum(1 for o in offsets if o != 0)
     return parallel.map_entries(
-        node_values, objective, x, steps, per_entry=moving, scheduler=scheduler, offsets=offsets, f0=f0, checked=True
-    )
+        node_values, objective, x, steps, per_entry=moving, scheduler=scheduler, progress=progress,
+        offsets=offsets, f0=f0, checked=True,
+    )  # fmt: skip
 
 
 def _checked_nodes(x, offsets, steps, start, stop) -> tuple[np.ndarray, np.ndarray]:

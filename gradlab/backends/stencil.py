@@ -135,8 +135,6 @@ def node_values(
         values[:, zero[0]] = y0
     size = SLICE if progress is None else PROGRESS_SLICE
     for lo in range(0, rows, size):  # Python floats for speed, a bounded slice at a time
-        if progress is not None and lo:
-            progress.update(size)
         pts = points[lo : lo + size].tolist()
         for row, i in enumerate(range(start + lo, start + lo + len(pts)), start=lo):
             # the loop of Working.at, inlined: this is the hot path of every difference scheme
@@ -151,6 +149,8 @@ def node_values(
                     values[row, k] = y
             finally:
                 wflat[i] = xi
+        if progress is not None:  # after the slice: the last one counts too
+            progress.update(len(pts))
     return _allocate(rows, len(offsets), 0.0) if values is None else values
 
 

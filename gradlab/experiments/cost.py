@@ -274,13 +274,24 @@ def _fit_columns(prefix: str, by_size: dict[int, np.ndarray], sizes: Sequence[in
     }
 
 
+#: the values that stand for a benchmark's rounds (pytest-benchmark's stats of these names): its
+#: fastest half, the part the report reads (a value from the fastest rounds, a band up to the
+#: median).  Not q3 and max: over hundreds of rounds of a microsecond call the slowest are
+#: preempted ones, and a ratio of two such would say only how busy the machine was
+BENCHMARK_QUANTILES = ("min", "q1", "median")
+
+
 def from_benchmark_json(path: object) -> pd.DataFrame:
     """The cost samples from a ``pytest --benchmark-json`` file (cost benchmarks only), in
     :func:`cost_sweep`'s shape.
 
-    A benchmark's rounds are its samples when the file keeps them (``--benchmark-save-data``);
-    otherwise its quantiles (min, q1, median, q3, max) stand in for them.  Raises
-    ``ValueError`` naming the file and what is wrong with it.
+    Every benchmark gives three samples, quantiles 0, 0.25 and 0.5 of its rounds (min, q1,
+    median: :data:`BENCHMARK_QUANTILES`, computed from the rounds where the file keeps them,
+    ``--benchmark-save-data``), numbered ``repeat`` 0-2.  The benchmarks ran one after another,
+    not in interleaved rounds, so sample ``k`` of one backend is paired with sample ``k`` of
+    backprop (quantile with quantile) for the ratios of :func:`scaling_summary`, which need the
+    same number of samples on both sides.  Raises ``ValueError`` naming the file and what is
+    wrong with it.
     """
     import json
     from pathlib import Path
@@ -303,14 +314,23 @@ def from_benchmark_json(path: object) -> pd.DataFrame:
         if not isinstance(stats, dict):
             raise ValueError(f"{where}: benchmark {i} ({b.get('name', '?')!r}) has no 'stats'")
         raw = stats.get("data")
-        if not isinstance(raw, list) or not raw:
-            raw = [stats.get(k) for k in ("min", "q1", "median", "q3", "max") if k in stats]
         try:
-            seconds = [float(t) for t in raw]
+            if isinstance(raw, list) and raw:
+                rounds = np.array([float(t) for t in raw])
+                seconds = [float(q) for q in np.quantile(rounds, [0.0, 0.25, 0.5])]
+            else:
+                missing = [k for k in BENCHMARK_QUANTILES if k not in stats]
+                if missing:
+                    raise ValueError(
+                        f"{where}: benchmark {i} ({b.get('name', '?')!r}) has no {', '.join(missing)} in its 'stats'"
+                    )
+                seconds = [float(stats[k]) for k in BENCHMARK_QUANTILES]
             n = int(info["n_params"])
             evaluations = int(info.get("evaluations", 1))
             backward = int(info.get("backward_passes", 0))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError) as exc:
+            if str(exc).startswith(where):
+                raise
             raise ValueError(f"{where}: benchmark {i} ({b.get('name', '?')!r}) holds non-numeric stats") from None
         if not seconds or not all(t > 0 and math.isfinite(t) for t in seconds) or n < 1:
             raise ValueError(f"{where}: benchmark {i} ({b.get('name', '?')!r}) holds no positive timings")
@@ -335,4 +355,11 @@ def from_benchmark_json(path: object) -> pd.DataFrame:
         raise ValueError(
             f"{where} must hold gradlab cost benchmarks (pytest benchmarks/test_bench_cost.py); found none"
         )
-    return pd.DataFrame(rows).sort_values(["backend", "n_params", "repeat"], kind="stable").reset_index(drop=True)
+    df = pd.DataFrame(rows)
+    order = {b: k for k, b in enumerate(dict.fromkeys(df["backend"]))}  # the file's order, as a sweep's
+    return (
+        df.assign(_order=df["backend"].map(order))
+        .sort_values(["_order", "n_params", "repeat"], kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )

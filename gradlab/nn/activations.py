@@ -88,6 +88,12 @@ def _elu(z):
     return np.where(_re(z) > 0, z, ELU_ALPHA * np.expm1(neg))
 
 
+def _elu_tail(z):
+    """``alpha e^z`` for ``z <= 0`` (elu' and elu'' there), from ``z`` itself: the forward output would
+    give it as ``a + alpha``, which cancels for very negative ``z`` (relative error eps / e^z)."""
+    return ELU_ALPHA * np.exp(np.where(_re(z) > 0, 0, z))
+
+
 def _clip(z, lo, hi):
     zr = _re(z)
     return np.where(zr <= lo, lo, np.where(zr >= hi, hi, z))
@@ -131,13 +137,13 @@ ACTIVATIONS: dict[str, Activation] = {
             d2f=_flat,
             init="he",
         ),
-        # elu' = 1 for z > 0, alpha e^z = a + alpha otherwise; elu'' = 0 and a + alpha likewise
-        # (elu is C1 but not C2 at 0: its second derivative jumps from alpha to 0 there)
+        # elu' = 1 for z > 0, alpha e^z otherwise (= a + alpha, but that cancels for z << 0);
+        # elu'' = 0 and alpha e^z likewise (elu is C1 but not C2 at 0: elu'' jumps from alpha to 0)
         Activation(
             "elu",
             _elu,
-            lambda z, a: np.where(_re(z) > 0, 1.0, a + ELU_ALPHA),
-            d2f=lambda z, a: np.where(_re(z) > 0, 0.0, a + ELU_ALPHA),
+            lambda z, a: np.where(_re(z) > 0, 1.0, _elu_tail(z)),
+            d2f=lambda z, a: np.where(_re(z) > 0, 0.0, _elu_tail(z)),
             init="he",
         ),
         # softplus' = sigmoid, softplus'' = sigmoid'
