@@ -346,6 +346,13 @@ def parser() -> argparse.ArgumentParser:
         help="random directions per block with --fast (default: %(default)s)",
     )
     c.add_argument(
+        "--order",
+        type=int,
+        choices=[1, 2],
+        default=_default(gradcheck, "order"),
+        help="1: the gradient; 2: the gradient, then the network's exact HVP per block pair (default: %(default)s)",
+    )
+    c.add_argument(
         "--scheduler",
         type=_scheduler,
         default=_default(gradcheck, "scheduler"),
@@ -435,6 +442,7 @@ def _check(args, p) -> int:
             directions=args.directions,
             seed=args.seed,
             scheduler=args.scheduler,
+            order=args.order,
         )
     except parallel.SchedulerUnreachable as exc:
         p.error(f"argument --scheduler: {exc}")

@@ -10,6 +10,9 @@ knows about itself.  The protocol (structural: implement the methods, no base cl
   plain vector) that checks report on;
 - ``gradient`` -- ``None``, or a function giving the analytic gradient at a
   validated ``x`` (one forward and one backward pass);
+- ``hvp`` -- optional (looked up with ``getattr``): ``hvp(x, v) -> H v``, an exact
+  Hessian-vector product (the MLP's R-operator), which :func:`gradlab.hessian`,
+  :func:`gradlab.hvp` and ``gradcheck(..., order=2)`` use;
 - ``complex_ok`` -- ``True`` when ``value`` is analytic in complex ``x`` (the complex
   step may be used), ``None`` when unknown (a plain callable: it will be tried);
 - ``kinks`` -- ``None`` for a smooth ``f``, or a function ``x -> key`` such that two

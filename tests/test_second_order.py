@@ -217,3 +217,23 @@ def test_bad_hessian_output_is_named():
         gradlab.gradcheck(rosen, X0, grad=rosen_grad, hessian=lambda x: np.eye(3))
     with pytest.raises(ValueError, match=r"`hvp\(x, v\)` must return an array shaped like x"):
         gradlab.gradcheck(rosen, X0, grad=rosen_grad, hvp=lambda x, v: v[:2])
+
+
+def test_a_users_gradient_of_the_mlp_is_not_assumed_to_take_complex_input():
+    obj, theta = _net()
+
+    def real_only(t):
+        if np.iscomplexobj(t):
+            raise TypeError("real input only")
+        return obj.gradient(t)
+
+    r = gradlab.gradcheck(obj, theta, grad=real_only, order=2)
+    assert r.passed and r.first_order.reference == "complex_step" and r.reference == "central"
+
+
+def test_the_check_command_takes_order_2(capsys):
+    from gradlab import cli
+
+    assert cli.main(["check", "--sizes", "3,4,2", "--order", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "gradcheck passed: backprop then obj.hvp" in out and "H[b2, W1]" in out

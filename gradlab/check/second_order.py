@@ -93,11 +93,12 @@ def second_order_options(
 class InnerProductOfGradient:
     """``phi_u(x) = <u, g(x)>`` as an objective on the flat vector: the scalar whose gradient is
     ``H u``.  It keeps the objective's blocks and kinks (``g`` is smooth on ``f``'s pieces), and
-    evaluates in complex arithmetic where ``f`` does (backprop takes complex ``theta``)."""
+    evaluates in complex arithmetic where ``g`` is the objective's own gradient and ``f`` does
+    (backprop takes complex ``theta``); a user's ``grad`` is not assumed to."""
 
-    def __init__(self, g: Callable[[np.ndarray], np.ndarray], u: np.ndarray, objective, blocks):
+    def __init__(self, g: Callable[[np.ndarray], np.ndarray], u: np.ndarray, objective, blocks, own: bool):
         self.g, self.u, self._blocks = g, u, blocks
-        self.complex_ok = getattr(objective, "complex_ok", None)
+        self.complex_ok = getattr(objective, "complex_ok", None) if own else None
         self.kinks = getattr(objective, "kinks", None)
         self.gradient = None
 
@@ -125,6 +126,8 @@ class _Flat:
     matrix: np.ndarray | None
     blocks: tuple[Block, ...]
     source: str
+    #: whether g is the objective's own gradient (backprop), not the caller's grad
+    own_gradient: bool
 
 
 def _flat_problem(options: SecondOrder) -> _Flat:
@@ -190,7 +193,7 @@ def _flat_problem(options: SecondOrder) -> _Flat:
 
         source = "obj.hvp" if options.source == "own" else getattr(options.fn, "__name__", "hvp")
     source = "hvp" if source == "<lambda>" else source
-    return _Flat(objective, point, g, hv, matrix, blocks, source)
+    return _Flat(objective, point, g, hv, matrix, blocks, source, grad is None)
 
 
 def second_order_check(options: SecondOrder, first: GradcheckResult, check, settings) -> GradcheckResult:
@@ -222,7 +225,7 @@ def second_order_check(options: SecondOrder, first: GradcheckResult, check, sett
     runs: list[tuple[str, GradcheckResult]] = []
 
     def run(label: str, u: np.ndarray, fast: bool) -> GradcheckResult:
-        phi = InnerProductOfGradient(flat.g, u, flat.objective, flat.blocks)
+        phi = InnerProductOfGradient(flat.g, u, flat.objective, flat.blocks, flat.own_gradient)
         hu = flat.hv(flat.point.reshape(-1), u)
         r = check(phi, flat.point, lambda p: hu.reshape(flat.point.shape), fast)
         runs.append((label, r))
