@@ -55,3 +55,23 @@ def test_hvp_ratio_table():
     r = t.iloc[0]
     assert r["n_params"] == 234 and r["repeats"] == 3
     assert 0 < r["ratio_low"] <= r["ratio_median"] <= r["ratio_high"]
+
+
+def test_the_report_section_states_what_it_measured():
+    from gradlab.report.config import Config
+    from gradlab.report.sections.second_order import SECTION
+
+    config = Config.make("smoke", progress=False)
+    data = SECTION.run(config, lambda *a: None)
+    assert set(SECTION.csvs) <= set(data)
+    findings = "\n".join(SECTION.findings(data, config))
+    best = data["second_accuracy_summary"].set_index(["backend", "dtype", "order"]).loc[("central", "float64", 2)]
+    assert f"best step {best['best_h']:.2g}" in findings
+    assert "false alarms on the correct HVP: 0%" in findings
+    text = SECTION.text(data, config)
+    assert "ε^¼" in text and "hvp=bug" in text
+    fig = SECTION.figure(data, config)
+    lines = [ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("central, second")]
+    part = data["second_accuracy"]
+    part = part[(part["backend"] == "central") & (part["dtype"] == "float64") & (part["entry"] == "diagonal")]
+    np.testing.assert_array_equal(lines[0].get_ydata(), part.sort_values("h")["abs_error"].to_numpy())
