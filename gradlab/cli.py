@@ -37,6 +37,7 @@ from . import _validate as v
 from .backends import StepUnresolvedError, references
 from .check import gradcheck
 from .experiments.cost import from_benchmark_json
+from .experiments.layercost import model as layer_model
 from .nn import ACTIVATIONS, LOSSES, MLP, OUTPUT_ONLY
 from .report import Config, FolderRefused, ReportBusyError, build, destination, verify
 from .report.publish import Terminated
@@ -54,7 +55,7 @@ exit status:
 SCHEDULER_TIMEOUT = 3.0
 
 # options that take a number: a value such as -1e-3 is theirs, not an option
-_NUMERIC = {"--h", "--l2", "--seed", "--batch", "--directions", "--repeats", "--sizes", "--widths"}
+_NUMERIC = {"--h", "--l2", "--seed", "--batch", "--directions", "--repeats", "--sizes", "--widths", "--width"}
 _NUMBER = re.compile(r"-(\d|\.\d|inf|nan)", re.IGNORECASE)
 
 
@@ -307,6 +308,16 @@ def parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    c.add_argument(
+        "--model",
+        choices=["mlp", "cnn", "lstm"],
+        default="mlp",
+        help="mlp: the network of --sizes; cnn: Conv2d(1, w, 3, padding=1), relu, MaxPool2d(2), Dense on 8x8 "
+        "images; lstm: LSTM(4, w), Dense over 6 steps (default: %(default)s)",
+    )
+    c.add_argument(
+        "--width", type=_positive_int, default=2, help="w of --model cnn or lstm: channels or hidden units (default: 2)"
+    )
     c.add_argument("--sizes", type=_sizes, default=[4, 16, 3], help="layer widths, e.g. 4,16,16,3 (default: 4,16,3)")
     c.add_argument(
         "--activation", choices=sorted(ACTIVATIONS), default=_default(net, "activation"), help="hidden nonlinearity"
@@ -406,17 +417,30 @@ def _report(args, p) -> int:
     return 0
 
 
+def _layer_network(args, p):
+    """The network of ``--model cnn|lstm`` (layers of gradlab.nn); the MLP's own options are refused."""
+    for name in ("sizes", "activation", "output", "loss", "l2"):
+        if getattr(args, name) != p.get_default(name):
+            p.error(f"argument --{name}: --model {args.model} takes --width, not --{name}")
+    return layer_model(args.model, args.width, dtype=args.dtype)
+
+
 def _check(args, p) -> int:
     itemsize = np.dtype(args.dtype).itemsize
-    too_big = check_memory(args.sizes, args.batch, itemsize, _available_memory())
-    if too_big:
-        p.error(f"argument {too_big[0]}: {too_big[1]}")
-    try:
-        net = MLP(
-            args.sizes, activation=args.activation, output=args.output, loss=args.loss, l2=args.l2, dtype=args.dtype
-        )
-    except (TypeError, ValueError) as exc:
-        p.error(str(exc))
+    if args.model != "mlp":
+        if args.order == 2:  # the layers have no R-operator: nothing to check the Hessian with
+            p.error(f"argument --order: 2 checks the MLP's exact HVP; --model {args.model} has none")
+        net = _layer_network(args, p)
+    else:
+        too_big = check_memory(args.sizes, args.batch, itemsize, _available_memory())
+        if too_big:
+            p.error(f"argument {too_big[0]}: {too_big[1]}")
+        try:
+            net = MLP(
+                args.sizes, activation=args.activation, output=args.output, loss=args.loss, l2=args.l2, dtype=args.dtype
+            )
+        except (TypeError, ValueError) as exc:
+            p.error(str(exc))
     X, Y = net.random_batch(args.batch, seed=args.seed)
     theta = net.init(seed=args.seed)
     objective = net.objective(X, Y)

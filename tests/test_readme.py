@@ -87,6 +87,7 @@ def test_the_readme_blocks_are_found_and_every_directive_is_known():
         "The `adaptive` backend",
         "Second order",
         "On many cores or a cluster",
+        "Beyond the MLP",
     ]
     for b in BLOCKS:
         assert {d.split()[0] for d in b.directives} <= KNOWN, (b.id, b.directives)
@@ -204,6 +205,14 @@ def test_quick_start_claims():
     assert quick.mode == "fast" and quick.evaluations == FAST_PROBE_EVALUATIONS + PROJECTION_EVALUATIONS * len(
         quick.directions
     )
+
+
+def test_beyond_the_mlp_claims():
+    beyond = next(b for b in BLOCKS if b.section == "Beyond the MLP")
+    ns = run(beyond)
+    assert ns["model"].n_params == 4 * 9 + 4 + 36 * 10 + 10  # the contract's CNN
+    assert ns["g"].shape == ns["theta"].shape
+    assert len(CLAIMS[beyond.index]) == 3  # the block names, the passed check, the failed check and its blocks
 
 
 def test_check_your_own_backprop_claims():

@@ -237,3 +237,12 @@ def test_the_check_command_takes_order_2(capsys):
     assert cli.main(["check", "--sizes", "3,4,2", "--order", "2"]) == 0
     out = capsys.readouterr().out
     assert "gradcheck passed: backprop then obj.hvp" in out and "H[b2, W1]" in out
+
+
+def test_the_check_command_refuses_order_2_for_a_layer_model(capsys):
+    from gradlab import cli
+
+    with pytest.raises(SystemExit) as info:
+        cli.main(["check", "--model", "cnn", "--order", "2"])
+    assert info.value.code == 2
+    assert "argument --order: 2 checks the MLP's exact HVP; --model cnn has none" in capsys.readouterr().err

@@ -20,7 +20,7 @@ import pandas as pd
 
 from .. import _validate as v
 from ..backends import Backend, StepTooSmallError, StepWarning, baseline, differentiate, get, references
-from ..nn import MLP, MLPObjective
+from ..nn import MLP, MLPObjective, NetworkObjective
 from ..objective import Counted
 from ..stats import loglog_fit
 from ..theory import higher_derivatives
@@ -68,10 +68,12 @@ def adaptive_rows(f, x64, ref, ref_norm, backend: Backend, dtype, label) -> dict
 
 
 def in_precision(f: object, dtype: object) -> object:
-    """``f`` evaluated in ``dtype``: an MLP objective is rebuilt as a twin network in that
+    """``f`` evaluated in ``dtype``: an MLP or Network objective is rebuilt as a twin network in that
     precision on the same data; a plain callable is returned as is (it receives ``x`` in
     ``dtype`` and is expected to compute in it)."""
     dtype = v.float_dtype("dtype", dtype)
+    if isinstance(f, NetworkObjective):
+        return f.in_precision(dtype)
     if isinstance(f, MLPObjective):
         net = f.net
         if net.dtype == dtype:
