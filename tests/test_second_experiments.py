@@ -75,3 +75,19 @@ def test_the_report_section_states_what_it_measured():
     part = data["second_accuracy"]
     part = part[(part["backend"] == "central") & (part["dtype"] == "float64") & (part["entry"] == "diagonal")]
     np.testing.assert_array_equal(lines[0].get_ydata(), part.sort_values("h")["abs_error"].to_numpy())
+
+
+def test_the_hvp_ratio_is_stated_only_when_the_rounds_agree():
+    import pandas as pd
+
+    from gradlab.report.config import Config
+    from gradlab.report.sections.second_order import SECTION
+
+    config = Config.make("smoke", progress=False)
+    data = SECTION.run(config, lambda *a: None)
+    row = {"width": 16, "n_params": 714, "backprop_seconds": 1e-4, "hvp_seconds": 2e-4, "repeats": 5}
+    agree = dict(data, hvp_ratio=pd.DataFrame([row | {"ratio_median": 2.0, "ratio_low": 1.9, "ratio_high": 2.1}]))
+    noisy = dict(data, hvp_ratio=pd.DataFrame([row | {"ratio_median": 3.8, "ratio_low": 0.6, "ratio_high": 4.8}]))
+    assert "2.00× one gradient" in "\n".join(SECTION.findings(agree, config))
+    text = "\n".join(SECTION.findings(noisy, config))
+    assert "not stated: the rounds disagree" in text and "3.80×" not in text
