@@ -51,22 +51,27 @@ def n_params(width):
 def memory_budget(backend, obj) -> int:
     """Bytes one call may add at most: the cached forward pass (one activation array per layer, a
     few times over), plus O(N) -- the gradient for backprop, a few vectors per stencil point for
-    differences (a copy of x per parameter would be 8 N^2)."""
+    differences (a copy of x per parameter would be 8 N^2); K times the cache and K directions for
+    forward mode, which carries K tangents a pass."""
     n, cache = obj.n_params, 8 * BATCH * sum(obj.net.sizes)
     if backend == "objective":
         return 6 * cache + 100_000
     b = get(backend)
     if b.kind == "analytic":
         return 8 * n + 6 * cache + 100_000
+    if b.jvps(n):  # forward mode carries K tangents a pass: K copies of the cache, K directions of N
+        k = min(n, getattr(b, "tangents_per_pass", n))
+        return k * (6 * cache + 8 * n) + 8 * n + 200_000
     return 8 * (6 * max(2, len(b.offsets)) + 12) * n + 6 * cache + 200_000
 
 
-def record(benchmark, backend, obj, evaluations, backward_passes, call):
+def record(benchmark, backend, obj, evaluations, backward_passes, call, jvps=0):
     benchmark.extra_info.update(
         backend=backend,
         n_params=int(obj.n_params),
         evaluations=int(evaluations),
         backward_passes=int(backward_passes),
+        jvps=int(jvps),
         sizes=[int(s) for s in obj.net.sizes],
         width=int(obj.net.sizes[1]),
         depth=len(obj.net.sizes) - 2,
@@ -96,8 +101,9 @@ def test_objective(benchmark, width):
     run(benchmark, lambda: obj(theta), slow=False)
 
 
-#: every registered backend; those that take a step stop at FD_WIDTHS (their cost grows as N^2)
-CASES = [(b.name, w) for b in all_backends() for w in (FD_WIDTHS if b.has_step else WIDTHS)]
+#: every registered backend; those that pay a pass per entry (a step's, forward mode's) stop at
+#: FD_WIDTHS: their cost grows as N^2
+CASES = [(b.name, w) for b in all_backends() for w in (FD_WIDTHS if b.per_entry else WIDTHS)]
 
 
 @pytest.mark.parametrize("backend, width", CASES, ids=[f"{b}-{n_id(n_params(w))}" for b, w in CASES])
@@ -113,12 +119,12 @@ def test_backend(benchmark, backend, width):
         assert r.evaluations == b.evaluations(n)
     else:  # a declared upper bound (adaptive: its count adapts to f)
         assert 0 < r.evaluations <= b.evaluations(n)
-    assert r.backward_passes == (1 if b.kind == "analytic" else 0)
+    assert r.backward_passes == (1 if b.kind == "analytic" else 0) and r.jvps == b.jvps(n)
     # the gradient it was timed for: backprop's, to 1e-5 of the largest entry (forward differences,
     # the least accurate scheme, are near 1e-8 here)
     np.testing.assert_allclose(r.gradient, reference, rtol=0, atol=1e-5 * np.abs(reference).max())
-    record(benchmark, backend, obj, r.evaluations, r.backward_passes, call)
-    run(benchmark, call, slow=b.has_step and width >= 16)
+    record(benchmark, backend, obj, r.evaluations, r.backward_passes, call, jvps=r.jvps)
+    run(benchmark, call, slow=b.per_entry and width >= 16)
 
 
 @pytest.mark.parametrize("width", WIDTHS, ids=lambda w: n_id(n_params(w)))

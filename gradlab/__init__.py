@@ -18,7 +18,15 @@ from .backends import (
     unregister,
 )
 from .backends import names as backends
-from .check import GradcheckError, GradcheckResult, assert_gradcheck, gradcheck, taylor_test
+from .check import (
+    AdjointResult,
+    GradcheckError,
+    GradcheckResult,
+    adjoint_test,
+    assert_gradcheck,
+    gradcheck,
+    taylor_test,
+)
 from .nn import MLP
 from .structure import Structure, flatten
 
@@ -26,6 +34,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "MLP",
+    "AdjointResult",
     "Structure",
     "Backend",
     "DifferenceScheme",
@@ -37,6 +46,7 @@ __all__ = [
     "StepTooSmallError",
     "StepWarning",
     "Style",
+    "adjoint_test",
     "assert_gradcheck",
     "backends",
     "differentiate",

@@ -34,7 +34,7 @@ import numpy as np
 
 from . import __version__, parallel
 from . import _validate as v
-from .backends import StepUnresolvedError, references
+from .backends import StepUnresolvedError, check_references
 from .check import gradcheck
 from .experiments.cost import from_benchmark_json
 from .experiments.layercost import model as layer_model
@@ -339,10 +339,10 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--reference",
-        choices=["auto", *references()],
+        choices=["auto", *check_references()],
         default=_default(gradcheck, "reference"),
         help="reference backend: auto (the complex step, cross-checked, for a network), or any registered "
-        "backend that takes a step, third-party ones included (default: %(default)s)",
+        "backend that takes a step, third-party ones included, or forward_ad (exact) (default: %(default)s)",
     )
     c.add_argument(
         "--h", type=_positive_float, default=_default(gradcheck, "h"), help="finite-difference step (default: scaled)"

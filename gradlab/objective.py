@@ -19,6 +19,10 @@ knows about itself.  The protocol (structural: implement the methods, no base cl
   points have equal keys exactly when they lie on the same smooth piece of ``f``
   (for a ReLU network: which side of 0 every pre-activation is on).
 
+Optional, outside the protocol (looked up, never required): ``jvp(x, V)`` -- the directional
+derivatives along the rows of ``V`` (shape ``(K, n)``) in one forward pass of tangents, which
+backend ``forward_ad`` uses where present (dual numbers through ``value`` otherwise).
+
 :class:`~gradlab.nn.MLPObjective` implements all of it; :class:`FunctionObjective`
 wraps any Python callable ``f(x) -> float``.  Backends do not call an objective
 directly but through :class:`Counted`, which counts every evaluation (the cost axis

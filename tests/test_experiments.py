@@ -174,7 +174,10 @@ def test_cost_sweep_counts_are_exact_and_fd_stops_at_the_cap():
     for r in df.itertuples():
         n = r.n_params
         expected = 1 if r.backend == "objective" else get(r.backend).evaluations(n)
-        if r.backend != "objective" and get(r.backend).order is None:  # adaptive: an upper bound
+        assert r.jvps == (0 if r.backend == "objective" else get(r.backend).jvps(n))
+        if r.backend != "objective" and get(r.backend).jvps(n):  # forward mode: JVPs, not evaluations
+            assert r.evaluations == expected == 0 and r.jvps == n
+        elif r.backend != "objective" and get(r.backend).order is None:  # adaptive: an upper bound
             assert 0 < r.evaluations <= expected
         else:
             assert r.evaluations == expected
@@ -324,3 +327,32 @@ def test_every_experiment_has_one_entry_point_shape_and_keeps_its_old_names():
     seen = []
     pd.testing.assert_frame_equal(one.run(), trustzoo.run(one, progress=lambda i, n: seen.append((i, n))))
     assert seen == [(1, 1)]
+
+
+# -- forward against reverse mode ------------------------------------------------------------------------
+
+
+def test_modes_jacobians_agree_with_each_other_and_with_differences():
+    from gradlab.experiments import modes
+
+    f = modes.LayerMap.random(5, 7, 6, seed=1)
+    x = np.random.default_rng(2).normal(size=5)
+    J = f.forward_jacobian(x, 2)
+    np.testing.assert_allclose(f.reverse_jacobian(x, 3), J, rtol=1e-14, atol=1e-16)
+    np.testing.assert_allclose(gradlab.jacobian(f, x, backend="forward_ad"), J, rtol=1e-14, atol=1e-16)
+    np.testing.assert_allclose(gradlab.jacobian(f, x, backend="central"), J, rtol=1e-8, atol=1e-10)
+    assert [modes.passes(m, 130, 64, 64) for m in ("forward", "reverse", "forward_ad")] == [3, 1, 3]
+
+
+def test_modes_sweep_and_crossover():
+    from gradlab.experiments import modes
+
+    samples = modes.run(modes.ModesParams(n_ins=(2, 16), n_out=8, hidden=4, repeats=2, min_seconds=1e-4))
+    assert set(samples["mode"]) == set(modes.MODES) and len(samples) == 3 * 2 * 2
+    assert samples[samples["mode"] == "reverse"]["passes"].unique().tolist() == [1]
+    table = modes.summary(samples)
+    assert list(table["n_in"]) == [2, 16] and (table["ratio_low"] <= table["ratio_high"]).all()
+    # the crossover, on synthetic ratios: 0.5 at 16, 2 at 64 -> 1 at 32 (log-log interpolation)
+    synthetic = pd.DataFrame({"n_in": [4, 16, 64, 256], "ratio": [0.1, 0.5, 2.0, 8.0]})
+    assert modes.crossover(synthetic) == pytest.approx(32.0)
+    assert np.isnan(modes.crossover(synthetic.assign(ratio=[0.1, 0.2, 0.3, 0.4])))

@@ -85,6 +85,7 @@ def test_the_readme_blocks_are_found_and_every_directive_is_known():
         "In Python",
         "Check your own backprop",
         "The `adaptive` backend",
+        "Forward mode: `forward_ad`",
         "Second order",
         "On many cores or a cluster",
         "Beyond the MLP",
@@ -194,7 +195,14 @@ def test_literal_claims_in_comments_are_checked():
     run(BLOCKS[0]), run(BLOCKS[1])
     values = [value for _, value in CLAIMS[0] + CLAIMS[1]]
     assert (16, 4) in values and (True, 49) in values
-    assert ["forward", "central", "backprop", "richardson", "complex_step", "adaptive"] in values
+    assert ["forward", "central", "backprop", "richardson", "complex_step", "adaptive", "forward_ad"] in values
+
+
+def test_forward_mode_claims_are_checked():
+    block = next(b for b in BLOCKS if b.section == "Forward mode: `forward_ad`")
+    run(block)
+    values = [value for _, value in CLAIMS[block.index]]
+    assert (403, 0) in values and [3.43, -0.87, 0.52] in values and values.count(True) == 4
 
 
 def test_quick_start_claims():
@@ -208,11 +216,11 @@ def test_quick_start_claims():
 
 
 def test_beyond_the_mlp_claims():
-    beyond = next(b for b in BLOCKS if b.section == "Beyond the MLP")
-    ns = run(beyond)
+    block = next(b for b in BLOCKS if b.section == "Beyond the MLP")
+    ns = run(block)
     assert ns["model"].n_params == 4 * 9 + 4 + 36 * 10 + 10  # the contract's CNN
     assert ns["g"].shape == ns["theta"].shape
-    assert len(CLAIMS[beyond.index]) == 3  # the block names, the passed check, the failed check and its blocks
+    assert len(CLAIMS[block.index]) == 3  # the block names, the passed check, the failed check and its blocks
 
 
 def test_check_your_own_backprop_claims():

@@ -164,7 +164,10 @@ def test_cost_figure_draws_exactly_the_table(measured):
         np.testing.assert_array_equal(y, g["seconds"].to_numpy())
         if backend != "objective":
             line = _lines(ax_n, f"evals-{backend}")
-            np.testing.assert_array_equal(line.get_ydata(), g["evaluations"].to_numpy())
+            # passes: evaluations of J, or the JVPs of forward mode (which evaluates nothing else)
+            np.testing.assert_array_equal(line.get_ydata(), (g["evaluations"] + g["jvps"]).to_numpy())
+            if backend == "forward_ad":
+                np.testing.assert_array_equal(line.get_ydata(), g["n_params"].to_numpy())
             sizes.add(line.get_markersize())
     assert len(sizes) > 1  # coinciding counts (forward n + 1, complex step n) drawn at different sizes
 
@@ -423,3 +426,22 @@ def test_the_page_states_each_experiments_parameters_through_its_describe(report
         trust._params(SMOKE),
     ):
         assert p.describe() in page, type(p).__name__
+
+
+def test_modes_section_draws_every_mode_and_states_the_crossover(measured, report_dir):
+    from gradlab.experiments.modes import MODES, crossover
+    from gradlab.report.sections.modes import SECTION as modes_section
+    from gradlab.report.sections.modes import modes_figure
+
+    data = measured["modes"]
+    fig = modes_figure(data["modes"], data["modes_table"], SMOKE)
+    gids = {line.get_gid() for ax in fig.axes for line in ax.get_lines()}
+    assert {f"modes-{m}" for m in MODES} | {"modes-ratio", "n-out"} <= gids
+    fastest = data["modes"].groupby(["mode", "n_in"])["seconds"].min()
+    for m in MODES:  # each mode's line is its fastest rounds, n_in by n_in
+        np.testing.assert_array_equal(_lines(fig.axes[0], f"modes-{m}").get_ydata(), fastest.loc[m].to_numpy())
+    (finding,) = modes_section.findings(data, SMOKE)
+    cross = crossover(data["modes_table"])
+    assert (f"n_in ≈ {cross:.0f}" in finding) if np.isfinite(cross) else ("never crossed 1" in finding)
+    assert "Forward against reverse mode" in (report_dir / "index.md").read_text()
+    assert set(pd.read_csv(report_dir / "modes.csv")["mode"]) == set(MODES)

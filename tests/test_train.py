@@ -26,7 +26,10 @@ def test_every_backend_follows_the_same_trajectory_at_its_own_cost():
     assert last.loc["forward", "evaluations"] == steps * (n + 1)
     assert last.loc["central", "evaluations"] == steps * 2 * n
     for b in all_backends():  # every registered backend trains, at its own exact cost (adaptive: at most)
-        if b.order is None:
+        assert last.loc[b.name, "jvps"] == steps * b.jvps(n)
+        if b.jvps(n):  # forward mode: JVPs, no evaluation of J on its own
+            assert last.loc[b.name, "evaluations"] == 0 and last.loc[b.name, "jvps"] == steps * n
+        elif b.order is None:
             assert 0 < last.loc[b.name, "evaluations"] <= steps * b.evaluations(n)
         else:
             assert last.loc[b.name, "evaluations"] == steps * b.evaluations(n)
@@ -40,6 +43,7 @@ def test_every_backend_follows_the_same_trajectory_at_its_own_cost():
     costs = h.pivot(index="epoch", columns="backend", values="cost")
     np.testing.assert_allclose(costs["complex_step"], costs["backprop"], rtol=1e-12)
     np.testing.assert_allclose(costs["central"], costs["backprop"], rtol=1e-7)
+    np.testing.assert_allclose(costs["forward_ad"], costs["backprop"], rtol=1e-12)  # exact, as backprop is
     np.testing.assert_allclose(costs["forward"], costs["backprop"], rtol=1e-4)
     assert costs["backprop"].iloc[-1] < costs["backprop"].iloc[0]  # it learns
 

@@ -15,6 +15,7 @@ from .base import (
     Style,
     all_backends,
     baseline,
+    check_references,
     get,
     names,
     references,
@@ -33,10 +34,11 @@ from .difference import (
     StepWarning,
     schemes,
 )
+from .forward_ad import FORWARD_AD, ForwardAD
 from .front import differentiate, gradient, jacobian
 from .second import HessianResult, HVPResult, hessian, hvp
 
-for _backend in (FORWARD, CENTRAL, BACKPROP, RICHARDSON, COMPLEX_STEP, ADAPTIVE):
+for _backend in (FORWARD, CENTRAL, BACKPROP, RICHARDSON, COMPLEX_STEP, ADAPTIVE, FORWARD_AD):
     register(_backend)
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "Backend",
     "ComplexStep",
     "DifferenceScheme",
+    "ForwardAD",
     "Estimate",
     "GradientResult",
     "HVPResult",
@@ -56,6 +59,7 @@ __all__ = [
     "StepWarning",
     "Style",
     "all_backends",
+    "check_references",
     "baseline",
     "differentiate",
     "get",

@@ -90,6 +90,9 @@ class GradientResult:
     error : numpy.ndarray or None
         An estimate of the absolute error of each entry, where the scheme gives one
         (Richardson: from its two levels; ``adaptive``: from its extrapolation table).
+    jvps : int
+        Jacobian-vector products (forward-mode passes of one tangent each) it cost: ``n`` for
+        ``forward_ad``, 0 otherwise.
     """
 
     gradient: np.ndarray = field(repr=False)
@@ -99,6 +102,7 @@ class GradientResult:
     backward_passes: int = 0
     step: np.ndarray | None = field(default=None, repr=False)
     error: np.ndarray | None = field(default=None, repr=False)
+    jvps: int = 0
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,24 @@ class Backend(abc.ABC):
         where :attr:`evaluations_exact` is False."""
         nonzero = sum(1 for o in self.offsets if o != 0)
         return n * nonzero + (1 if 0 in self.offsets else 0)
+
+    def jvps(self, n: int) -> int:
+        """Jacobian-vector products (forward-mode tangents) of one gradient of ``n`` entries: the
+        cost unit of forward-mode AD beside evaluations and backward passes; 0 for the others."""
+        return 0
+
+    @property
+    def is_reference(self) -> bool:
+        """Whether it may serve as a gradcheck reference (``gradcheck(..., reference=name)``): every
+        backend that takes a step, and an exact one without a step that says so (forward-mode AD)."""
+        return self.has_step
+
+    @property
+    def per_entry(self) -> bool:
+        """Whether one gradient costs a pass per entry, so that its time grows as ``N^2`` on the
+        cost ladder (the sweeps stop it at a smaller ``N``): every backend that takes a step,
+        and forward-mode AD."""
+        return self.has_step
 
     def default_step(self, x: np.ndarray, *, eps: float | None = None) -> np.ndarray | None:
         """The per-entry step used when none is given: ``eps^(1/(p+1)) * max(1, |x_i|)``, which
@@ -355,6 +377,12 @@ def names(*, kind: str | tuple[str, ...] | None = None) -> list[str]:
 def references() -> list[str]:
     """Backends that can serve as a gradcheck reference: every one that takes a step."""
     return [n for n, b in _registry().items() if b.has_step]
+
+
+def check_references() -> list[str]:
+    """Backends a gradcheck may name as its reference (:attr:`Backend.is_reference`): those of
+    :func:`references` and the exact ones without a step."""
+    return [n for n, b in _registry().items() if b.is_reference]
 
 
 def all_backends() -> list[Backend]:

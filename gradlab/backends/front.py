@@ -14,6 +14,7 @@ from .. import parallel
 from ..objective import Counted
 from ..structure import prepare, to_numpy
 from .base import Backend, GradientResult, all_backends, get
+from .dual import Dual
 
 
 def resolve(backend: object) -> Backend:
@@ -109,7 +110,8 @@ def gradient(
 def jacobian(
     f: Callable, x: object, *, backend: str | Backend = "central", h: float | None = None, scheduler: object = None
 ) -> object:
-    """The Jacobian of an array-valued ``f`` at ``x`` by finite differences (or the complex step).
+    """The Jacobian of an array-valued ``f`` at ``x`` by finite differences (or the complex step, or
+    forward-mode AD: ``backend="forward_ad"``, exact, ``n`` JVPs).
 
     Parameters
     ----------
@@ -121,7 +123,8 @@ def jacobian(
     backend : str or Backend
         One that differentiates array-valued functions (:attr:`Backend.jacobians`): a
         difference scheme (``"forward"``, ``"central"``, ``"richardson"``, one you
-        registered) or ``"complex_step"``.
+        registered), ``"complex_step"`` or ``"forward_ad"`` (dual numbers: ``f`` written with numpy
+        functions that have a rule in :mod:`gradlab.backends.dual`).
     h, scheduler
         As for :func:`gradient`.
 
@@ -177,5 +180,7 @@ def jacobian(
 
 
 def _on_host(f: Callable, x: np.ndarray) -> np.ndarray:
-    """``f(x)`` as a numpy array (an array-API value brought to the host): what :class:`Counted` checks."""
-    return to_numpy(f(x))
+    """``f(x)`` as a numpy array (an array-API value brought to the host): what :class:`Counted` checks;
+    a dual number of forward mode (``x`` itself dual) comes back as it is, its tangent kept."""
+    y = f(x)
+    return y if isinstance(y, Dual) else to_numpy(y)

@@ -90,12 +90,14 @@ def projection(case: Case, v: np.ndarray) -> dict:
     return _judged(case, a, numeric, bound, real["evaluations"] + 1, COMPLEX_STEP.name)
 
 
-def _central_projection(case: Case, v: np.ndarray) -> dict:
+def _central_projection(case: Case, v: np.ndarray, a: float | None = None) -> dict:
     """Central differences along ``v`` at ``t``; if that cannot settle it, a Richardson pair
-    (``t, t/2``, or ``2 t0, t0`` around the default ``t0`` when the user's ``t`` is far larger)."""
+    (``t, t/2``, or ``2 t0, t0`` around the default ``t0`` when the user's ``t`` is far larger).
+    ``a`` is the analytic directional derivative to judge: ``<analytic gradient, v>`` unless given
+    (a forward rule's own ``J v``, :mod:`gradlab.check.forward`)."""
     point, eps_f, noise = case.point, case.profile.eps_f, case.noise
     flat = point.reshape(-1).astype(np.float64)
-    a = float(case.a @ v)
+    a = float(case.a @ v) if a is None else a
     largest = np.array([np.abs(flat).max(initial=0.0)])
     # the default step of the largest entry, rounded to x's precision (the step x + t v is taken in)
     t0 = float(point.dtype.type(CENTRAL.default_step(largest, eps=np.finfo(point.dtype).eps)[0]))

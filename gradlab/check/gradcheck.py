@@ -17,11 +17,13 @@ from dataclasses import replace
 
 import numpy as np
 
+from .. import _validate as v
 from .._warnings import caller_level
-from ..backends import Backend
+from ..backends import CENTRAL, Backend
 from .adapt import prepare_check
 from .case import Case, open_case
 from .directional import FAST_EVALUATIONS, fast_check
+from .forward import check_forward_rule, judge_forward_rule
 from .hints import hints_for
 from .judge import block_table, judge, unjudged_table
 from .reference import Refinement
@@ -47,6 +49,7 @@ def gradcheck(
     *,
     grad: object = None,
     vjp: object = None,
+    jvp: object = None,
     cotangent: object = None,
     reference: str | Backend = "auto",
     h: float | None = None,
@@ -84,8 +87,14 @@ def gradcheck(
         like ``f`` with the upstream gradient ``u`` appended) returns ``u^T J`` structured
         like ``x`` -- ``dx, dw, db`` for a layer ``f(x, w, b)``.  Checked as the gradient
         of ``<u, f(x)>`` (see :mod:`gradlab.check.adapt`).
+    jvp : callable, optional
+        A forward rule to verify instead: ``jvp(x, v)`` (called like ``f`` with the tangent ``v``,
+        shaped like ``x``, appended) returns ``J v``, shaped like ``f(x)`` (a scalar for a scalar
+        ``f``).  Checked along one seeded random direction per block (``directions`` of them)
+        against central differences of ``<u, f(x)>`` along it, so that a wrong rule is named by
+        its block (see :mod:`gradlab.check.forward`).
     cotangent : array_like, optional
-        The ``u`` for ``vjp``, shaped like ``f(x)``; default: standard normal, seeded by ``seed``.
+        The ``u`` for ``vjp`` or ``jvp``, shaped like ``f(x)``; default: standard normal, seeded by ``seed``.
     reference : str or Backend
         ``"auto"`` (default): the complex step where ``f`` evaluates in complex arithmetic
         (cross-checked by a real difference along a random direction), central differences
@@ -161,6 +170,10 @@ def gradcheck(
         scheduler=scheduler,
     )
     second = second_order_options(f, x, grad=grad, order=order, hvp=hvp, hessian=hessian, vjp=vjp)
+    if jvp is not None:
+        if second is not None:
+            raise TypeError("a second-order check needs a scalar f and its gradient: `jvp=` checks a forward rule only")
+        return _forward_rule_check(f, x, jvp, settings, grad=grad, vjp=vjp, cotangent=cotangent)
     # structures and backward passes: the same check on a flat vector (see check/adapt.py)
     call = prepare_check(f, x, grad=grad, vjp=vjp, cotangent=cotangent, seed=settings.seed)
     if call is None:
@@ -183,6 +196,24 @@ def _flat_check(settings: CheckSettings):
         return _finish(_cannot_judge(case) or _judged(case), case)
 
     return check
+
+
+def _forward_rule_check(f, x, jvp, settings, *, grad, vjp, cotangent) -> GradcheckResult:
+    """``gradcheck(f, x, jvp=...)``: the rule along one direction per block (see :mod:`.forward`)."""
+    if grad is not None or vjp is not None:
+        raise TypeError("pass one rule to check: `grad=`, `vjp=` (a backward pass) or `jvp=` (a forward rule)")
+    if not callable(jvp):
+        raise v.fail("jvp", "a callable jvp(x, v) -> J v (called like f, the tangent v appended)", jvp, TypeError)
+    if settings.reference not in ("auto", CENTRAL.name) and settings.reference is not CENTRAL:
+        name = getattr(settings.reference, "name", settings.reference)
+        raise ValueError(
+            f"`reference` must be 'auto' or 'central' with `jvp=` (a forward rule is judged against central "
+            f"differences along each block's direction); got {name!r}"
+        )
+    if settings.fast:
+        raise ValueError("`fast` does not apply with `jvp=`: a forward rule is always checked along directions")
+    case, directions, _ = check_forward_rule(f, x, jvp, cotangent, settings)
+    return _cannot_judge(case) or judge_forward_rule(case, directions)
 
 
 def assert_gradcheck(f: object, x: object, **kwargs) -> GradcheckResult:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .. import _validate as v
 from .. import parallel
-from ..backends import Backend, references
+from ..backends import Backend, check_references
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def validated(
 ) -> CheckSettings:
     """Every option checked (a ``TypeError``/``ValueError`` naming it otherwise), as :class:`CheckSettings`."""
     if not isinstance(reference, Backend):
-        reference = v.choice("reference", reference, ["auto", *references()])
+        reference = v.choice("reference", reference, ["auto", *check_references()])
     return CheckSettings(
         reference=reference,
         h=_optional(v.positive_float, "h", h),

@@ -1,5 +1,6 @@
 """Cost against size: every registered backend over a ladder of network widths, timed
-(interleaved repeats, one BLAS thread, every sample kept) and counted (objective evaluations).
+(interleaved repeats, one BLAS thread, every sample kept) and counted (objective evaluations,
+backward passes, and the JVPs of forward-mode AD).
 
 :func:`run` returns one row per (backend, width, repeat); :func:`cost_table` reduces
 the repeats to a robust value with its band (:func:`gradlab.stats.low_quantile`);
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..backends import all_backends, baseline, differentiate, get, references
+from ..backends import all_backends, baseline, differentiate, get
 from ..nn import MLP, MLPObjective
 from ..stats import exponent_of_samples, low_quantile
 from ..timing import blas_info, blas_threads, interleaved
@@ -57,10 +58,11 @@ def ladder_problem(width: int, *, batch: int = 64, seed: int = 0, **net_kw) -> t
 @dataclass(frozen=True)
 class CostParams:
     """The cost ladder: networks :func:`ladder_network` (``[w] * (depth + 1) + [n_out]``) for
-    ``w`` in ``widths``; backends that take a step stop above ``fd_max_params`` (their cost
-    grows as N^2); ``repeats`` interleaved rounds, each call looped to last ``min_seconds``;
-    BLAS on ``threads`` threads.  Reduced with the ``q``-quantile of the rounds, exponents
-    fitted over each backend's ``last`` largest sizes."""
+    ``w`` in ``widths``; backends that pay a pass per entry (:attr:`Backend.per_entry`: those that
+    take a step, forward-mode AD) stop above ``fd_max_params`` (their cost grows as N^2);
+    ``repeats`` interleaved rounds, each call looped to last ``min_seconds``; BLAS on ``threads``
+    threads.  Reduced with the ``q``-quantile of the rounds, exponents fitted over each backend's
+    ``last`` largest sizes."""
 
     widths: tuple[int, ...] = (2, 4, 8, 12, 16, 24, 32, 64, 128, 256)
     fd_max_params: int = 1_500
@@ -101,14 +103,14 @@ class CostParams:
         return [b.name for b in all_backends()] if self.backends is None else list(self.backends)
 
     def work(self, width: int) -> float:
-        """Predicted relative cost of one width (evaluations x N, for the progress estimate):
-        N^2 for the difference backends, N for the others."""
+        """Predicted relative cost of one width (passes x N, for the progress estimate):
+        N^2 for the backends that pay a pass per entry, N for the others."""
         n = ladder_network(width, depth=self.depth, n_out=self.n_out).n_params
         total = 2.0 * n  # the objective and the analytic baseline
         for name in self.chosen():
             b = get(name)
-            if b.has_step and n <= self.fd_max_params:
-                total += b.evaluations(n) * n
+            if b.per_entry and n <= self.fd_max_params:
+                total += (b.evaluations(n) + b.jvps(n)) * n
         return self.repeats * total
 
 
@@ -124,7 +126,7 @@ def run(params: CostParams = CostParams(), *, progress: Callable[[float, float],
     -------
     pandas.DataFrame
         One row per (backend, width, repeat): ``backend, width, n_params, repeat, seconds,
-        evaluations, backward_passes, batch, depth, dtype, threads, blas``.
+        evaluations, backward_passes, jvps, batch, depth, dtype, threads, blas``.
     """
     p = params
     rows = []
@@ -136,12 +138,12 @@ def run(params: CostParams = CostParams(), *, progress: Callable[[float, float],
             obj, theta = ladder_problem(width, batch=p.batch, depth=p.depth, n_out=p.n_out, seed=p.seed)
             n = obj.n_params
             calls: dict[str, Callable[[], object]] = {OBJECTIVE: lambda obj=obj, theta=theta: obj(theta)}
-            counts = {OBJECTIVE: (1, 0)}
+            counts = {OBJECTIVE: (1, 0, 0)}
             for name in p.chosen():
-                if get(name).has_step and n > p.fd_max_params:
+                if get(name).per_entry and n > p.fd_max_params:
                     continue
                 r = differentiate(obj, theta, backend=name)
-                counts[name] = (r.evaluations, r.backward_passes)
+                counts[name] = (r.evaluations, r.backward_passes, r.jvps)
                 calls[name] = lambda obj=obj, theta=theta, b=name: differentiate(obj, theta, backend=b)
             samples = interleaved(calls, repeats=p.repeats, min_seconds=p.min_seconds)
             for name, ts in samples.items():
@@ -155,6 +157,7 @@ def run(params: CostParams = CostParams(), *, progress: Callable[[float, float],
                             "seconds": float(t),
                             "evaluations": counts[name][0],
                             "backward_passes": counts[name][1],
+                            "jvps": counts[name][2],
                             "batch": p.batch,
                             "depth": p.depth,
                             "dtype": "float64",
@@ -188,6 +191,7 @@ def cost_table(samples: pd.DataFrame, *, q: float = 0.2) -> pd.DataFrame:
                 "repeats": e.n,
                 "evaluations": int(g["evaluations"].iloc[0]),
                 "backward_passes": int(g["backward_passes"].iloc[0]),
+                "jvps": int(g["jvps"].iloc[0]) if "jvps" in g else 0,
             }
         )
     return pd.DataFrame(rows)
@@ -216,7 +220,8 @@ def scaling_summary(samples: pd.DataFrame, *, last: int = 4, q: float = 0.2) -> 
     objective = _by_size(samples, OBJECTIVE)
     base = baseline()
     backprop = _by_size(samples, base)
-    stepping = set(references())  # a peer from a benchmark file, unregistered, has no ratio row
+    # a peer from a benchmark file, unregistered, has no ratio row
+    stepping = {b.name for b in all_backends() if b.per_entry}
     for backend in dict.fromkeys(samples["backend"]):
         mine = _by_size(samples, backend)
         sizes = sorted(mine)[-last:]
@@ -328,6 +333,7 @@ def from_benchmark_json(path: object) -> pd.DataFrame:
             n = int(info["n_params"])
             evaluations = int(info.get("evaluations", 1))
             backward = int(info.get("backward_passes", 0))
+            jvps = int(info.get("jvps", 0))
         except (TypeError, ValueError) as exc:
             if str(exc).startswith(where):
                 raise
@@ -344,6 +350,7 @@ def from_benchmark_json(path: object) -> pd.DataFrame:
                     "seconds": t,
                     "evaluations": evaluations,
                     "backward_passes": backward,
+                    "jvps": jvps,
                     "batch": info.get("batch"),
                     "depth": info.get("depth"),
                     "dtype": info.get("dtype"),

@@ -71,7 +71,7 @@ class LayerCostParams:
     repeats: int = 5
     min_seconds: float = 2e-3
     backends: tuple[str, ...] = ("central",)
-    #: backends that take a step stop above this N (their cost grows as N^2)
+    #: backends that pay a pass per entry (a step's, forward mode's) stop above this N (cost ~ N^2)
     fd_max_params: int = 6_000
     last: int = 4
     seed: int = 0
@@ -106,7 +106,7 @@ def layer_cost_sweep(
             calls = {"objective": lambda obj=obj, theta=theta: obj(theta)}
             counts = {"objective": 1}
             for b in names:
-                if get(b).has_step and obj.n_params > p.fd_max_params:
+                if get(b).per_entry and obj.n_params > p.fd_max_params:
                     continue
                 counts[b] = get(b).evaluations(obj.n_params)
                 calls[b] = lambda obj=obj, theta=theta, b=b: differentiate(obj, theta, backend=b)

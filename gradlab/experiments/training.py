@@ -69,7 +69,7 @@ def train(
     history : pandas.DataFrame
         One row per epoch (plus epoch 0, before training): ``epoch, steps, cost``
         (full-batch J), ``seconds`` (cumulative), ``evaluations`` (cumulative objective
-        evaluations), ``backend``.
+        evaluations), ``jvps`` (cumulative Jacobian-vector products: forward-mode AD), ``backend``.
     """
     backend = baseline() if backend is None else backend
     get(backend)
@@ -83,8 +83,8 @@ def train(
     )  # a new array: training never writes into the caller's
     rng = np.random.default_rng(seed)
     m = full.X.shape[0]
-    seconds, evaluations, steps = 0.0, 0, 0
-    history = [{"epoch": 0, "steps": 0, "cost": full(theta), "seconds": 0.0, "evaluations": 0}]
+    seconds, evaluations, jvps, steps = 0.0, 0, 0, 0
+    history = [{"epoch": 0, "steps": 0, "cost": full(theta), "seconds": 0.0, "evaluations": 0, "jvps": 0}]
     for epoch in range(1, epochs + 1):
         order = rng.permutation(m)
         for start in range(0, m, batch_size):
@@ -95,9 +95,17 @@ def train(
             theta -= learning_rate * r.gradient
             seconds += time.perf_counter() - t0
             evaluations += r.evaluations
+            jvps += r.jvps
             steps += 1
         history.append(
-            {"epoch": epoch, "steps": steps, "cost": full(theta), "seconds": seconds, "evaluations": evaluations}
+            {
+                "epoch": epoch,
+                "steps": steps,
+                "cost": full(theta),
+                "seconds": seconds,
+                "evaluations": evaluations,
+                "jvps": jvps,
+            }
         )
     out = pd.DataFrame(history)
     out.insert(0, "backend", backend)

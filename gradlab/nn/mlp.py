@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
+from .. import _validate
 from .. import _validate as v
 from ..objective import Block
 from .activations import ACTIVATIONS, INITS, OUTPUT_ONLY, Activation
@@ -314,6 +315,47 @@ class MLP:
             )
         return hv
 
+    def jvp(self, theta: np.ndarray, X: np.ndarray, Y: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """``J'(theta) v`` for each row ``v`` of ``V`` (shape ``(K, n)``): forward-mode AD by
+        tangent propagation, one forward pass carrying ``K`` tangents at once; shape ``(K,)``.
+
+        Differentiating ``z[l] = a[l-1] W[l]^T + b[l]`` and ``a[l] = f_l(z[l])`` along a direction
+        ``(dW, db)`` of parameter space gives the tangents, layer by layer, beside the values:
+
+            dz[l] = da[l-1] W[l]^T + a[l-1] dW[l]^T + db[l],      da[l] = f_l'(z[l]) (.) dz[l]
+
+        (``da[0] = 0``: the data do not move), and at the head
+        ``dJ = mean_i <dL/dz[L]_i, dz[L]_i> + l2 sum_l <W[l], dW[l]>``, where ``dL/dz[L]`` is the
+        head's own local derivative (``a - y`` for the paired losses).  Exact to rounding; no
+        backward pass.  No input checks: callers pass validated arrays.
+        """
+        K = V.shape[0]
+        layers = self.layers(theta)
+        tangents = [(dW.reshape(K, *W.shape), db) for (W, _), (dW, db) in zip(layers, self._tangent_layers(V))]
+        a, da = X, None
+        for l, ((W, b), (dW, db)) in enumerate(zip(layers, tangents), start=1):
+            z = a @ W.T  # (m, n[l-1]) @ (n[l-1], n[l]) -> (m, n[l])
+            z += b
+            dz = a @ dW.transpose(0, 2, 1)  # (m, n[l-1]) @ (K, n[l-1], n[l]) -> (K, m, n[l])
+            dz += db[:, None, :]
+            if da is not None:
+                dz += da @ W.T  # (K, m, n[l-1]) @ (n[l-1], n[l]) -> (K, m, n[l])
+            if l == self.n_layers:
+                break
+            act = self.hidden[l - 1]
+            a = act.f(z)
+            da = act.df(z, a) * dz  # (m, n[l]) (.) (K, m, n[l])
+        delta = self.head.delta(z, self.head.output(z), Y)  # dL/dz[L] per sample: (m, n[L])
+        dJ = np.einsum("ij,kij->k", delta, dz) / X.shape[0]  # <dL/dz, dz> summed over samples and units
+        if self.l2:
+            dJ += self.l2 * sum(dW.reshape(K, -1) @ W.ravel() for (W, _), (dW, _) in zip(layers, tangents))
+        return dJ
+
+    def _tangent_layers(self, V: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(dW1, db1), ...]`` as views into the rows of ``V``: ``dW`` flat ``(K, n[l] n[l-1])``."""
+        b = self.blocks
+        return [(V[:, b[i].slice], V[:, b[i + 1].slice]) for i in range(0, len(b), 2)]
+
     # -- data -------------------------------------------------------------------------
 
     def _check_X(self, X: object) -> np.ndarray:
@@ -418,6 +460,36 @@ class MLPObjective:
         """
         theta = self.net.check_theta(theta, copy=False)
         return self.net.hvp(theta, _direction(v, self.net), self.X, self.Y, rules)
+
+    def jvp(self, theta: np.ndarray, v: object) -> np.ndarray:
+        """The directional derivative ``J'(theta) v`` by forward-mode AD (tangent propagation:
+        one forward pass of values and tangents, exact, no backward pass).
+
+        ``v`` is one direction, shape ``(n,)`` (a float comes back), or ``K`` of them as the rows
+        of a ``(K, n)`` array (an array of ``K`` comes back, all ``K`` carried in one pass).
+
+        Examples
+        --------
+        >>> from gradlab import MLP
+        >>> net = MLP([2, 3, 1]); obj = net.objective(*net.random_batch(4)); theta = net.init()
+        >>> v = np.random.default_rng(0).normal(size=net.n_params)
+        >>> bool(np.isclose(obj.jvp(theta, v), obj.gradient(theta) @ v, rtol=1e-13))
+        True
+        """
+        theta = self.net.check_theta(theta, copy=False)
+        n = self.net.n_params
+        V = _validate.real_array("v", v, self.net.dtype, copy=False)  # finite, real: raises naming the entry
+        if V.ndim not in (1, 2) or V.shape[-1] != n:
+            raise _validate.fail("v", f"a direction of shape ({n},) or K directions of shape (K, {n})", V)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self.net.jvp(theta, self.X, self.Y, V.reshape(-1, n))
+        if not np.isfinite(out).all():
+            raise FloatingPointError(
+                f"the forward-mode tangent overflowed to {out[~np.isfinite(out)][0]}: the network's numbers "
+                f"exceed float range (largest |theta| {float(np.abs(theta).max()):.3g}, largest |v| "
+                f"{float(np.abs(V).max()):.3g}); rescale the inputs, the weights or v"
+            )
+        return float(out[0]) if V.ndim == 1 else out
 
     def _pieces(self, theta: np.ndarray) -> bytes:
         return b"".join(p.tobytes() for p in self.net.pieces(theta, self.X))

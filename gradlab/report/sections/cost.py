@@ -74,8 +74,9 @@ def cost_figure(table: pd.DataFrame, scaling: pd.DataFrame, samples: pd.DataFram
         _fit_line(ax_t, row, "", row["fit_from_n"], row["largest_n"], st.color, f"fit-{backend}")
         if backend != exp.OBJECTIVE:
             # hollow markers, larger for earlier series: coinciding counts (n + 1 and n) stay visible
+            passes = g["evaluations"] + (g["jvps"] if "jvps" in g else 0)  # forward mode counts JVPs
             ax_n.loglog(
-                n, g["evaluations"], st.marker + "-", color=st.color, mfc="none", ms=11 - 1.2 * (i % 6), mew=1.4,
+                n, passes, st.marker + "-", color=st.color, mfc="none", ms=11 - 1.2 * (i % 6), mew=1.4,
                 lw=1, label=evaluations_label(backend), gid=f"evals-{backend}",
             )  # fmt: skip
         if "ratio_to_backprop_exponent" in s.columns and np.isfinite(row.get("ratio_n", np.nan)):
@@ -95,8 +96,8 @@ def cost_figure(table: pd.DataFrame, scaling: pd.DataFrame, samples: pd.DataFram
     ax_t.set_ylabel("seconds per gradient (fastest rounds; bar: fastest to median)")
     ax_t.set_title(f"Time: finite differences grow a power of N faster than {base}")
     ax_n.set_xlabel("number of parameters N")
-    ax_n.set_ylabel("objective evaluations per gradient")
-    ax_n.set_title("Cost counted in evaluations of J (exact)")
+    ax_n.set_ylabel("passes per gradient: evaluations of J, or JVPs (forward-mode AD)")
+    ax_n.set_title("Cost counted in passes (exact)")
     for ax in (ax_t, ax_r, ax_n):
         ax.grid(True, which="major", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
@@ -160,6 +161,9 @@ class Cost(Section):
             rows = data["cost_table"]
             rows = rows[(rows["backend"] == backend) & (rows["n_params"] == b.largest_n)]
             evals = int(rows["evaluations"].iloc[0])
+            jvps = int(rows["jvps"].iloc[0]) if "jvps" in rows else 0
+            # forward-mode AD evaluates nothing on its own: its passes are JVPs
+            count = f"{evals:,} evaluations" if evals or not jvps else f"{jvps:,} JVPs"
             t, o = (
                 exponent_text(b["exponent"], b["uncertainty"], config),
                 exponent_text(b["objective_exponent"], b["objective_uncertainty"], config),
@@ -188,7 +192,7 @@ class Cost(Section):
                 speed = f"how much faster {base} is at N = {n:,}: {_rerun(config)}"
             out.append(
                 f"**{backend}** takes {fmt(b.in_objective_units, 4)} objective evaluations' worth of time for its "
-                f"{evals:,} evaluations at N = {b.largest_n:,}; {growth}. {ratio}; {speed}."
+                f"{count} at N = {b.largest_n:,}; {growth}. {ratio}; {speed}."
             )
         return out
 

@@ -43,7 +43,7 @@ def training_figure(history: pd.DataFrame) -> Figure:
             color=st.color,
             ms=3,
             gid=f"train-time-{backend}",
-            label=f"{st.label}: {t['seconds'].iloc[-1]:.3g} s, {int(t['evaluations'].iloc[-1]):,} evaluations",
+            label=f"{st.label}: {t['seconds'].iloc[-1]:.3g} s, {_passes(t)}",
         )
         if "seconds_high" in t:
             ax_t.fill_betweenx(t["cost"], t["seconds"], t["seconds_high"], color=st.color, alpha=0.15, lw=0)
@@ -108,3 +108,10 @@ class Training(Section):
 
 
 SECTION = Training()
+
+
+def _passes(t) -> str:
+    """The cost a legend states: evaluations of J, or the JVPs of forward mode (which evaluates nothing else)."""
+    evaluations = int(t["evaluations"].iloc[-1])
+    jvps = int(t["jvps"].iloc[-1]) if "jvps" in t else 0
+    return f"{jvps:,} JVPs" if jvps and not evaluations else f"{evaluations:,} evaluations"
