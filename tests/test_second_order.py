@@ -204,7 +204,7 @@ class Untouchable:
         ({"hvp": lambda x, v: v, "hessian": lambda x: x}, TypeError, "either `hvp=`"),
         ({"order": 2}, TypeError, "`order` = 2 checks the objective's own hvp, and f has none"),
         ({"hvp": lambda x, v: v, "vjp": lambda x, u: u}, TypeError, "`vjp=` checks a backward pass only"),
-        ({"order": 2, "jvp": lambda x, v: v}, TypeError, "`jvp=` checks a forward rule only"),
+        ({"hvp": lambda x, v: v, "jvp": lambda x, v: v}, TypeError, "`jvp=` checks a forward rule only"),
         ({"order": 2, "rtol": -1.0}, ValueError, "`rtol` must be a positive finite float"),
     ],
 )
