@@ -357,6 +357,13 @@ def parser() -> argparse.ArgumentParser:
         help="random directions per block with --fast (default: %(default)s)",
     )
     c.add_argument(
+        "--order",
+        type=int,
+        choices=[1, 2],
+        default=_default(gradcheck, "order"),
+        help="1: the gradient; 2: the gradient, then the network's exact HVP per block pair (default: %(default)s)",
+    )
+    c.add_argument(
         "--scheduler",
         type=_scheduler,
         default=_default(gradcheck, "scheduler"),
@@ -421,6 +428,8 @@ def _layer_network(args, p):
 def _check(args, p) -> int:
     itemsize = np.dtype(args.dtype).itemsize
     if args.model != "mlp":
+        if args.order == 2:  # the layers have no R-operator: nothing to check the Hessian with
+            p.error(f"argument --order: 2 checks the MLP's exact HVP; --model {args.model} has none")
         net = _layer_network(args, p)
     else:
         too_big = check_memory(args.sizes, args.batch, itemsize, _available_memory())
@@ -457,6 +466,7 @@ def _check(args, p) -> int:
             directions=args.directions,
             seed=args.seed,
             scheduler=args.scheduler,
+            order=args.order,
         )
     except parallel.SchedulerUnreachable as exc:
         p.error(f"argument --scheduler: {exc}")

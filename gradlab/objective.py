@@ -10,6 +10,9 @@ knows about itself.  The protocol (structural: implement the methods, no base cl
   plain vector) that checks report on;
 - ``gradient`` -- ``None``, or a function giving the analytic gradient at a
   validated ``x`` (one forward and one backward pass);
+- ``hvp`` -- optional (looked up with ``getattr``): ``hvp(x, v) -> H v``, an exact
+  Hessian-vector product (the MLP's R-operator), which :func:`gradlab.hessian`,
+  :func:`gradlab.hvp` and ``gradcheck(..., order=2)`` use;
 - ``complex_ok`` -- ``True`` when ``value`` is analytic in complex ``x`` (the complex
   step may be used), ``None`` when unknown (a plain callable: it will be tried);
 - ``kinks`` -- ``None`` for a smooth ``f``, or a function ``x -> key`` such that two
@@ -110,16 +113,17 @@ def as_objective(f: object) -> Objective:
     return FunctionObjective(f)
 
 
-def describe(where: tuple[int, float] | None) -> str:
-    """``where = (i, offset)`` in words: which point of a stencil was being evaluated."""
+def describe(where: tuple | None) -> str:
+    """``where = (i, offset)`` in words: which point of a stencil was being evaluated; a second
+    difference names two entries, ``where = (i, offset_i, j, offset_j)``."""
     if where is None:
         return "at x"
-    i, offset = where
-    if offset == 0:
-        return "at x"
-    sign = "+" if offset > 0 else "-"
-    k = abs(offset)
-    return f"at x {sign} {'' if k == 1 else f'{k:g}*'}h*e[{i}]"
+    terms = [
+        f"{'+' if o > 0 else '-'} {'' if abs(o) == 1 else f'{abs(o):g}*'}h*e[{i}]"
+        for i, o in zip(where[::2], where[1::2])
+        if o != 0
+    ]
+    return "at x " + " ".join(terms) if terms else "at x"
 
 
 class FunctionWroteIntoItsArgument(ValueError):

@@ -86,6 +86,7 @@ def test_the_readme_blocks_are_found_and_every_directive_is_known():
         "Check your own backprop",
         "The `adaptive` backend",
         "Forward mode: `forward_ad`",
+        "Second order",
         "On many cores or a cluster",
         "Beyond the MLP",
     ]

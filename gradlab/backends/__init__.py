@@ -36,6 +36,7 @@ from .difference import (
 )
 from .forward_ad import FORWARD_AD, ForwardAD
 from .front import differentiate, gradient, jacobian
+from .second import HessianResult, HVPResult, hessian, hvp
 
 for _backend in (FORWARD, CENTRAL, BACKPROP, RICHARDSON, COMPLEX_STEP, ADAPTIVE, FORWARD_AD):
     register(_backend)
@@ -50,6 +51,8 @@ __all__ = [
     "ForwardAD",
     "Estimate",
     "GradientResult",
+    "HVPResult",
+    "HessianResult",
     "Richardson",
     "StepTooSmallError",
     "StepUnresolvedError",
@@ -61,6 +64,8 @@ __all__ = [
     "differentiate",
     "get",
     "gradient",
+    "hessian",
+    "hvp",
     "jacobian",
     "names",
     "references",

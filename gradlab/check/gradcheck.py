@@ -28,7 +28,8 @@ from .hints import hints_for
 from .judge import ROUNDING_FLOOR, block_table, judge, unjudged, unjudged_table
 from .reference import KINK_NOTE, Refinement
 from .result import GradcheckResult
-from .settings import validated
+from .second_order import second_order_check, second_order_options
+from .settings import CheckSettings, validated
 from .taylor import taylor_test
 
 #: the analytic side's rounding, in its eps times max|g|, where a float32 x's reference is lifted to float64
@@ -65,6 +66,9 @@ def gradcheck(
     accept_unverified: bool = False,
     max_evaluations: int | None = None,
     scheduler: object = None,
+    hvp: object = None,
+    hessian: object = None,
+    order: int = 1,
 ) -> GradcheckResult:
     """Compare an analytic gradient with a numerical reference, entry by entry, block by block.
 
@@ -126,6 +130,19 @@ def gradcheck(
         Refuse a check that would take more evaluations than this.
     scheduler : optional
         Where the reference's evaluations run (see :mod:`gradlab.parallel`).
+    hvp : callable, optional
+        A Hessian-vector product to verify after the gradient: ``hvp(x, v) -> H v`` (called
+        like ``f`` with ``v``, shaped like ``x``, appended).  Checked per block pair along
+        seeded random directions as the gradient of ``<v, g(x)>`` (see
+        :mod:`gradlab.check.second_order`); the table gets one row per pair, ``H[A, B]``.
+    hessian : callable, optional
+        A Hessian to verify instead: ``hessian(x) -> H`` of shape ``(n, n)`` (or
+        ``x.shape * 2``); checked like ``hvp`` with ``H @ v``, and for symmetry.
+    order : int
+        1 (default): the gradient.  2: the gradient, then the Hessian: ``hvp=``/``hessian=``,
+        or the objective's own ``hvp`` (the MLP's R-operator).  ``hvp=`` or ``hessian=``
+        imply 2.  The gradient is checked first; if it does not pass, the result says so and
+        the Hessian is not judged.
 
     Returns
     -------
@@ -156,7 +173,10 @@ def gradcheck(
         max_evaluations=max_evaluations,
         scheduler=scheduler,
     )
+    second = second_order_options(f, x, grad=grad, order=order, hvp=hvp, hessian=hessian, vjp=vjp)
     if jvp is not None:
+        if second is not None:
+            raise TypeError("a second-order check needs a scalar f and its gradient: `jvp=` checks a forward rule only")
         return _forward_rule_check(f, x, jvp, settings, grad=grad, vjp=vjp, cotangent=cotangent)
     # structures and backward passes: the same check on a flat vector (see check/adapt.py)
     call = prepare_check(f, x, grad=grad, vjp=vjp, cotangent=cotangent, seed=settings.seed)
@@ -165,7 +185,21 @@ def gradcheck(
     else:
         case = open_case(call.objective, call.point, call.grad, settings)
     result = _finish(_cannot_judge(case) or _judged(case), case)
-    return result if call is None else call.finish(result)
+    result = result if call is None else call.finish(result)
+    if second is None:
+        return result
+    return second_order_check(second, result, _flat_check(settings), settings)
+
+
+def _flat_check(settings: CheckSettings):
+    """The pipeline on a flat objective with ``settings`` (fast or full as asked): what the
+    second-order check runs for each direction."""
+
+    def check(objective, point, grad, fast: bool) -> GradcheckResult:
+        case = open_case(objective, point, grad, replace(settings, fast=fast))
+        return _finish(_cannot_judge(case) or _judged(case), case)
+
+    return check
 
 
 def _forward_rule_check(f, x, jvp, settings, *, grad, vjp, cotangent) -> GradcheckResult:

@@ -49,6 +49,9 @@ class GradcheckResult:
     entry, shaped like the point (``None`` after a fast check that passed); ``unverified``
     marks the entries no reference could measure.  ``evaluations`` counts the check's own
     evaluations; the Taylor test's are in ``taylor.evaluations``.
+
+    A second-order check (``hvp=``, ``hessian=``, ``order=2``) has ``order`` 2, the first-order
+    result it ran first in ``first_order``, and one table row per block pair, ``H[A, B]``.
     """
 
     status: str
@@ -74,6 +77,10 @@ class GradcheckResult:
     notes: tuple[str, ...] = ()
     hints: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
+    #: 1: the gradient was checked; 2: the Hessian too, after it (see gradlab.check.second_order)
+    order: int = 1
+    #: for a second-order check, the first-order check that ran first
+    first_order: GradcheckResult | None = field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:

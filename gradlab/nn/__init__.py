@@ -26,10 +26,12 @@ from .layers import (
 from .losses import HEADS, LOSSES, Head, Loss
 from .mlp import MLP, MLPObjective
 from .network import Network, NetworkObjective
+from .rop import HVP_RULES, HvpRules
 
 __all__ = [
     "ACTIVATIONS",
     "HEADS",
+    "HVP_RULES",
     "LOSSES",
     "MLP",
     "OUTPUT_ONLY",
@@ -46,6 +48,7 @@ __all__ = [
     "Embedding",
     "Flatten",
     "Head",
+    "HvpRules",
     "Layer",
     "LayerNorm",
     "MaxPool2d",

@@ -1,10 +1,14 @@
-"""Activation functions as a table of ``(f, f')`` pairs.
+"""Activation functions as a table of ``(f, f', f'')`` rows.
 
 Convention: ``f(z)`` maps pre-activations to activations elementwise, and
 ``df(z, a)`` returns the derivative ``f'(z)`` given both ``z`` and ``a = f(z)``,
 so that rules such as ``tanh' = 1 - a**2`` reuse the forward output instead of
 recomputing a transcendental function (numpy's ``tanh`` is the most expensive
-elementwise operation of a forward pass).
+elementwise operation of a forward pass).  ``d2f(z, a)`` is the second derivative
+``f''(z)`` under the same convention (``tanh'' = -2 a (1 - a**2)``); the exact
+Hessian-vector product of the network (:mod:`gradlab.nn.rop`) needs it.  For the
+piecewise-linear rows it is 0 on every piece: their Hessian is the one of the
+piece that contains the point, like their derivative.
 
 Every function accepts complex input as well, for the complex-step method:
 analytic functions extend naturally, and piecewise ones take their branch on
@@ -47,6 +51,8 @@ class Activation:
     df: Callable[[np.ndarray, np.ndarray], np.ndarray]
     #: Pre-activation values at which ``f`` has a kink (empty for smooth functions).
     kinks: tuple[float, ...] = ()
+    #: ``f''(z, a)``; ``None`` for a row without one (the network's exact HVP then refuses it)
+    d2f: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     #: Initial weight scale of a layer feeding this unit (see :data:`INITS`): "he" for
     #: ReLU-like units, which pass about half their input's variance, "glorot" otherwise.
     init: str = "glorot"
@@ -82,6 +88,12 @@ def _elu(z):
     return np.where(_re(z) > 0, z, ELU_ALPHA * np.expm1(neg))
 
 
+def _elu_tail(z):
+    """``alpha e^z`` for ``z <= 0`` (elu' and elu'' there), from ``z`` itself: the forward output would
+    give it as ``a + alpha``, which cancels for very negative ``z`` (relative error eps / e^z)."""
+    return ELU_ALPHA * np.exp(np.where(_re(z) > 0, 0, z))
+
+
 def _clip(z, lo, hi):
     zr = _re(z)
     return np.where(zr <= lo, lo, np.where(zr >= hi, hi, z))
@@ -92,18 +104,48 @@ def _inside(z, lo, hi, slope):
     return np.where((zr > lo) & (zr < hi), slope, 0.0)
 
 
+# The second derivatives below build their product in one array, in place: each temporary of a
+# batch's activations costs a fresh allocation, and the HVP computes them on every hidden layer.
+
+
+def _tanh_second(z, a):
+    out = a * a  # tanh'' = -2 a (1 - a^2) = 2 a (a^2 - 1)
+    out -= 1.0
+    out *= a
+    out *= 2.0
+    return out
+
+
+def _sigmoid_second(z, a):
+    out = 1.0 - a  # sigma'' = a (1 - a) (1 - 2a)
+    out *= a
+    out *= 1.0 - 2.0 * a
+    return out
+
+
+def _flat(z, a):
+    """The second derivative of a piecewise-linear function: 0 on every piece (shaped like ``z``)."""
+    return np.zeros_like(z)
+
+
+def _softplus_second(z, a):
+    s = _sigmoid(z)  # softplus'' = sigma' = sigma (1 - sigma); recomputed, as 1 - e^-a cancels
+    return s * (1.0 - s)
+
+
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in [
-        # sigma' = sigma (1 - sigma)
-        Activation("sigmoid", _sigmoid, lambda z, a: a * (1.0 - a)),
-        # tanh' = 1 - tanh^2
-        Activation("tanh", np.tanh, lambda z, a: 1.0 - a * a),
+        # sigma' = sigma (1 - sigma),  sigma'' = sigma' (1 - 2 sigma)
+        Activation("sigmoid", _sigmoid, lambda z, a: a * (1.0 - a), d2f=_sigmoid_second),
+        # tanh' = 1 - tanh^2,  tanh'' = -2 tanh tanh'
+        Activation("tanh", np.tanh, lambda z, a: 1.0 - a * a, d2f=_tanh_second),
         Activation(
             "relu",
             lambda z: np.where(_re(z) > 0, z, 0.0),
             lambda z, a: (_re(z) > 0).astype(_re(z).dtype),
             kinks=(0.0,),
+            d2f=_flat,
             init="he",
         ),
         Activation(
@@ -111,29 +153,34 @@ ACTIVATIONS: dict[str, Activation] = {
             lambda z: np.where(_re(z) > 0, z, LEAKY_SLOPE * z),
             lambda z, a: np.where(_re(z) > 0, 1.0, LEAKY_SLOPE).astype(_re(z).dtype),
             kinks=(0.0,),
+            d2f=_flat,
             init="he",
         ),
-        # elu' = 1 for z > 0, alpha e^z = a + alpha otherwise
+        # elu' = 1 for z > 0, alpha e^z otherwise (= a + alpha, but that cancels for z << 0);
+        # elu'' = 0 and alpha e^z likewise (elu is C1 but not C2 at 0: elu'' jumps from alpha to 0)
         Activation(
             "elu",
             _elu,
-            lambda z, a: np.where(_re(z) > 0, 1.0, a + ELU_ALPHA),
+            lambda z, a: np.where(_re(z) > 0, 1.0, _elu_tail(z)),
+            d2f=lambda z, a: np.where(_re(z) > 0, 0.0, _elu_tail(z)),
             init="he",
         ),
-        # softplus' = sigmoid
-        Activation("softplus", _softplus, lambda z, a: _sigmoid(z)),
-        Activation("identity", lambda z: z, lambda z, a: np.ones_like(_re(z))),
+        # softplus' = sigmoid, softplus'' = sigmoid'
+        Activation("softplus", _softplus, lambda z, a: _sigmoid(z), d2f=_softplus_second),
+        Activation("identity", lambda z: z, lambda z, a: np.ones_like(_re(z)), d2f=_flat),
         Activation(
             "hard_sigmoid",
             lambda z: _clip(0.25 * z + 0.5, 0.0, 1.0),
             lambda z, a: _inside(z, -2.0, 2.0, 0.25).astype(_re(z).dtype),
             kinks=(-2.0, 2.0),
+            d2f=_flat,
         ),
         Activation(
             "hard_tanh",
             lambda z: _clip(z, -1.0, 1.0),
             lambda z, a: _inside(z, -1.0, 1.0, 1.0).astype(_re(z).dtype),
             kinks=(-1.0, 1.0),
+            d2f=_flat,
         ),
     ]
 }

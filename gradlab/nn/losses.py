@@ -8,7 +8,10 @@ A head knows everything about the last layer, all batched (samples as rows):
 - ``delta(z, a, y)``: ``dL/dz[L]`` per sample, i.e. BP1 ``delta[L] = grad_a L * f'(z[L])``
   (or its closed form, such as ``a - y`` for sigmoid + cross-entropy);
 - ``targets(rng, m, n)``: random targets the loss accepts, for tests and experiments;
-- ``check_targets(Y)``: refuses, naming ``Y``, targets the loss is not defined for.
+- ``check_targets(Y)``: refuses, naming ``Y``, targets the loss is not defined for;
+- ``curvature(z, a, y, r)``: the second-order term, ``(d^2 L / dz[L]^2) r`` per sample for a
+  tangent ``r`` of ``z[L]``: the derivative of ``delta`` along ``r``, which the exact
+  Hessian-vector product (:mod:`gradlab.nn.rop`) starts its backward pass of tangents from.
 
 Losses are paired with outputs because the stable forms belong to the pair:
 binary cross-entropy is computed from the logits as ``softplus(z) - y z``
@@ -43,6 +46,14 @@ class Head:
     targets: Callable[[np.random.Generator, int, int], np.ndarray]
     #: raises ``ValueError`` naming ``Y`` where the loss is not defined for the targets
     check_targets: Callable[[np.ndarray], None] = lambda Y: None
+    #: (d^2 L / dz^2) r per sample, from z, a, y and the tangent r of z (None: no second order)
+    curvature: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
+
+
+def _softmax_tangent(a: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The tangent of ``a = softmax(z)`` along ``r``: ``J r = a * (r - <a, r>)`` row by row
+    (``J = diag(a) - a a^T``, symmetric, so it is also the vjp)."""
+    return a * (r - np.sum(a * r, axis=1, keepdims=True))
 
 
 def _normal_targets(rng: np.random.Generator, m: int, n: int) -> np.ndarray:
@@ -91,6 +102,8 @@ def _cross_entropy(output: str) -> Head:
             lambda z, a, y: a - y,
             _binary_targets,
             _probabilities,
+            # d(a - y) = sigma'(z) r = a (1 - a) r
+            curvature=lambda z, a, y, r: a * (1.0 - a) * r,
         )
     # softmax: -sum_j y_j log softmax(z)_j; d/dz = softmax(z) * sum(y) - y  (= a - y for one-hot y)
     return Head(
@@ -101,6 +114,8 @@ def _cross_entropy(output: str) -> Head:
         lambda z, a, y: a * y.sum(axis=1, keepdims=True) - y,
         _one_hot_targets,
         _class_probabilities,
+        # d(a sum(y) - y) = sum(y) J r: the softmax Jacobian, scaled by the targets' mass
+        curvature=lambda z, a, y, r: y.sum(axis=1, keepdims=True) * _softmax_tangent(a, r),
     )
 
 
@@ -111,6 +126,15 @@ def _mse(output: str) -> Head:
             g = a - y
             return a * (g - np.sum(g * a, axis=1, keepdims=True))
 
+        def curvature(z, a, y, r):
+            # delta = J(a) g with g = a - y; along r: da = J r, and the product rule gives
+            # d(J g) = da * (g - <g, a>) + a * (dg - <dg, a> - <g, da>), with dg = da
+            g = a - y
+            da = _softmax_tangent(a, r)
+            return da * (g - np.sum(g * a, axis=1, keepdims=True)) + a * (
+                da - np.sum(da * a, axis=1, keepdims=True) - np.sum(g * da, axis=1, keepdims=True)
+            )
+
         f = softmax
     else:
         act = ACTIVATIONS[output]
@@ -118,13 +142,18 @@ def _mse(output: str) -> Head:
         def delta(z, a, y):
             return (a - y) * act.df(z, a)
 
+        def curvature(z, a, y, r):
+            # d((a - y) f'(z)) = (f'(z)^2 + (a - y) f''(z)) r
+            fp = act.df(z, a)
+            return (fp * fp + (a - y) * act.d2f(z, a)) * r
+
         f = act.f
 
     def total(z, y):
         r = f(z) - y
         return 0.5 * np.sum(r * r)
 
-    return Head(output, "mse", f, total, delta, _normal_targets)
+    return Head(output, "mse", f, total, delta, _normal_targets, curvature=curvature)
 
 
 @dataclass(frozen=True)
