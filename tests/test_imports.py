@@ -9,6 +9,7 @@ jax) must be, since gradlab works without them.
 """
 
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -35,6 +36,12 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    """The parsed module, once per session: four tests walk every file (parsing is most of their cost)."""
+    return ast.parse(path.read_text())
+
+
 def _package(name: str) -> str:
     return name if MODULES[name].name == "__init__.py" else name.rpartition(".")[0]
 
@@ -58,12 +65,13 @@ def _targets(module: str, node: ast.AST) -> list[str]:
     return subs if len(subs) == len(node.names) else [base, *subs]
 
 
+@functools.cache  # two tests read it; neither changes it
 def _graph() -> dict[str, set[str]]:
     """Every import, wherever it stands: one inside a function closes a circle as surely."""
     graph = {}
     for name, path in MODULES.items():
         arrows = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(_tree(path)):
             for target in _targets(name, node):
                 arrows.add(target)
                 parent = target.rpartition(".")[0]
@@ -112,7 +120,7 @@ def test_the_cycle_finder_finds_one():
 def test_no_gradlab_module_is_imported_inside_a_function():
     lazy = []
     for name, path in MODULES.items():
-        for fn in ast.walk(ast.parse(path.read_text())):
+        for fn in ast.walk(_tree(path)):
             if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
             for node in ast.walk(fn):
@@ -124,7 +132,7 @@ def test_no_gradlab_module_is_imported_inside_a_function():
 def test_inside_functions_only_the_listed_peers_and_the_standard_library_are_imported():
     others = set()
     for path in MODULES.values():
-        for fn in ast.walk(ast.parse(path.read_text())):
+        for fn in ast.walk(_tree(path)):
             if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
                 for node in ast.walk(fn):
                     if isinstance(node, ast.Import):

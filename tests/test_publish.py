@@ -397,7 +397,14 @@ def test_sigint_during_publishing_leaves_a_whole_set_and_no_traceback(tmp_path, 
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, in the middle of it
 
     monkeypatch.setattr(P, "_STEP_HOOK", interrupt)
-    assert cli.main(["report", "--out", str(out), "--smoke", "--no-progress"]) == 130
+    # Ctrl-C's usual handler, whatever pytest was started with: a shell without job control starts
+    # its background commands with SIGINT ignored, and then the kill above would do nothing
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code = cli.main(["report", "--out", str(out), "--smoke", "--no-progress"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert code == 130
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.strip() == "gradlab report: interrupted (nothing half-written is left behind)"
     assert verify(out) == [] and tag_of(out) == ("old" if at == "staged" else "new")

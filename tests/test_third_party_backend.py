@@ -16,9 +16,13 @@ from gradlab.report.sections.accuracy import accuracy_figure
 from gradlab.report.sections.cost import cost_figure
 
 
+def _central4():
+    return gradlab.DifferenceScheme("central4", offsets=(-2, -1, 1, 2), weights=(1, -8, 8, -1), divisor=12, order=4)
+
+
 @pytest.fixture
 def central4():
-    scheme = gradlab.DifferenceScheme("central4", offsets=(-2, -1, 1, 2), weights=(1, -8, 8, -1), divisor=12, order=4)
+    scheme = _central4()
     gradlab.register(scheme)
     try:
         yield scheme
@@ -27,8 +31,8 @@ def central4():
     assert "central4" not in gradlab.backends()
 
 
-def test_central4_appears_in_the_accuracy_sweep_and_chart(central4):
-    sweep, summary = accuracy.run(accuracy.AccuracyParams(sizes=(2, 3, 2), batch=4, steps_per_decade=1))
+def test_central4_appears_in_the_accuracy_sweep_and_chart(central4, dual, sweeps):
+    sweep, summary = sweeps[0]
     assert "central4" in set(sweep["backend"])
     s = summary.set_index(["backend", "dtype"]).loc[("central4", "float64")]
     assert s["expected_truncation_slope"] == 4 and s["truncation_slope"] == pytest.approx(4, abs=0.5)
@@ -38,8 +42,8 @@ def test_central4_appears_in_the_accuracy_sweep_and_chart(central4):
     assert {"measured-central4-float64", "theory-central4-float64"} <= gids
 
 
-def test_central4_appears_in_the_cost_sweep_and_chart(central4):
-    samples = cost.cost_sweep(cost.CostParams(widths=(2, 3), repeats=2, min_seconds=1e-4))
+def test_central4_appears_in_the_cost_sweep_and_chart(central4, dual, sweeps):
+    samples = sweeps[1]
     rows = samples[samples["backend"] == "central4"]
     assert list(rows["evaluations"].unique()) == [4 * n for n in sorted(rows["n_params"].unique())]
     table, scaling = cost.cost_table(samples), cost.scaling_summary(samples)
@@ -115,6 +119,22 @@ def dual():
         unregister("dual")
 
 
+@pytest.fixture(scope="module")
+def sweeps():
+    """One accuracy sweep and one cost sweep with both newcomers registered, shared by the four
+    tests that read them (each sweep runs every backend: a second of CPU apiece).  Registered only
+    while sweeping; the tests register them again (``central4``, ``dual``) to draw the charts."""
+    gradlab.register(_central4())
+    gradlab.register(Dual())
+    try:
+        accuracy_run = accuracy.run(accuracy.AccuracyParams(sizes=(2, 3, 2), batch=4, steps_per_decade=1))
+        samples = cost.cost_sweep(cost.CostParams(widths=(2, 3), repeats=2, min_seconds=1e-4))
+    finally:
+        unregister("central4")
+        unregister("dual")
+    return accuracy_run, samples
+
+
 def test_a_new_kind_gives_jacobians(dual):
     A = np.random.default_rng(0).normal(size=(3, 4))
     x = np.linspace(-1, 1, 4)
@@ -124,8 +144,8 @@ def test_a_new_kind_gives_jacobians(dual):
         gradlab.jacobian(lambda p: np.abs(A @ p), x, backend="dual")
 
 
-def test_a_new_kind_is_one_mark_with_its_legend_on_the_accuracy_chart(dual):
-    sweep, summary = accuracy.run(accuracy.AccuracyParams(sizes=(2, 3, 2), batch=4, steps_per_decade=1))
+def test_a_new_kind_is_one_mark_with_its_legend_on_the_accuracy_chart(central4, dual, sweeps):
+    sweep, summary = sweeps[0]
     rows = sweep[sweep["backend"] == "dual"]
     assert len(rows) == 2 and rows["own_steps"].all()  # one mark per precision, its own steps
     assert rows["rel_error"].max() < 1e-5 and (rows.loc[rows["dtype"] == "float64", "rel_error"] < 1e-14).all()
@@ -135,8 +155,8 @@ def test_a_new_kind_is_one_mark_with_its_legend_on_the_accuracy_chart(dual):
     assert "adaptive: its own steps (one mark, its evaluation count beside it)" in labels  # no model: as before
 
 
-def test_a_new_kind_is_counted_and_drawn_on_the_cost_chart(dual):
-    samples = cost.cost_sweep(cost.CostParams(widths=(2, 3), repeats=2, min_seconds=1e-4))
+def test_a_new_kind_is_counted_and_drawn_on_the_cost_chart(central4, dual, sweeps):
+    samples = sweeps[1]
     rows = samples[samples["backend"] == "dual"]
     assert list(rows["evaluations"].unique()) == sorted(rows["n_params"].unique())  # n: its own count
     table, scaling = cost.cost_table(samples), cost.scaling_summary(samples)

@@ -1,0 +1,44 @@
+"""How many pytest-xdist workers ``-n auto`` (pyproject's addopts) starts.
+
+At the repository's root so that every run loads it, whichever folder it names.  A plain
+``pytest`` spreads the suite over the free cores, one file per worker at a time
+(``--dist loadfile``: a module's or the session's fixtures are built once, on its worker).
+Serial instead, where workers cost more than they save or change what is measured:
+
+- a benchmark run (``--benchmark-only``, ``--benchmark-enable``, ``--benchmark-disable``):
+  timings need one process, and pytest-benchmark turns itself off under xdist; the
+  summaries after its tables (benchmarks/conftest.py) read results in this process;
+- a run that names its tests (``pytest tests/test_cli.py``): starting and collecting in each
+  worker costs about two seconds of CPU, more than most single files take;
+- one core (or ``PYTEST_XDIST_AUTO_NUM_WORKERS=0``).
+
+``-n 0`` runs serially whatever this says; ``-n 2`` asks for two workers outright.
+"""
+
+import os
+import warnings
+
+import pytest
+
+#: more workers than this only repeat the start-up and the collection (the suite is ~35 files)
+MAX_WORKERS = 4
+BENCHMARK_OPTIONS = ("benchmark_only", "benchmark_enable", "benchmark_disable")
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: unknown to pytest without it
+def pytest_xdist_auto_num_workers(config):
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    if any(config.getoption(o, False) for o in BENCHMARK_OPTIONS):
+        return 0
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(cores, MAX_WORKERS) if cores > 1 else 0
+
+
+def pytest_configure(config):
+    if not any(config.getoption(o, False) for o in BENCHMARK_OPTIONS):
+        # pytest-benchmark warns that xdist turned it off; without these options benchmarks are
+        # skipped anyway (benchmarks/conftest.py), so the warning would only mislead
+        warnings.filterwarnings("ignore", message="Benchmarks are automatically disabled because xdist")
