@@ -20,6 +20,8 @@ import warnings
 
 import pytest
 
+from benchmarks import sizes
+
 #: more workers than this only repeat the start-up and the collection (the suite is ~35 files)
 MAX_WORKERS = 4
 BENCHMARK_OPTIONS = ("benchmark_only", "benchmark_enable", "benchmark_disable")
@@ -42,3 +44,15 @@ def pytest_configure(config):
         # pytest-benchmark warns that xdist turned it off; without these options benchmarks are
         # skipped anyway (benchmarks/conftest.py), so the warning would only mislead
         warnings.filterwarnings("ignore", message="Benchmarks are automatically disabled because xdist")
+
+
+# here, not in benchmarks/conftest.py: an option of a conftest below the root exists only when that
+# folder is named on the command line, and `pytest --benchmark-only --bench-size full` names none
+def pytest_addoption(parser):
+    parser.getgroup("benchmark").addoption(
+        "--bench-size",
+        choices=sizes.SIZES,
+        default=None,
+        help=f"ladder size of gradlab's benchmarks: quick (every benchmark on a reduced ladder), default (what "
+        f"`pytest --benchmark-only` runs: minutes), full (the whole ladder). Default: ${sizes.ENV}, else default",
+    )

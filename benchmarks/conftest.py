@@ -18,16 +18,6 @@ from threadpoolctl import threadpool_limits
 from benchmarks import sizes
 
 
-def pytest_addoption(parser):
-    parser.getgroup("benchmark").addoption(
-        "--bench-size",
-        choices=sizes.SIZES,
-        default=None,
-        help=f"ladder size of gradlab's benchmarks: quick (every benchmark on a reduced ladder), default (what "
-        f"`pytest --benchmark-only` runs: minutes), full (the whole ladder). Default: ${sizes.ENV}, else default",
-    )
-
-
 def pytest_configure(config):
     chosen = config.getoption("bench_size", None)
     if chosen is not None:  # before the benchmark modules are imported: they read it at import
