@@ -108,19 +108,42 @@ def _inside(z, lo, hi, slope):
 # batch's activations costs a fresh allocation, and the HVP computes them on every hidden layer.
 
 
+#: where |tanh| (or the logistic) is this close to 1, ``1 - a^2`` (``1 - a``) has lost digits to
+#: cancellation: a is rounded to within eps of 1, so ``1 - a^2`` carries an absolute error of about
+#: eps, a relative one of eps / (1 - a^2) (1e-5 at z = 12).  There the derivative is recomputed
+#: from z, on those entries only (the saturated ones are few; the rest keep the cheap rule).
+_SATURATED = 0.9
+
+
+def _decaying(z, scale):
+    """``exp(-scale |z|)``, the exponent's real part <= 0 (for complex z on the branch of its real part)."""
+    return np.exp(np.where(_re(z) >= 0, -scale * z, scale * z))
+
+
+def _tanh_prime(z, a):
+    out = np.asarray(1.0 - a * a)  # tanh' = 1 - tanh^2 ...
+    sat = np.abs(_re(a)) > _SATURATED
+    if np.any(sat):  # ... = sech^2 z = 4 e / (1 + e)^2, e = exp(-2|z|): no cancellation
+        e = _decaying(np.asarray(z)[sat], 2.0)
+        out[sat] = 4.0 * e / (1.0 + e) ** 2
+    return out
+
+
 def _tanh_second(z, a):
-    out = a * a  # tanh'' = -2 a (1 - a^2) = 2 a (a^2 - 1)
-    out -= 1.0
-    out *= a
-    out *= 2.0
+    return -2.0 * a * _tanh_prime(z, a)  # tanh'' = -2 tanh tanh'
+
+
+def _sigmoid_prime(z, a):
+    out = np.asarray(a * (1.0 - a))  # sigma' = a (1 - a) ...
+    sat = _re(a) > 1.0 - (1.0 - _SATURATED) / 2  # a near 1: 1 - a cancels (near 0, a is exact)
+    if np.any(sat):  # ... = e / (1 + e)^2, e = exp(-|z|)
+        e = _decaying(np.asarray(z)[sat], 1.0)
+        out[sat] = e / (1.0 + e) ** 2
     return out
 
 
 def _sigmoid_second(z, a):
-    out = 1.0 - a  # sigma'' = a (1 - a) (1 - 2a)
-    out *= a
-    out *= 1.0 - 2.0 * a
-    return out
+    return _sigmoid_prime(z, a) * (1.0 - 2.0 * a)  # sigma'' = sigma' (1 - 2 sigma)
 
 
 def _flat(z, a):
@@ -137,9 +160,9 @@ ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in [
         # sigma' = sigma (1 - sigma),  sigma'' = sigma' (1 - 2 sigma)
-        Activation("sigmoid", _sigmoid, lambda z, a: a * (1.0 - a), d2f=_sigmoid_second),
+        Activation("sigmoid", _sigmoid, _sigmoid_prime, d2f=_sigmoid_second),
         # tanh' = 1 - tanh^2,  tanh'' = -2 tanh tanh'
-        Activation("tanh", np.tanh, lambda z, a: 1.0 - a * a, d2f=_tanh_second),
+        Activation("tanh", np.tanh, _tanh_prime, d2f=_tanh_second),
         Activation(
             "relu",
             lambda z: np.where(_re(z) > 0, z, 0.0),
