@@ -25,9 +25,10 @@ PARAMS = pick(
 )
 #: false alarms seen and not yet fixed, (checker, activation, seed) -> what happens; a new one
 #: fails the benchmark, and so does one of these that disappears (then remove it here)
-KNOWN_FALSE_ALARMS = {
-    ("adaptive reference", "relu", 102): "adaptive's ladder spans a ReLU kink: max relative error 0.137, failed",
-    ("adaptive reference", "hard_tanh", 10): "adaptive's ladder spans a hard_tanh kink: max relative error 0.0618",
+KNOWN_FALSE_ALARMS: dict[tuple[str, str, int], str] = {
+    # (checker, activation, seed): why.  Empty since kinks are re-measured for the adaptive reference
+    # too (issue 18): it failed relu seed 102 (0.137) and hard_tanh seed 10 (0.0618), its ladder
+    # spanning a kink.  A new false alarm fails this benchmark, and so does a listed one vanishing.
 }
 
 
