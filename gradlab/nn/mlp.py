@@ -39,6 +39,23 @@ class ParamViews(Mapping):
     Writing into a view writes into the vector: ``net.params(theta).W1[0, 0] = 1.0``.
     """
 
+    @classmethod
+    def of(cls, theta: object, blocks: Sequence[Block], n_params: int, dtype: np.dtype) -> ParamViews:
+        """Views into ``theta`` after checking it can be viewed: a flat contiguous numpy array of
+        ``dtype`` and length ``n_params`` (anything else only through a copy, which writes would miss)."""
+        if (
+            not isinstance(theta, np.ndarray)
+            or theta.dtype != dtype
+            or theta.shape != (n_params,)
+            or not theta.flags.c_contiguous
+        ):
+            raise v.fail(
+                "theta",
+                f"a contiguous numpy array of shape ({n_params},) and dtype {dtype} (views need no copy)",
+                theta,
+            )
+        return cls(theta, blocks)
+
     def __init__(self, theta: np.ndarray, blocks: Sequence[Block]):
         self._views = {b.name: theta[b.slice].reshape(b.shape) for b in blocks}
 
@@ -178,18 +195,7 @@ class MLP:
         ``theta`` must be a flat array of the network's dtype: anything else could
         only be viewed through a copy, and writes into the views would be lost.
         """
-        if (
-            not isinstance(theta, np.ndarray)
-            or theta.dtype != self.dtype
-            or theta.shape != (self.n_params,)
-            or not theta.flags.c_contiguous
-        ):
-            raise v.fail(
-                "theta",
-                f"a contiguous numpy array of shape ({self.n_params},) and dtype {self.dtype} (views need no copy)",
-                theta,
-            )
-        return ParamViews(theta, self.blocks)
+        return ParamViews.of(theta, self.blocks, self.n_params, self.dtype)
 
     def layers(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(W1, b1), ...]`` as views into a validated ``theta`` (no checks: the hot path of

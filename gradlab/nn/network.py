@@ -176,18 +176,7 @@ class Network:
 
     def params(self, theta: np.ndarray) -> ParamViews:
         """Named views (``conv1.W``, ...) into ``theta``: a flat contiguous array of the network's dtype."""
-        if (
-            not isinstance(theta, np.ndarray)
-            or theta.dtype != self.dtype
-            or theta.shape != (self.n_params,)
-            or not theta.flags.c_contiguous
-        ):
-            raise v.fail(
-                "theta",
-                f"a contiguous numpy array of shape ({self.n_params},) and dtype {self.dtype} (views need no copy)",
-                theta,
-            )
-        return ParamViews(theta, self.blocks)
+        return ParamViews.of(theta, self.blocks, self.n_params, self.dtype)
 
     def _views(self, theta: np.ndarray) -> list[dict[str, np.ndarray]]:
         """Per layer, ``{local name: view}`` into a validated theta (the hot path: no checks)."""
