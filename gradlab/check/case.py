@@ -101,12 +101,15 @@ def open_case(f: object, x: object, grad: object, settings: CheckSettings) -> Ca
     analytic, source = _analytic(grad, objective, point, f)
     blocks = objective.blocks(point)
     lifted = lifted_point(counted, point)
-    if lifted is not None:
-        return _lifted_case(settings, counted, lifted, analytic=analytic, source=source, blocks=blocks, backend=backend)
+    if lifted is not None:  # the reference measured in float64, the float32 analytic side judged as float32
+        point, judged, notes = lifted, "float32", (LIFTED_NOTE,)
+    else:
+        judged, notes = None, ()
     prof = profile(counted, point, blocks, settings.seed, full=not settings.fast)
-    if _try_complex(settings, objective, prof) and _takes_complex(counted, point):
+    if lifted is None and _try_complex(settings, objective, prof) and _takes_complex(counted, point):
         backend = COMPLEX_STEP
-    rtol = backend.tolerance(prof.precision)[0] if settings.rtol is None else settings.rtol
+    precision = judged or prof.precision
+    rtol = backend.tolerance(precision)[0] if settings.rtol is None else settings.rtol
     return Case(
         settings=settings,
         counted=counted,
@@ -118,10 +121,16 @@ def open_case(f: object, x: object, grad: object, settings: CheckSettings) -> Ca
         backend=backend,
         rtol=rtol,
         noise=max(settings.noise or 0.0, 3 * prof.noise),
-        limit=LIMITS[prof.precision],
-        notes=_profile_notes(prof, point.dtype.name),
+        limit=LIMITS[precision],
+        notes=(*notes, *_profile_notes(prof, point.dtype.name)),
+        judged_dtype=judged,
     )
 
+
+LIFTED_NOTE = (
+    "x is float32 and f computes in the precision of its input: the reference is measured in float64 "
+    "(f at x converted to float64), the float32 analytic gradient judged at float32's tolerance"
+)
 
 #: objectives that hand x to the user's own code as numpy does (a torch leaf is rebuilt in its own
 #: float32, and stays float32)
@@ -154,31 +163,6 @@ def lifted_point(counted: Counted, point: np.ndarray) -> np.ndarray | None:
     if abs(y64 - y32) > LIFT_AGREEMENT * max(abs(y32), abs(y64)):
         return None
     return wide
-
-
-def _lifted_case(settings, counted, point, *, analytic, source, blocks, backend) -> Case:
-    """The case of a float32 check whose reference is measured at the float64 ``point``."""
-    prof = profile(counted, point, blocks, settings.seed, full=not settings.fast)
-    rtol = backend.tolerance("float32")[0] if settings.rtol is None else settings.rtol
-    note = (
-        "x is float32 and f computes in the precision of its input: the reference is measured in float64 "
-        "(f at x converted to float64), the float32 analytic gradient judged at float32's tolerance"
-    )
-    return Case(
-        settings=settings,
-        counted=counted,
-        point=point,
-        analytic=analytic,
-        source=source,
-        blocks=blocks,
-        profile=prof,
-        backend=backend,
-        rtol=rtol,
-        noise=max(settings.noise or 0.0, 3 * prof.noise),
-        limit=LIMITS["float32"],
-        notes=(note, *_profile_notes(prof, "float64")),
-        judged_dtype="float32",
-    )
 
 
 def _try_complex(settings: CheckSettings, objective, prof: Profile) -> bool:

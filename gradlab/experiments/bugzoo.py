@@ -200,6 +200,17 @@ def checkers() -> dict[str, dict]:
     return out
 
 
+def jittered_problem(net, batch: int, seed: int, jitter: float) -> tuple[object, np.ndarray]:
+    """A zoo's objective and point: ``net`` on its seeded random batch, at its seeded init plus
+    ``jitter`` times standard normal noise (seed + 1), so that no entry sits at the init's special
+    values (zero biases hide bugs that scale with them).  Drawn in float64, then rounded to the
+    network's precision.  Every zoo (MLP, HVP, layers) draws its points here."""
+    X, Y = net.random_batch(batch, seed=seed)
+    noise = np.random.default_rng(seed + 1).normal(size=net.n_params)
+    theta = net.init(seed=seed).astype(np.float64) + jitter * noise
+    return net.objective(X, Y), theta.astype(net.dtype)
+
+
 @dataclass(frozen=True)
 class BugZooParams:
     """What the bug zoo runs: bugs on ``activations`` x ``seeds``; correct gradients (for the
@@ -236,9 +247,7 @@ class BugZooParams:
     def network(self, activation: str, seed: int) -> tuple[MLPObjective, np.ndarray]:
         """The zoo's objective and point for one activation and seed."""
         net = MLP(self.sizes, activation=activation, output="softmax", loss="cross_entropy", l2=self.l2)
-        X, Y = net.random_batch(self.batch, seed=seed)
-        noise = np.random.default_rng(seed + 1).normal(size=net.n_params)
-        return net.objective(X, Y), net.init(seed=seed) + self.jitter * noise
+        return jittered_problem(net, self.batch, seed, self.jitter)
 
     def describe(self) -> str:
         """What ran, in one sentence of the report."""

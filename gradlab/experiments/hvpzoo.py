@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..check import GradcheckResult, gradcheck
 from ..nn import HVP_RULES, MLP, HvpRules, MLPObjective
+from .bugzoo import jittered_problem
 
 
 def _zero_fsecond(act, z, a):
@@ -174,9 +175,7 @@ class HvpZooParams:
     def network(self, activation: str, head: tuple[str, str], seed: int) -> tuple[MLPObjective, np.ndarray]:
         output, loss = head
         net = MLP(list(self.sizes), activation=activation, output=output, loss=loss, l2=self.l2)
-        X, Y = net.random_batch(self.batch, seed=seed)
-        noise = np.random.default_rng(seed + 1).normal(size=net.n_params)
-        return net.objective(X, Y), net.init(seed=seed) + self.jitter * noise
+        return jittered_problem(net, self.batch, seed, self.jitter)
 
     def describe(self) -> str:
         return (

@@ -21,7 +21,7 @@ import pandas as pd
 from .. import nn
 from ..check import gradcheck
 from ..nn.layers import im2col
-from .bugzoo import ALL_BUGS, DEFAULT_CHECKER, EVALUATIONS, FALSE_ALARMS, checkers, fast_checker
+from .bugzoo import ALL_BUGS, DEFAULT_CHECKER, EVALUATIONS, FALSE_ALARMS, checkers, fast_checker, jittered_problem
 
 #: network name -> a builder of the small network on which its layers' bugs are planted
 NETWORKS: dict[str, Callable[[], nn.Network]] = {
@@ -284,10 +284,7 @@ class LayerZooParams:
     def problem(self, network: str, seed: int) -> tuple[nn.NetworkObjective, np.ndarray]:
         """The zoo's objective and point for one network and seed (drawn in float64, then rounded)."""
         net = NETWORKS[network]().astype(self.dtype)
-        X, Y = net.random_batch(self.batch, seed=seed)
-        noise = np.random.default_rng(seed + 1).normal(size=net.n_params)
-        theta = net.init(seed=seed).astype(np.float64) + self.jitter * noise
-        return net.objective(X, Y), theta.astype(net.dtype)
+        return jittered_problem(net, self.batch, seed, self.jitter)
 
     def describe(self) -> str:
         return (
