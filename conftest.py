@@ -13,6 +13,13 @@ Serial instead, where workers cost more than they save or change what is measure
 - one core (or ``PYTEST_XDIST_AUTO_NUM_WORKERS=0``).
 
 ``-n 0`` runs serially whatever this says; ``-n 2`` asks for two workers outright.
+
+Which file starts first matters as much as how many workers there are: a run ends when its
+last worker does, and a worker that picks up the report's tests (the longest file) near the end
+keeps the others idle for its whole length.  :data:`LONGEST_FIRST` lists the files that take
+longest, and they are collected first; pyproject passes ``--no-loadscope-reorder`` so that
+pytest-xdist hands out files in that order (its default orders them by the number of tests,
+which says little about their time), and the short files fill in around them.
 """
 
 import os
@@ -25,6 +32,27 @@ from benchmarks import sizes
 #: more workers than this only repeat the start-up and the collection (the suite is ~35 files)
 MAX_WORKERS = 4
 BENCHMARK_OPTIONS = ("benchmark_only", "benchmark_enable", "benchmark_disable")
+#: the files of a plain run that take a second of CPU or more, longest first (measured with
+#: ``pytest -n 0 --durations=0``, setup included, summed per file); the rest keep their order
+LONGEST_FIRST = (
+    "tests/test_report.py",
+    "tests/test_second_order.py",
+    "tests/test_bugs.py",
+    "tests/test_experiments.py",
+    "tests/test_trust.py",
+    "tests/test_array_api.py",
+    "tests/test_parallel.py",
+    "tests/test_trust_steps.py",
+    "tests/test_second_experiments.py",
+    "tests/test_memory.py",
+    "tests/test_third_party_backend.py",
+    "tests/test_layerzoo.py",
+    "tests/test_publish.py",
+    "tests/test_imports.py",
+    "tests/test_trust_kinks.py",
+    "tests/test_layer_report.py",
+    "tests/test_nn_layers.py",
+)
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: unknown to pytest without it
@@ -37,6 +65,20 @@ def pytest_xdist_auto_num_workers(config):
         return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return min(cores, MAX_WORKERS) if cores > 1 else 0
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Collect the longest files first (a stable sort: tests within a file keep their order)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    root = config.rootpath
+
+    def key(item) -> int:
+        try:
+            return rank.get(item.path.relative_to(root).as_posix(), len(rank))
+        except ValueError:  # a file outside the repository (pytester's own runs)
+            return len(rank)
+
+    items.sort(key=key)
 
 
 def pytest_configure(config):

@@ -30,7 +30,7 @@ from .check import (
 from .nn import MLP
 from .structure import Structure, flatten
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "MLP",

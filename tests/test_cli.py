@@ -188,3 +188,14 @@ def test_the_top_level_help_lists_the_exit_codes(capsys):
         cli.main(["--help"])
     out = capsys.readouterr().out
     assert "exit status:" in out and "4  internal error" in out and "3  check: inconclusive" in out
+
+
+def test_the_package_version_has_one_source():
+    # pyproject reads it from gradlab/__init__.py (hatch's dynamic version): the wheel, `--version` and
+    # `gradlab.__version__` can no longer disagree (they did: 0.1.0 against 0.2.0)
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    meta = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert "version" not in meta["project"] and meta["project"]["dynamic"] == ["version"]
+    assert meta["tool"]["hatch"]["version"]["path"] == "gradlab/__init__.py"
