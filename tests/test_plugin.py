@@ -8,6 +8,7 @@ only once gradlab is reinstalled, and where it is, the ``no:`` keeps it from loa
 from __future__ import annotations
 
 import ast
+import inspect
 import re
 import sys
 from pathlib import Path
@@ -26,26 +27,32 @@ SUMMARY = re.compile(
     r"^gradcheck: (\d+) checks, (\d+) passed, (\d+) failed, (\d+) inconclusive; ([\d,]+) evaluations$", re.M
 )
 
-# the functions of the sample project, here too: what the plugin reports is checked against gradlab itself
-FUNCTIONS = """
-import numpy as np
 
+# the functions of the sample project, defined here too (the sample gets their source): what the
+# plugin reports is checked against gradlab itself
 def f(x):
     return float(np.sum(x * np.sin(x)))
+
 
 def grad(x):
     return np.sin(x) + x * np.cos(x)
 
+
 def buggy(x):  # the product rule's second term dropped where x > 2
     return np.sin(x) + np.where(x > 2, 0.0, x * np.cos(x))
+
 
 def layer(d):
     return f(d["W"]) + 2.0 * f(d["b"])
 
+
 def layer_grad(d):  # the bug is in W's gradient only
     return {"W": buggy(d["W"]), "b": 2.0 * grad(d["b"])}
-"""
-exec(FUNCTIONS)  # f, grad, buggy, layer, layer_grad for the reference counts below
+
+
+FUNCTIONS = "import numpy as np\n\n\n" + "\n\n".join(
+    inspect.getsource(fn) for fn in (f, grad, buggy, layer, layer_grad)
+)
 
 SAMPLE = """
 import numpy as np

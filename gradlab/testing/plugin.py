@@ -91,7 +91,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--gradcheck-full",
         action="store_true",
         default=False,
-        help="run every check of the gradcheck fixture entry by entry (fast=False), unless the call passes fast= itself",
+        help="run every check of the gradcheck fixture entry by entry (fast=False), unless the call passes "
+        "fast= itself",
     )
 
 
