@@ -6,6 +6,6 @@
 - :mod:`gradlab.testing.strategies`: hypothesis strategies for points, parameter structures and
   networks to check (needs ``hypothesis``: ``pip install gradlab[testing]``).
 
-Nothing is imported here: pytest loads the plugin into every run, so it must stay light, and the
-strategies need hypothesis, which is optional.
+Nothing is imported here: the strategies need hypothesis, which is optional, and the plugin is
+pytest's to load.
 """

@@ -32,15 +32,21 @@ Installed with gradlab (entry point ``pytest11: gradlab``), it adds to every pyt
 
   (the evaluations of ``f`` the checks spent, their Taylor tests included).
 
-The module imports only pytest; gradlab's checker is imported when a test first uses the fixture.
-It has no ``assert`` statement for pytest to rewrite (PYTEST_DONT_REWRITE).
+Loaded into every pytest run where gradlab is installed, the module imports pytest and gradlab
+(numpy and pandas: what ``import gradlab`` costs, about half a second), never hypothesis, torch,
+jax, scipy or matplotlib.  It has no ``assert`` statement for pytest to rewrite (PYTEST_DONT_REWRITE).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
 import pytest
+
+from ..check.gradcheck import gradcheck as _gradcheck
+from ..check.result import GradcheckError
+from ..check.settings import CheckSettings, validated
 
 MARKER = "gradcheck"
 #: the key of the counts a pytest-xdist worker hands to the controller
@@ -128,10 +134,7 @@ class GradcheckFixture:
 
     def __call__(self, f: object, x: object, **options):
         __tracebackhide__ = True  # the test's own line is where the failure is
-        from ..check.gradcheck import gradcheck
-        from ..check.result import GradcheckError
-
-        result = gradcheck(f, x, **self.options(options))
+        result = _gradcheck(f, x, **self.options(options))
         spent = evaluations_spent(result)
         self.results.append(result)
         self._tally.add(result.status, spent)
@@ -157,11 +160,6 @@ def gradcheck(request: pytest.FixtureRequest) -> GradcheckFixture:
 def marker_defaults(node: pytest.Item) -> dict:
     """The options of the ``gradcheck`` markers on ``node`` (the closest over the farther ones),
     validated as gradcheck validates them; a bad one fails the test's setup, naming it."""
-    import inspect
-
-    from ..check.gradcheck import gradcheck
-    from ..check.settings import CheckSettings, validated
-
     merged: dict = {}
     for mark in reversed(list(node.iter_markers(MARKER))):  # iter_markers yields the closest first
         if mark.args:
@@ -173,7 +171,7 @@ def marker_defaults(node: pytest.Item) -> dict:
     for name in merged:
         if name in settings:
             continue
-        if name in inspect.signature(gradcheck).parameters:
+        if name in inspect.signature(_gradcheck).parameters:
             why = f"`{name}` belongs to each call, gradcheck(f, x, {name}=...): the marker sets the check's settings"
         else:
             why = f"`{name}` is not an option of gradcheck"

@@ -129,7 +129,9 @@ def points(
     kinks = sorted(kinks + [0.0] if v.boolean("nonzero", nonzero) else kinks)
     margin = MARGINS[dtype.name] if margin is None else v.positive_float("margin", margin)
     low, high = _domain(domain)
-    intervals = _allowed(max(low + margin, -magnitude), min(high - margin, magnitude), kinks, margin, dtype)
+    intervals = _allowed(
+        max(_beyond(low, margin), -magnitude), min(_beyond(high, -margin), magnitude), kinks, margin, dtype
+    )
     if not intervals:
         raise ValueError(
             f"`away_from`, `margin`, `domain` and `magnitude` must leave some numbers to draw; got kinks {kinks}, "
@@ -172,20 +174,30 @@ def _allowed(low: float, high: float, kinks: list[float], margin: float, dtype: 
     ends are numbers of ``dtype`` (hypothesis refuses float32 bounds it cannot represent)."""
     out, start = [], low
     for k in kinks:
-        if k - margin > start:
-            out.append((start, min(k - margin, high)))
-        start = max(start, k + margin)
+        below, above = _beyond(k, -margin), _beyond(k, margin)
+        if below >= start:
+            out.append((start, min(below, high)))
+        start = max(start, above)
     out.append((start, high))
     return [(a, b) for a, b in (_inward(a, b, dtype) for a, b in out) if a <= b]
+
+
+def _beyond(k: float, margin: float) -> float:
+    """``k + margin`` rounded away from ``k`` where rounding brought it closer than ``|margin|``."""
+    x, toward = k + margin, math.copysign(math.inf, margin)
+    while abs(x - k) < abs(margin):
+        x = math.nextafter(x, toward)
+    return x
 
 
 def _inward(a: float, b: float, dtype: np.dtype) -> tuple[float, float]:
     if dtype != np.float32:
         return a, b
+    # compared as float64 (numpy would compare a float32 with a Python float in float32)
     a32, b32 = np.float32(a), np.float32(b)
-    if a32 < a:
+    if float(a32) < a:
         a32 = np.nextafter(a32, np.float32(np.inf))
-    if b32 > b:
+    if float(b32) > b:
         b32 = np.nextafter(b32, np.float32(-np.inf))
     return float(a32), float(b32)
 
@@ -275,9 +287,7 @@ class MLPCase(_Case):
 
     @functools.cached_property
     def net(self):
-        from ..nn import MLP
-
-        return MLP(list(self.sizes), self.activation, self.output, self.loss, self.l2, dtype=self.dtype)
+        return nn.MLP(list(self.sizes), self.activation, self.output, self.loss, self.l2, dtype=self.dtype)
 
 
 @st.composite
