@@ -230,9 +230,9 @@ def test_sample_project(project):
 @pytest.mark.parametrize(
     "switch, plain, marker",
     [
-        ((), "full", "fast"),  # the marker's default applies
+        pytest.param((), "full", "fast", marks=pytest.mark.slow),  # the marker's default applies
         (("--gradcheck-fast",), "fast", "fast"),
-        (("--gradcheck-full",), "full", "full"),  # the switch over the marker
+        pytest.param(("--gradcheck-full",), "full", "full", marks=pytest.mark.slow),  # the switch over the marker
     ],
 )
 def test_fast_and_full_switches(project, switch, plain, marker):
@@ -263,6 +263,7 @@ def test_switches_exclude_each_other(pytester):
     result.stderr.fnmatch_lines(["*--gradcheck-fast and --gradcheck-full exclude each other*"])
 
 
+@pytest.mark.slow
 def test_no_summary_line_without_checks(pytester):
     pytester.makepyfile(test_other="def test_nothing():\n    assert True\n")
     result = pytester.runpytest(*PLUGIN)

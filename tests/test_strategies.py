@@ -106,8 +106,8 @@ def test_mlp_cases_rebuild_from_their_repr_and_check(case):
     assert gradlab.gradcheck(obj, theta).passed  # gradlab's own backprop is right
 
 
-#: in the plain run: two kinds (each check takes a few tenths of a second); the others under slow
-PLAIN_KINDS = ("dense", "lstm")
+#: in the plain run: one kind (each check takes a few tenths of a second); the others under slow
+PLAIN_KINDS = ("dense",)
 
 
 @pytest.mark.parametrize(
@@ -142,6 +142,7 @@ def buggy(x):  # x cos x dropped where x > 2
 
 
 def test_given_finds_a_planted_bug_and_the_shrunk_example_replays():
+    """The example of the module's docstring, run: found, shrunk, replayed."""
     found = []
 
     @settings(SEARCH, phases=[Phase.generate, Phase.shrink])
@@ -156,8 +157,8 @@ def test_given_finds_a_planted_bug_and_the_shrunk_example_replays():
     # hypothesis names it in the error's notes, as its repr
     notes = "".join(getattr(err.value, "__notes__", [])).replace(" ", "").replace("\n", "")
     assert f"x={shrunk!r}".replace(" ", "") in notes
-    # shrunk: every entry a small integer, the failing ones just past the bug's edge
-    assert np.array_equal(shrunk, np.round(shrunk)) and (shrunk > 2).any()
+    # shrunk: every entry a small integer, one of them past the bug's edge (entries are drawn one by one)
+    assert np.array_equal(shrunk, np.round(shrunk)) and (np.abs(shrunk) <= 3).all() and (shrunk > 2).sum() == 1
     # and it replays: the same verdict, the same entries, by hand
     replay = gradlab.gradcheck(f, shrunk, grad=buggy)
     assert replay.status == "failed" == err.value.result.status

@@ -30,16 +30,18 @@ where ``x > 2`` -- found by ``@given``:
 ... @given(gst.points((3,), magnitude=4.0))
 ... def test_grad(x):
 ...     gradlab.assert_gradcheck(f, x, grad=grad)
->>> try:
+>>> try:  # doctest: +SKIP
 ...     test_grad()
 ... except gradlab.GradcheckError as err:
 ...     print(err.result.status, err.result.table.loc[0, "block"])
 failed x
 
-hypothesis names the shrunk example in the error's notes (``x=array([3., 3., 3.])``: every entry
-past the bug's edge, at the simplest number there); run the test again and it replays that example
-first, or pin it with ``@example``.  (The explain phase is left out above: it traces every line
-the test runs and takes seconds.)
+hypothesis names the shrunk example in the error's notes (such as ``x=array([-1., -1., 3.])``:
+one entry past the bug's edge, at the simplest number there, the others at the simplest numbers
+away from 0); run the test again and it replays that example first, or pin it with ``@example``.
+The explain phase is left out above: it traces every line the test runs and takes seconds.  (The
+call is not run as a doctest, the search and the shrinking take a second: tests/test_strategies.py
+runs this example.)
 """
 
 from __future__ import annotations
@@ -144,7 +146,9 @@ def points(
             for a, b in intervals
         ]
     )
-    return hnp.arrays(dtype, _shape(shape), elements=elements)
+    # every entry drawn on its own (no fill value shared by most entries): a shrunk example then
+    # differs from the simplest point only in the entries the failure needs
+    return hnp.arrays(dtype, _shape(shape), elements=elements, fill=st.nothing())
 
 
 def _shape(shape: object):
