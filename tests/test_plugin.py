@@ -282,6 +282,23 @@ def test_summary_totals_the_xdist_workers(project):
     assert _summary(serial)[4] == evaluations
 
 
+@pytest.mark.slow
+def test_the_readme_test_file_fails_as_shown(pytester):
+    """The README's test file, run: its planted bug found, shrunk and reported as the README shows."""
+    text = (ROOT / "README.md").read_text().split("## Gradient checks in your own test suite")[1].split("\n## ")[0]
+    code = text.split("```python\n")[1].split("```")[0]
+    shown = text.split("```\n")[1].split("```")[0]
+    pytester.makepyfile(test_layer=code)
+    result = pytester.runpytest(*PLUGIN)
+    result.assert_outcomes(passed=3, failed=1)
+    out = result.stdout.str()
+    for line in shown.splitlines():
+        if line.startswith("E ") and "object at 0x" not in line:
+            assert line in out, line
+    found = SUMMARY.findall(out)
+    assert len(found) == 1 and int(found[0][2]) >= 1 and int(found[0][3]) == 0
+
+
 def test_entry_point_in_pyproject():
     tomllib = pytest.importorskip("tomllib")
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
