@@ -138,6 +138,7 @@ def test_own_choice(gradcheck):
 @pytest.mark.gradcheck(fast=True)
 def test_marker(gradcheck):
     gradcheck(f, POINT, grad=grad)
+    gradcheck(f, POINT, jvp=lambda x, v: float(grad(x) @ v))  # the marker's fast is not for a forward rule
 
 def test_forward_rule(gradcheck):  # a forward rule is always checked along directions: fast stays unset
     gradcheck(f, POINT, jvp=lambda x, v: float(grad(x) @ v))
@@ -163,6 +164,16 @@ def _records(result) -> dict[str, list[str]]:
         if rep.when == "call":
             out[rep.nodeid.split("::")[-1]] = [value for name, value in rep.user_properties if name == "gradcheck"]
     return out
+
+
+RECORD = re.compile(r"^(passed|failed|inconclusive), (.+) check, (\d+) evaluations$")
+
+
+def _parse(record: str) -> tuple[str, str, int]:
+    """``(status, mode, evaluations)`` of one record, as the plugin writes it."""
+    m = RECORD.match(record)
+    assert m, record
+    return m[1], m[2], int(m[3])
 
 
 def _spent(result: gradlab.GradcheckResult) -> int:
@@ -223,7 +234,7 @@ def test_sample_project(project):
     assert records["test_planted_bug"] == [f"failed, full check, {_spent(bug)} evaluations"]
     correct = gradlab.gradcheck(f, np.array([0.5, -1.5, 2.5]), grad=grad)
     assert records["test_correct"] == [f"passed, full check, {_spent(correct)} evaluations"]
-    total = sum(int(r.split(", ")[-1].split()[0]) for rs in records.values() for r in rs)
+    total = sum(_parse(r)[2] for rs in records.values() for r in rs)
     assert _summary(result) == (10, 8, 1, 1, total)
 
 
@@ -239,10 +250,12 @@ def test_fast_and_full_switches(project, switch, plain, marker):
     result = project.runpytest(*PLUGIN, *switch, "test_switched.py")
     result.assert_outcomes(passed=4)
     records = _records(result)
-    mode = {t: [r.split(", ")[1] for r in rs] for t, rs in records.items()}
+    mode = {t: [f"{_parse(r)[1]} check" for r in rs] for t, rs in records.items()}
     assert mode["test_plain"] == [f"{plain} check"]
     assert mode["test_own_choice"] == ["full check", "fast check"]  # the call's own fast= over everything
-    assert mode["test_marker"] == [f"{marker} check"]
+    assert mode["test_marker"][0] == f"{marker} check"
+    forward = gradlab.gradcheck(f, np.linspace(-2.0, 2.0, 12), jvp=lambda x, v: float(grad(x) @ v))
+    assert mode["test_marker"][1] == mode["test_forward_rule"][0] == f"{forward.mode} check"
     # a fast check that passes costs a few evaluations whatever n; the full one 2n and more
     fast, full = (
         gradlab.gradcheck(f, np.linspace(-2.0, 2.0, 12), grad=grad, fast=True),
@@ -320,6 +333,31 @@ def test_entry_point_loads_where_installed(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     assert _summary(result)[:2] == (1, 1)
+
+
+@pytest.mark.slow
+def test_the_entry_point_loads_the_plugin(pytester, monkeypatch):
+    """The pytest11 entry point as an installed gradlab declares it (a distribution's metadata on
+    the path, naming pyproject's entry point): the fixture is there without -p, and the tests'
+    own ``-p no:gradlab -p gradlab.testing.plugin`` loads it once, not twice."""
+    tomllib = pytest.importorskip("tomllib")
+    ((name, value),) = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"][
+        "pytest11"
+    ].items()
+    dist = pytester.path / "site" / "gradlab_entry_point-0.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gradlab-entry-point\nVersion: 0.0\n")
+    (dist / "entry_points.txt").write_text(f"[pytest11]\n{name} = {value}\n")
+    monkeypatch.setenv("PYTHONPATH", f"{pytester.path / 'site'}:{ROOT}")
+    pytester.makepyfile(
+        functions=FUNCTIONS,
+        test_ep="import numpy as np\nfrom functions import f, grad\n\n"
+        "def test_it(gradcheck):\n    gradcheck(f, np.array([0.5]), grad=grad)\n",
+    )
+    for args in [(), PLUGIN]:
+        result = pytester.runpytest_subprocess(*args)
+        result.assert_outcomes(passed=1)
+        assert _summary(result)[:2] == (1, 1)
 
 
 def test_plugin_module_imports_nothing_heavy():

@@ -24,8 +24,8 @@ Installed with gradlab (entry point ``pytest11: gradlab``), it adds to every pyt
   ``fast=True`` / ``fast=False``.  Precedence, strongest first: the call's own ``fast=`` (its
   author wrote it into the check, say because the test reads the per-entry errors only a full
   check has), then the switch (the run's choice), then the marker's ``fast``, then gradcheck's
-  default (full).  A forward rule (``jvp=``) is always checked along directions and keeps
-  ``fast`` unset.
+  default (full).  A forward rule (``jvp=``) is always checked along directions: neither the
+  switch nor the marker sets ``fast`` for it.
 - a line at the end of the run, the total over pytest-xdist's workers too::
 
       gradcheck: 3 checks, 2 passed, 1 failed, 0 inconclusive; 92 evaluations
@@ -128,7 +128,11 @@ class GradcheckFixture:
     def options(self, call: dict) -> dict:
         """The options a call runs with: its own over the switch over the marker's (see the module)."""
         merged = {**self.defaults, **call}
-        if self.fast is not None and "fast" not in call and call.get("jvp") is None:
+        if "fast" in call:
+            return merged
+        if call.get("jvp") is not None:
+            merged.pop("fast", None)  # a forward rule is checked along directions: no default makes it invalid
+        elif self.fast is not None:
             merged["fast"] = self.fast
         return merged
 
