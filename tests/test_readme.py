@@ -89,6 +89,7 @@ def test_the_readme_blocks_are_found_and_every_directive_is_known():
         "Second order",
         "On many cores or a cluster",
         "Beyond the MLP",
+        "Gradient checks in your own test suite",
     ]
     for b in BLOCKS:
         assert {d.split()[0] for d in b.directives} <= KNOWN, (b.id, b.directives)
