@@ -24,6 +24,7 @@ from .adapt import prepare_check
 from .case import Case, open_case
 from .directional import FAST_EVALUATIONS, fast_check
 from .forward import check_forward_rule, judge_forward_rule
+from .frameworks import framework_rules
 from .hints import hints_for
 from .judge import ROUNDING_FLOOR, block_table, judge, unjudged, unjudged_table
 from .reference import KINK_NOTE, Refinement
@@ -46,6 +47,7 @@ class CostWarning(UserWarning):
     """A check or gradient is estimated to take long: the estimate and cheaper options."""
 
 
+@framework_rules
 def gradcheck(
     f: object,
     x: object,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .display import result_html, result_markdown
 from .taylor import TaylorResult
 
 #: the columns of :attr:`GradcheckResult.table`, the same in every mode
@@ -124,6 +125,14 @@ class GradcheckResult:
         shown["worst_index"] = ["[" + ", ".join(str(i) for i in w) + "]" for w in shown["worst_index"]]
         lines.append(shown.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The result in a notebook: banner, per-block table (failing blocks highlighted), notes."""
+        return result_html(self)
+
+    def _repr_markdown_(self) -> str:
+        """The result as markdown: the same rows as the HTML table."""
+        return result_markdown(self)
 
     def raise_if_failed(self) -> GradcheckResult:
         """Raise :class:`GradcheckError` with :meth:`message` unless the check passed."""
