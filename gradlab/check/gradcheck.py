@@ -352,6 +352,8 @@ def _full_check(case: Case, progress) -> GradcheckResult:
         rel_error=j.rel_error.reshape(shape),
         abs_error=j.abs_error.reshape(shape),
         unverified=unverified.reshape(shape),
+        tolerance=j.allowed.reshape(shape),
+        failing=j.failed.reshape(shape),
         mode="fast, then full" if s.fast else "full",
         atol=atol,
         reference=refinement.name,

@@ -65,6 +65,10 @@ class GradcheckResult:
     rel_error: np.ndarray | None = field(default=None, repr=False)
     abs_error: np.ndarray | None = field(default=None, repr=False)
     unverified: np.ndarray | None = field(default=None, repr=False)
+    #: per entry, what a correct gradient may differ by, and whether the entry failed (full checks;
+    #: ``None`` otherwise): what :func:`gradlab.plot.error_map` draws
+    tolerance: np.ndarray | None = field(default=None, repr=False)
+    failing: np.ndarray | None = field(default=None, repr=False)
     taylor: TaylorResult | None = field(default=None, repr=False)
     directions: pd.DataFrame | None = field(default=None, repr=False)
     mode: str = "full"
