@@ -195,6 +195,14 @@ def test_a_float32_torch_callable_is_lifted_and_a_captured_float32_matrix_says_w
 # -- jax ------------------------------------------------------------------------------------------
 
 
+def _x64(jax, on: bool):
+    """jax's float64 switch as a context manager (``jax.enable_x64``; ``jax.experimental`` before it)."""
+    switch = getattr(jax, "enable_x64", None)
+    if switch is None:
+        from jax.experimental import enable_x64 as switch
+    return switch(on)
+
+
 @pytest.fixture(scope="module")
 def jax_rules():
     jax = pytest.importorskip("jax")
@@ -235,7 +243,7 @@ def jax_rules():
 def test_a_jax_custom_vjp_is_checked_by_argument(jax_rules, precision):
     jax, good, bad, _, _ = jax_rules
     rng = np.random.default_rng(0)
-    with jax.enable_x64(True):
+    with _x64(jax, True):
         x = jax.numpy.asarray(rng.normal(size=(4, 3)), dtype=precision)
         w = jax.numpy.asarray(rng.normal(size=(3, 3)), dtype=precision)
         ok = gradlab.gradcheck(good, (x, w))
@@ -249,7 +257,7 @@ def test_a_jax_custom_vjp_is_checked_by_argument(jax_rules, precision):
 @pytest.mark.slow
 def test_a_jax_custom_jvp_rule_is_checked_through_jvp(jax_rules):
     jax, _, _, sp_good, sp_bad = jax_rules
-    with jax.enable_x64(True):
+    with _x64(jax, True):
         x = jax.numpy.asarray(np.linspace(-2, 2, 6).reshape(2, 3))
         assert gradlab.gradcheck(sp_good, x).status == "passed"
         wrong = gradlab.gradcheck(sp_bad, x)
@@ -260,7 +268,7 @@ def test_a_jax_custom_jvp_rule_is_checked_through_jvp(jax_rules):
 def test_without_x64_jax_float32_is_said_and_a_bug_still_fails(jax_rules):
     jax, good, bad, _, _ = jax_rules
     rng = np.random.default_rng(0)
-    with jax.enable_x64(False):
+    with _x64(jax, False):
         x = jax.numpy.asarray(rng.normal(size=(4, 3)), dtype="float32")
         w = jax.numpy.asarray(rng.normal(size=(3, 3)), dtype="float32")
         ok = gradlab.gradcheck(good, (x, w))
