@@ -44,6 +44,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.patches import Rectangle
 
+from .check.display import records
 from .check.judge import GREY
 
 #: the lowest ratio the colour scale shows (a cell below it is drawn in its lowest colour)
@@ -55,7 +56,7 @@ __all__ = ["error_map", "error_ratio"]
 def _blocks(result) -> list[dict]:
     """The result's blocks as ``{"block", "offset", "size", "shape"}``, read from its public table."""
     out = []
-    for row in result.table.to_dict("records"):
+    for row in records(result.table):
         text = str(row["shape"])
         shape = () if text == "scalar" else tuple(int(k) for k in text.split("x"))
         out.append({"block": row["block"], "offset": int(row["offset"]), "size": int(row["size"]), "shape": shape})
@@ -80,7 +81,7 @@ def _chosen(result, block: str | None) -> dict:
     blocks = _blocks(result)
     if block is None:
         # the worst failing block, else the block with the largest error: the one worth looking at
-        rows = result.table.to_dict("records")
+        rows = records(result.table)
         failing = [r for r in rows if r["n_failed"] > 0]
         pool = failing or rows
         worst = max(pool, key=lambda r: -math.inf if math.isnan(r["max_rel_error"]) else r["max_rel_error"])

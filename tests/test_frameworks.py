@@ -274,3 +274,11 @@ def test_without_x64_jax_float32_is_said_and_a_bug_still_fails(jax_rules):
         ok = gradlab.gradcheck(good, (x, w))
         assert ok.status != "failed" and any("jax_enable_x64 is off" in n for n in ok.notes)
         assert gradlab.gradcheck(bad, (x, w)).status == "failed"
+
+
+@pytest.mark.slow
+def test_a_numpy_function_of_jax_arrays_is_refused_clearly(jax_rules):
+    jax = jax_rules[0]
+    x = jax.numpy.asarray(np.linspace(-1.0, 1.0, 4))
+    with pytest.raises(TypeError, match="`f` must be a function jax can trace"):
+        gradlab.gradcheck(lambda x: float(np.sum(np.sin(np.asarray(x)))), (x,))

@@ -18,7 +18,8 @@ functions, notes quoting their values) is escaped with :func:`html.escape`; in m
 characters that would break a table cell or start markup are escaped with a backslash.
 
 The table is read through the result's public ``table`` attribute, as a table of columns and
-rows (``table.columns``, ``table.to_dict("records")``): nothing here depends on how it is stored.
+rows (``table.to_dict("records")``, or whatever pandas can read as a DataFrame): nothing here
+depends on how it is stored.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from __future__ import annotations
 import html
 import math
 import re
+
+import pandas as pd
 
 #: the table's columns as shown, in order (``offset`` and ``passed`` say nothing ``status`` does not)
 SHOWN_COLUMNS = (
@@ -88,15 +91,21 @@ def _cell(column: str, value: object) -> str:
     return str(value)
 
 
-def rows(result) -> list[dict]:
-    """The result's table as a list of row dicts, in :data:`SHOWN_COLUMNS` order (shown text, unescaped),
-    each with its ``status``."""
-    table = result.table
-    columns = [c for c in SHOWN_COLUMNS if c in list(table.columns)]
-    out = []
-    for record in table.to_dict("records"):
-        out.append({c: _cell(c, record[c]) for c in columns})
-    return out
+def records(table) -> list[dict]:
+    """A result table's rows as dicts, through the table's public face (a DataFrame's ``to_dict``; any
+    other table pandas can read, as a DataFrame)."""
+    if not hasattr(table, "to_dict"):
+        table = pd.DataFrame(table)
+    return table.to_dict("records")
+
+
+def rows(result) -> tuple[list[str], list[dict]]:
+    """The columns shown (those of :data:`SHOWN_COLUMNS` the table has, in that order) and the table's
+    rows as dicts of shown text (unescaped), each with its ``status``."""
+    found = records(result.table)
+    present = set(found[0]) if found else set(SHOWN_COLUMNS)
+    columns = [c for c in SHOWN_COLUMNS if c in present]
+    return columns, [{c: _cell(c, record[c]) for c in columns} for record in found]
 
 
 def _step(result) -> str:
@@ -148,8 +157,7 @@ def _td(text: str, column: str, tag: str = "td") -> str:
 def result_html(result) -> str:
     """A :class:`~gradlab.check.result.GradcheckResult` as one self-contained HTML fragment."""
     status = result.status
-    shown = rows(result)
-    columns = list(shown[0]) if shown else [c for c in SHOWN_COLUMNS if c in list(result.table.columns)]
+    columns, shown = rows(result)
     banner = (
         f'<div class="gradlab-banner" data-status="{html.escape(status)}" style="border-left: 6px solid '
         f'{EDGE[status]}; background: {BACKGROUND[status]}; padding: 4px 10px; margin-bottom: 6px;">'
@@ -212,8 +220,7 @@ def result_markdown(result) -> str:
     """A :class:`~gradlab.check.result.GradcheckResult` as markdown: a status line, the table (a failing
     block's status in bold capitals, an inconclusive one's in italics), then the notes."""
     status = result.status
-    shown = rows(result)
-    columns = list(shown[0]) if shown else [c for c in SHOWN_COLUMNS if c in list(result.table.columns)]
+    columns, shown = rows(result)
     verdict = status if status == "passed" else status.upper()
     lines = [f"**gradcheck {verdict}**: {_md(_headline(result))}", ""]
     lines.append("| " + " | ".join(columns) + " |")

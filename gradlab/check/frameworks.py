@@ -288,10 +288,17 @@ def _jax_rule(jax, f: Callable, x: object) -> FrameworkRule:
     def backward(*xs_and_u):
         *xs, u = xs_and_u if not scalar else (*xs_and_u, None)
         g, primals = closed(xs)
-        if scalar:
-            return spread_back(xs, jax.grad(g, argnums=tuple(range(len(primals))))(*primals))
-        _, pullback = jax.vjp(g, *primals)
-        return spread_back(xs, pullback(u))
+        try:
+            if scalar:
+                return spread_back(xs, jax.grad(g, argnums=tuple(range(len(primals))))(*primals))
+            _, pullback = jax.vjp(g, *primals)
+            return spread_back(xs, pullback(u))
+        except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError) as exc:
+            raise TypeError(
+                f"`f` must be a function jax can trace to be checked without a rule of yours ({name} turns a "
+                f"traced array into a numpy value or a Python bool: {type(exc).__name__}); pass `grad=` or `vjp=` "
+                "with your own rule, or write f with jax.numpy"
+            ) from None
 
     what = "its gradient (jax.grad)" if scalar else "a vjp u^T J (jax.vjp with a cotangent u)"
     label = f"jax.grad({name})" if scalar else f"jax.vjp({name})"
