@@ -105,6 +105,8 @@ def test_html_highlights_exactly_the_failing_blocks_and_escapes_user_text(failed
     # the headline figures and the hint (factor 2) come along
     assert f"{failed.evaluations} evaluations" in text and "a factor 2" in text
     assert "style" not in parsed.tags and "link" not in parsed.tags  # no stylesheet: inline styles only
+    # no text colour of its own: the theme's text stays readable over the translucent highlights
+    assert not re.search(r"(?<![-\w])color\s*:", text)
 
 
 def test_markdown_renders_the_same_rows_as_the_html(failed):

@@ -7,7 +7,7 @@ numpy wrapper and without converting anything:
 
 - the **backward** is what is checked: a vector-valued output is contracted with a seeded
   random cotangent ``u``, and the framework's own backward gives ``u^T J``
-  (``torch.autograd.grad(out, inputs, grad_outputs=u)``; ``jax.vjp``), judged per argument
+  (``torch.autograd.grad`` of ``<u, out>``, which hands ``backward`` exactly ``u``; ``jax.vjp``), judged per argument
   against differences of ``<u, f(x)>`` as any ``vjp=`` is (see :mod:`gradlab.check.adapt`); a
   scalar output is checked as a gradient.  A ``jax.custom_jvp`` function's rule is a forward
   rule: it is checked through ``jax.jvp`` as ``jvp=`` is (see :mod:`gradlab.check.forward`);
@@ -173,7 +173,9 @@ def _torch_rule(torch, f: Callable, owner, x: object) -> FrameworkRule:
         with torch.enable_grad():
             out = flat_output(f(*leaves))
             wrt = [leaf for leaf, fl in zip(leaves, floating) if fl]
-            got = torch.autograd.grad(out, wrt, grad_outputs=u, allow_unused=True)
+            # <u, out> backpropagated hands backward exactly u (its product with 1); grad_outputs=u would do
+            # the same after importing sympy for a shape check, seconds on the first call
+            got = torch.autograd.grad(out if u is None else (out * u).sum(), wrt, allow_unused=True)
         grads, it = [], iter(got)
         for leaf, fl in zip(leaves, floating):
             if not fl:
