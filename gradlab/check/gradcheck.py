@@ -77,7 +77,10 @@ def gradcheck(
     Parameters
     ----------
     f : objective or callable
-        The objective.  For an MLP objective the analytic side defaults to backprop.
+        The objective.  For an MLP objective the analytic side defaults to backprop.  A torch
+        ``autograd.Function``'s ``apply``, or a jax function (``custom_vjp``, ``custom_jvp``, or
+        any that jax can trace) of jax arrays, given no rule: its own backward (or jvp rule) is
+        what is checked, argument by argument, float32 included (see :mod:`gradlab.check.frameworks`).
     x : array_like or structure
         The point (``theta`` for an MLP).  Never modified.  A dict, list or tuple of arrays
         (nested as you like, any array-API library) is handed to ``f`` as it is -- a tuple
