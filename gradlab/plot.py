@@ -22,17 +22,16 @@ on first use).  Nothing here calls ``plt.show()``: the figure is returned, for a
 
 Examples
 --------
->>> import matplotlib
->>> matplotlib.use("Agg")
->>> import numpy as np, gradlab, gradlab.plot
->>> net = gradlab.MLP([3, 4, 2], activation="tanh", output="softmax", loss="cross_entropy")
->>> X = np.random.default_rng(0).normal(size=(5, 3)); Y = np.eye(2)[[0, 1, 1, 0, 1]]
->>> obj, theta = net.objective(X, Y), net.init(seed=0)
->>> bug = lambda t: obj.gradient(t) * np.where(np.arange(t.size) == 3, 1.01, 1.0)
->>> res = gradlab.gradcheck(obj, theta, grad=bug)
->>> ax = gradlab.plot.error_map(res)          # the failing block, W1
->>> ax.get_title().splitlines()[0]
-'W1 (4x3): |analytic - reference| / tolerance'
+A 1% error planted in one entry of ``W1``, drawn (this is what ``tests/test_plot.py`` runs, with
+matplotlib's Agg backend; here as prose, since pyplot's import would cost every plain test run)::
+
+    import numpy as np, gradlab, gradlab.plot
+    net = gradlab.MLP([3, 4, 2], activation="tanh", output="softmax", loss="cross_entropy")
+    X = np.random.default_rng(0).normal(size=(5, 3)); Y = np.eye(2)[[0, 1, 1, 0, 1]]
+    obj, theta = net.objective(X, Y), net.init(seed=0)
+    bug = lambda t: obj.gradient(t) * np.where(np.arange(t.size) == 3, 1.01, 1.0)
+    ax = gradlab.plot.error_map(gradlab.gradcheck(obj, theta, grad=bug))   # the failing block, W1
+    ax.get_title()      # 'W1 (4x3): |analytic - reference| / tolerance\n1 of 12 entries failed (outlined)'
 """
 
 from __future__ import annotations

@@ -109,6 +109,17 @@ def test_a_block_that_is_not_there_is_named(result):
         gradlab.plot.error_map(result, 0)
 
 
+def test_the_module_docstring_example_draws_what_it_says():
+    net = gradlab.MLP([3, 4, 2], activation="tanh", output="softmax", loss="cross_entropy")
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    Y = np.eye(2)[[0, 1, 1, 0, 1]]
+    obj, theta = net.objective(X, Y), net.init(seed=0)
+    bug = lambda t: obj.gradient(t) * np.where(np.arange(t.size) == 3, 1.01, 1.0)  # noqa: E731
+    ax = gradlab.plot.error_map(gradlab.gradcheck(obj, theta, grad=bug))
+    assert ax.get_title() == "W1 (4x3): |analytic - reference| / tolerance\n1 of 12 entries failed (outlined)"
+    assert ax.get_title() in gradlab.plot.__doc__.replace("\\n", "\n")
+
+
 @pytest.mark.slow  # a fresh interpreter
 def test_import_gradlab_does_not_import_matplotlib():
     import os
