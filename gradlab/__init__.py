@@ -60,3 +60,12 @@ __all__ = [
     "taylor_test",
     "unregister",
 ]
+
+
+def __getattr__(name: str):
+    # gradlab.plot imports matplotlib (pyplot): loaded on first use, so `import gradlab` stays light
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.plot")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

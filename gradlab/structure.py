@@ -324,7 +324,12 @@ class Structure:
         leaf instead, so a write cannot corrupt the point; it is still refused, as for numpy, by
         comparing the copy with ``flat`` after the call (the values ``fn`` saw must be ``x``'s).
         """
-        parts = [leaf.build(flat[leaf.offset : leaf.offset + leaf.size].reshape(leaf.shape)) for leaf in self.leaves]
+        leaves = self.leaves
+        if flat.dtype == np.float64 and self.dtype == np.float32:
+            # the checker's float64 lift of a float32 x (gradlab.check.case.lifted_point): an array-API leaf
+            # is built in float64, as a numpy leaf is, so that f computes in float64 where its library can
+            leaves = tuple(_widened(leaf) for leaf in leaves)
+        parts = [leaf.build(flat[leaf.offset : leaf.offset + leaf.size].reshape(leaf.shape)) for leaf in leaves]
         tree = self._rebuild(self.treedef, parts)
         out = fn(*(tree if self.spread else (tree,)), *extra)
         for leaf, part in zip(self.leaves, parts):
@@ -393,6 +398,20 @@ class Structure:
     def __repr__(self) -> str:
         shown = ", ".join(f"{leaf.name}: {leaf.shape}" for leaf in self.leaves)
         return f"Structure({shown}; {self.size} entries, {self.dtype})"
+
+
+def _widened(leaf: Leaf) -> Leaf:
+    """A float32 array-API leaf rebuilt in float64, where its library computes in float64 (jax only
+    with ``jax_enable_x64`` on: else it would warn and stay float32)."""
+    if leaf.kind != "array-api" or not leaf.exact:
+        return leaf
+    xp = leaf.namespace
+    if array_api_compat.is_jax_namespace(xp):
+        import jax  # already imported: the leaf is a jax array
+
+        if not jax.config.read("jax_enable_x64"):
+            return leaf
+    return replace(leaf, native_dtype=xp.float64)
 
 
 def _integral(node: object) -> bool:

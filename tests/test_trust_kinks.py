@@ -445,12 +445,18 @@ def test_auto_tries_the_complex_step_for_float32_jax_code():
     assert gradlab.gradcheck(f, v, grad=lambda v: 1.001 * _sin_v_grad(v)).status == "failed"
 
 
-def test_auto_tries_the_complex_step_for_a_float32_torch_leaf():
-    """A torch float32 leaf is rebuilt in float32 (no float64 lift): the complex step, cross-checked."""
+def test_a_float32_torch_leaf_is_lifted_to_float64_for_the_reference():
+    """A torch float32 leaf is rebuilt in float64 for the reference (as a numpy leaf is): central
+    differences of float64 values judge the float32 gradient, and a 0.1% bug is caught."""
     torch = pytest.importorskip("torch")
     w = torch.linspace(-1, 1, 7, dtype=torch.float32)
     leaf = gradlab.gradcheck(lambda w: (torch.sin(w) * w).sum(), w, grad=lambda w: torch.cos(w) * w + torch.sin(w))
-    assert leaf.status == "passed" and leaf.reference == "complex_step"
+    assert leaf.status == "passed" and leaf.reference == "central" and leaf.dtype == "float32"
+    assert any("measured in float64" in note for note in leaf.notes)
+    bug = gradlab.gradcheck(
+        lambda w: (torch.sin(w) * w).sum(), w, grad=lambda w: 1.001 * (torch.cos(w) * w + torch.sin(w))
+    )
+    assert bug.status == "failed"
 
 
 def test_float32_torch_code_that_refuses_complex_input_is_measured_with_differences():

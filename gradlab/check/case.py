@@ -100,11 +100,11 @@ def open_case(f: object, x: object, grad: object, settings: CheckSettings) -> Ca
     backend = _reference_backend(settings.reference, objective, settings.h)
     analytic, source = _analytic(grad, objective, point, f)
     blocks = objective.blocks(point)
-    lifted = lifted_point(counted, point)
+    lifted, refused = lifted_point(counted, point)
     if lifted is not None:  # the reference measured in float64, the float32 analytic side judged as float32
         point, judged, notes = lifted, "float32", (LIFTED_NOTE,)
     else:
-        judged, notes = None, ()
+        judged, notes = None, refused
     prof = profile(counted, point, blocks, settings.seed, full=not settings.fast)
     if lifted is None and _try_complex(settings, objective, prof) and _takes_complex(counted, point):
         backend = COMPLEX_STEP
@@ -132,17 +132,18 @@ LIFTED_NOTE = (
     "(f at x converted to float64), the float32 analytic gradient judged at float32's tolerance"
 )
 
-#: objectives that hand x to the user's own code as numpy does (a torch leaf is rebuilt in its own
-#: float32, and stays float32)
+#: objectives that hand x to the user's own code as numpy does (an array-API leaf of a structure is
+#: rebuilt in float64 for a float64 point, see gradlab.structure.Structure.call)
 LIFTABLE = (FunctionObjective, InnerProduct, StructuredObjective)
 #: the largest relative difference between f at a float32 x and at the same x in float64 that is
 #: taken for float32 rounding of one computation (more: f does something else in float64)
 LIFT_AGREEMENT = 1e-3
 
 
-def lifted_point(counted: Counted, point: np.ndarray) -> np.ndarray | None:
+def lifted_point(counted: Counted, point: np.ndarray) -> tuple[np.ndarray | None, tuple[str, ...]]:
     """``x`` in float64 where ``x`` is float32 and ``f`` computes in the precision of its input
-    (``np.sum(np.sin(v) * v)``: numpy follows its operands), else ``None``.
+    (``np.sum(np.sin(v) * v)``: numpy follows its operands), else ``None``; with a note where ``f``
+    refused float64 (the reason it could not be lifted, and what would let it).
 
     A float32 ``f`` divides float32 rounding by every step: the reference's own error then
     stays near 1e-3, above what would reveal a bug, and the check is inconclusive on correct
@@ -150,19 +151,34 @@ def lifted_point(counted: Counted, point: np.ndarray) -> np.ndarray | None:
     same computation, carried out in float64), the reference is measured in float64 and the
     float32 analytic side is judged against float32's tolerance.  An ``f`` that casts to
     float32 inside returns exactly ``f(x32)`` and is left as it is.  Two evaluations.
+
+    A torch ``f`` that multiplies ``x`` with a float32 tensor it captured (``X @ w``) cannot be
+    lifted: torch promotes elementwise operations to float64 but refuses a matrix product of
+    mixed precisions, and the tensor is out of gradlab's reach.  The note says so.
     """
     if point.dtype != np.float32 or not isinstance(counted.objective, LIFTABLE):
-        return None
+        return None, ()
     wide = point.astype(np.float64)
     try:
-        y32, y64 = counted(point.copy()), counted(wide.copy())
-    except Exception:  # noqa: BLE001  f refuses float64 (torch: float32 data @ float64): not liftable
-        return None
+        y32 = counted(point.copy())
+    except Exception:  # noqa: BLE001  f fails at x itself: the probe reports it as the check always has
+        return None, ()
+    try:
+        y64 = counted(wide.copy())
+    except Exception as exc:  # noqa: BLE001  f refuses float64 (torch: float32 data @ float64): not liftable
+        return None, (LIFT_REFUSED.format(error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"),)
     if not (math.isfinite(y32) and math.isfinite(y64)) or y32 == y64:
-        return None
+        return None, ()
     if abs(y64 - y32) > LIFT_AGREEMENT * max(abs(y32), abs(y64)):
-        return None
-    return wide
+        return None, ()
+    return wide, ()
+
+
+LIFT_REFUSED = (
+    "x is float32 and f refused it in float64 ({error}), so the reference differences float32 values of f: "
+    "f mixes x with float32 data of its own (a captured tensor in a matrix product?); pass that data as an "
+    "argument, or keep it in float64, and the reference is measured in float64"
+)
 
 
 def _try_complex(settings: CheckSettings, objective, prof: Profile) -> bool:

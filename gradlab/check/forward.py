@@ -47,6 +47,7 @@ from ..structure import Structure, flat_function, to_numpy
 from .adapt import InnerProduct, _flat_call, _like
 from .case import Case
 from .directional import _central_projection, block_direction
+from .display import adjoint_html, adjoint_markdown
 from .judge import LIMITS, direction_table
 from .probe import PROBE_EVALUATIONS, profile
 from .result import GradcheckResult
@@ -244,6 +245,12 @@ class AdjointResult:
 
     def __str__(self) -> str:
         return self.message()
+
+    def _repr_html_(self) -> str:
+        return adjoint_html(self)
+
+    def _repr_markdown_(self) -> str:
+        return adjoint_markdown(self)
 
     def raise_if_failed(self) -> AdjointResult:
         if not self.passed:

@@ -24,6 +24,7 @@ from .adapt import prepare_check
 from .case import Case, open_case
 from .directional import FAST_EVALUATIONS, fast_check
 from .forward import check_forward_rule, judge_forward_rule
+from .frameworks import framework_rules
 from .hints import hints_for
 from .judge import ROUNDING_FLOOR, block_table, judge, unjudged, unjudged_table
 from .reference import KINK_NOTE, Refinement
@@ -46,6 +47,7 @@ class CostWarning(UserWarning):
     """A check or gradient is estimated to take long: the estimate and cheaper options."""
 
 
+@framework_rules
 def gradcheck(
     f: object,
     x: object,
@@ -75,7 +77,10 @@ def gradcheck(
     Parameters
     ----------
     f : objective or callable
-        The objective.  For an MLP objective the analytic side defaults to backprop.
+        The objective.  For an MLP objective the analytic side defaults to backprop.  A torch
+        ``autograd.Function``'s ``apply``, or a jax function (``custom_vjp``, ``custom_jvp``, or
+        any that jax can trace) of jax arrays, given no rule: its own backward (or jvp rule) is
+        what is checked, argument by argument, float32 included (see :mod:`gradlab.check.frameworks`).
     x : array_like or structure
         The point (``theta`` for an MLP).  Never modified.  A dict, list or tuple of arrays
         (nested as you like, any array-API library) is handed to ``f`` as it is -- a tuple
@@ -350,6 +355,8 @@ def _full_check(case: Case, progress) -> GradcheckResult:
         rel_error=j.rel_error.reshape(shape),
         abs_error=j.abs_error.reshape(shape),
         unverified=unverified.reshape(shape),
+        tolerance=j.allowed.reshape(shape),
+        failing=j.failed.reshape(shape),
         mode="fast, then full" if s.fast else "full",
         atol=atol,
         reference=refinement.name,

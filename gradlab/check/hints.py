@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .case import LIFTED_NOTE
+
 
 def _factor_text(factor: float) -> str:
     if factor == 0:
@@ -47,7 +49,7 @@ def hints_for(result) -> list[str]:
             continue
         names = blocks[0] if len(blocks) == 1 else ", ".join(blocks[:-1]) + f" and {blocks[-1]}"
         hints.append(f"hint: in {names} only, analytic/numeric = {med:.6g} for every entry: {_factor_text(med)}")
-    if len(bad) and result.dtype == "float32":
+    if len(bad) and result.dtype == "float32" and LIFTED_NOTE not in result.notes:  # lifted: a float64 reference
         hints.append("hint: float32 limits difference references to about 1e-3; check in float64 if you can")
     if result.numeric is not None and len(bad) and not np.any(result.numeric):
         hints.append("hint: the reference gradient is exactly 0 everywhere: does f use its argument x at all?")

@@ -58,6 +58,9 @@ class Judgement:
     resolution: np.ndarray
     #: off by more than is allowed (failed, or in the grey band)
     disagree: np.ndarray | None = None
+    #: what a correct gradient may differ by, per entry (``rtol * scale + bound``; an entry below the
+    #: floor that agrees relative to itself: its own allowance)
+    allowed: np.ndarray | None = None
 
 
 def judge(
@@ -91,7 +94,11 @@ def judge(
             itself = (mine <= limit * own) & (abs_error <= mine)
             coarse |= below & ~itself
             resolution = np.where(below & itself, mine / own, resolution)
-    return Judgement(abs_error, abs_error / scale, failed, coarse & ~failed, resolution, abs_error > allowed)
+            own_allowed = np.where(below & itself, mine, allowed)
+        else:
+            own_allowed = allowed
+    rel = abs_error / scale
+    return Judgement(abs_error, rel, failed, coarse & ~failed, resolution, abs_error > allowed, own_allowed)
 
 
 def unjudged(a: np.ndarray, n: np.ndarray, j: Judgement, *, floor: float, rounding: float) -> np.ndarray:

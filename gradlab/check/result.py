@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .display import result_html, result_markdown
 from .taylor import TaylorResult
 
 #: the columns of :attr:`GradcheckResult.table`, the same in every mode
@@ -64,6 +65,10 @@ class GradcheckResult:
     rel_error: np.ndarray | None = field(default=None, repr=False)
     abs_error: np.ndarray | None = field(default=None, repr=False)
     unverified: np.ndarray | None = field(default=None, repr=False)
+    #: per entry, what a correct gradient may differ by, and whether the entry failed (full checks;
+    #: ``None`` otherwise): what :func:`gradlab.plot.error_map` draws
+    tolerance: np.ndarray | None = field(default=None, repr=False)
+    failing: np.ndarray | None = field(default=None, repr=False)
     taylor: TaylorResult | None = field(default=None, repr=False)
     directions: pd.DataFrame | None = field(default=None, repr=False)
     mode: str = "full"
@@ -124,6 +129,14 @@ class GradcheckResult:
         shown["worst_index"] = ["[" + ", ".join(str(i) for i in w) + "]" for w in shown["worst_index"]]
         lines.append(shown.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The result in a notebook: banner, per-block table (failing blocks highlighted), notes."""
+        return result_html(self)
+
+    def _repr_markdown_(self) -> str:
+        """The result as markdown: the same rows as the HTML table."""
+        return result_markdown(self)
 
     def raise_if_failed(self) -> GradcheckResult:
         """Raise :class:`GradcheckError` with :meth:`message` unless the check passed."""
