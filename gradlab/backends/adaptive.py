@@ -70,7 +70,7 @@ import numpy as np
 
 from ..objective import Counted, FunctionWroteIntoItsArgument
 from . import stencil
-from .base import Backend, GradientResult, Style
+from .base import ROUNDING_FACTOR, TRUNCATION_FACTOR, Backend, Estimate, GradientResult, Style
 
 #: ratio between successive steps of the two-sided ladder, and its number of levels
 RATIO, LEVELS = 4.0, 4
@@ -86,6 +86,8 @@ ROUNDING = 4.0
 TOP = 8.0
 #: pilot rounds at most
 PILOTS = 3
+#: the finest ladder level spans at least this many spacings of x_i (below, x + h rounds to x)
+SPACINGS = 16
 #: the closer look: one central pair at the chosen step / 2^CLOSER_POWER, which must agree with
 #: the estimate; where it does not, the entry is measured again from a pilot there, at most
 #: RESTARTS times
@@ -173,7 +175,7 @@ class Adaptive(Backend):
     #: every point evaluated after the pilot, in units of the step reported (the pilot's points,
     #: which only choose the ladder, are not: no estimate is computed from them)
     offsets = (0.0, *sorted(s * 2.0**m for m in range(-SPAN, SPAN + 1) for s in (-1, 1)))
-    tolerances = {"float64": (1e-8, 1e-11), "float32": (2e-3, 2e-4)}
+    tolerances = {"float64": (1e-8, 1e-11), "float32": (1e-4, 1e-7)}
     style = Style("adaptive", "#e7298a", "*")
     jacobians = False  # its step is chosen from one scalar f, entry by entry
     own_steps = True
@@ -194,13 +196,21 @@ class Adaptive(Backend):
         eps = float(np.finfo(x.dtype).eps)
         return eps ** (1 / 5) * np.maximum(1.0, np.abs(x.astype(np.float64)))
 
-    def compute(self, objective: Counted, x: np.ndarray, *, h: float | None) -> GradientResult:
+    def compute(
+        self, objective: Counted, x: np.ndarray, *, h: float | None, eps_f: float | None = None
+    ) -> GradientResult:
+        """The gradient, entry by entry (see the module docstring).  ``eps_f`` is the precision ``f``
+        computes in where it is coarser than ``x``'s (a float64 ``x`` whose ``f`` casts to float32):
+        the pilot step and every rounding estimate follow ``f``'s precision, not ``x``'s."""
         start = objective.evaluations
         flat = x.reshape(-1)
         line = _Line(objective, x)
         f0 = objective(line.work.point)
-        h0 = self.default_step(flat) if h is None else np.full(flat.size, float(h))
-        eps = float(np.finfo(x.dtype).eps)
+        eps = max(float(np.finfo(x.dtype).eps), eps_f or 0.0)
+        if h is None:
+            h0 = eps ** (1 / 5) * np.maximum(1.0, np.abs(flat.astype(np.float64)))
+        else:
+            h0 = np.full(flat.size, float(h))
         g, err, step = np.empty(flat.size), np.empty(flat.size), np.empty(flat.size)
         for i in range(flat.size):
             g[i], err[i], step[i] = self._measured(line, i, float(flat[i]), f0, float(h0[i]), eps)
@@ -220,6 +230,18 @@ class Adaptive(Backend):
             step=step.reshape(x.shape),
             error=err.reshape(x.shape),
         )
+
+    def reference(self, objective, x, *, h, eps_f, noise, f0=None, scheduler=None, progress=None) -> Estimate:
+        """The adaptive gradient as a gradcheck reference, measured at ``f``'s own precision
+        ``eps_f``: each entry's bound is twice its error estimate (a safety factor) plus ``f``'s
+        measured ``noise`` divided by the entry's step, as any difference quotient divides it."""
+        result = self.compute(objective, x, h=h, eps_f=eps_f)
+        values = result.gradient.astype(np.float64).reshape(-1)
+        steps = result.step.reshape(-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rounding = np.where(steps > 0, ROUNDING_FACTOR * noise / steps, 0.0)
+        bound = TRUNCATION_FACTOR * result.error.reshape(-1) + rounding
+        return Estimate(values, bound, steps, np.zeros(values.size), self)
 
     # -- one entry ------------------------------------------------------------------------------------
 
@@ -353,6 +375,12 @@ class Adaptive(Backend):
         return abs(fp - fm) / (2 * abs(a - b))
 
     def _ladder(self, line, i, xi, f0, top, ratio, known, eps, unit):
+        # the finest level at least SPACINGS times the spacing of x_i: a pilot led below it (a noisy
+        # float32 f with kinks, constant to the last bit at its finest round) would leave every level
+        # at x + h == x, which is no measurement at all, and the entry "undefined on both sides"
+        least = SPACINGS * float(np.spacing(line.dtype.type(abs(xi))))
+        if top / ratio ** (LEVELS - 1) < least:
+            top = 2.0 ** math.ceil(math.log2(least)) * ratio ** (LEVELS - 1)
         steps = [top / ratio**k for k in range(LEVELS)]
         rows = [known.get(h) or self._pair(line, i, xi, h, unit) for h in steps]
         both = [k for k, r in enumerate(rows) if math.isfinite(r[0]) and math.isfinite(r[2])]
