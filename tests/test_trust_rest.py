@@ -80,3 +80,46 @@ def test_adaptive_on_a_float32_hard_tanh_network_at_large_inputs_measures_every_
     obj, theta = _problem(Condition("hard_tanh", 1e3, 1.0, "float32", 2000), 0)
     r = gradlab.gradcheck(obj, theta, reference="adaptive")  # raised "f undefined on both sides"
     assert r.status != "failed"
+
+
+# -- item 6: x^2 at 1e-200 with the complex step ----------------------------------------------------------
+
+
+def test_the_complex_step_measures_a_product_whose_value_underflows():
+    # f(x) = 1e-400 = 0 and Im f = 2 x h = 2e-408 = 0 at the rule's step 1e-208: the rescue skipped
+    # the entry (f = 0 sized nothing) and the check stayed inconclusive on an exact gradient
+    x = np.array([1e-200])
+    r = gradlab.differentiate(lambda x: np.sum(x * x), x, backend="complex_step")
+    assert r.gradient[0] == pytest.approx(2e-200, rel=1e-14)
+    assert r.evaluations <= 16  # the sizing steps (1e16 apart) and one Richardson pair
+    check = gradlab.gradcheck(lambda x: np.sum(x * x), x, grad=lambda x: 2 * x, reference="complex_step")
+    assert check.status == "passed", check.message()
+    bad = gradlab.gradcheck(lambda x: np.sum(x * x), x, grad=lambda x: 2.02 * x, reference="complex_step")
+    assert bad.status == "failed", bad.message()
+
+
+def test_the_complex_step_keeps_an_underflowed_derivative_it_cannot_measure():
+    # x^3 at 1e-200: f' = 3e-400 underflows too, and the steps that make Im f appear show only the
+    # -h^2 term: levels that disagree are no measurement, and a made-up value is not passed
+    x = np.array([1e-200])
+    r = gradlab.differentiate(lambda x: np.sum(x**3), x, backend="complex_step")
+    assert r.gradient[0] == 0.0
+    bad = gradlab.gradcheck(lambda x: np.sum(x**3), x, grad=lambda x: 0 * x + 1e-300, reference="complex_step")
+    assert bad.status != "passed", bad.message()
+
+
+# -- item 7: adaptive's tiny estimates ---------------------------------------------------------------
+
+
+def test_adaptive_keeps_the_coarser_estimate_where_closer_scales_are_rounding():
+    # log(cosh x) at 1e-9: cosh rounds to 1 + k eps, so f takes multiples of eps; the closer look
+    # (at step / 64) disagreed by 1%, the restart from there measured the staircase and returned
+    # 9.31e-10 (7% too small) with an error of 6e-11 below its own error.  The restart that lands
+    # further from the refuting quotient than the first estimate did is rounding, not a feature
+    f = lambda x: np.log(np.cosh(x[0]))  # noqa: E731
+    r = gradlab.differentiate(f, np.array([1e-9]), backend="adaptive")
+    g, err, exact = float(r.gradient[0]), float(r.error[0]), np.tanh(1e-9)
+    assert abs(g - exact) <= err  # honest
+    assert abs(g - exact) <= 1e-4 * exact  # and right: the coarse ladder was
+    assert err >= 1e-3 * exact  # no better than the 1% disagreement it met
+    assert r.evaluations <= ADAPTIVE.evaluations(1)

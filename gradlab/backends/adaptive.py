@@ -260,6 +260,7 @@ class Adaptive(Backend):
         """
         g, err, step, level = self._entry(line, i, xi, f0, h0, eps)
         seen = []  # the closer quotients met, with their own rounding
+        first = None  # the first estimate, once a closer quotient refuted it
         for restart in range(RESTARTS + 1):
             if not (math.isfinite(g) and math.isfinite(level)) or step <= 0:
                 break  # one-sided or undefined: no closer central pair to compare with
@@ -276,7 +277,19 @@ class Adaptive(Backend):
             seen.append((d, rounding))
             if abs(d - g) <= allowed or restart == RESTARTS:
                 break
+            first = (g, err, step)
             g, err, step, level = self._entry(line, i, xi, f0, close, eps)
+        if first is not None and len(seen) >= 1:
+            # the quotient that refuted the first estimate must be confirmed by the estimate measured
+            # from there (a pilot fooled by a narrow feature: sin at 1e6, tanh(1e4 x) at 0).  Where that
+            # estimate lands even further from it, the closer scales are ruled by f's own rounding, far
+            # above eps |f| (log(cosh x) at 1e-9: cosh rounds to 1 + k eps, f to multiples of eps), and
+            # not by a feature: the first estimate, at the coarser step, stands, no better than the
+            # disagreement it met
+            d, rounding = seen[0]
+            if abs(g - d) > abs(first[0] - d) + err + rounding:
+                g, err, step = first
+                seen = seen[:1]
         # a closer quotient truncates less than any level above it: the estimate is no better than
         # its distance from the closest of them (the last: an estimate it agreed with is within err)
         if seen:
