@@ -123,3 +123,48 @@ def test_adaptive_keeps_the_coarser_estimate_where_closer_scales_are_rounding():
     assert abs(g - exact) <= 1e-4 * exact  # and right: the coarse ladder was
     assert err >= 1e-3 * exact  # no better than the 1% disagreement it met
     assert r.evaluations <= ADAPTIVE.evaluations(1)
+
+
+# -- item 8: a fixed stencil that spans more than f's own scale is warned of --------------------------------
+
+
+def test_central_differences_warn_where_the_default_stencil_spans_a_period_of_sin():
+    # np.sin at 1e6: central's default step is 6.06 there and the quotient -0.035 (exact 0.937), silently
+    from gradlab.backends.difference import StencilScaleWarning
+
+    x = np.array([1e6, 2.0])
+    with pytest.warns(StencilScaleWarning, match=r"index 0 \(x = 1e\+06\).*step 6\.06.*scale of about") as w:
+        r = gradlab.differentiate(lambda x: np.sum(np.sin(x)), x, backend="central")
+    assert issubclass(w[0].category, gradlab.StepWarning)
+    assert abs(r.gradient[0] - np.cos(1e6)) > 0.5  # the value is wrong: the warning is all there is
+    assert r.evaluations == 2 * x.size + 3  # f(x) and one pilot pair, at the one suspicious entry
+
+
+def test_the_stencil_look_is_cheap_and_quiet_where_f_is_smooth_on_its_scale(recwarn):
+    # entries at 1e4 (step 0.06) on a function whose scale is 1e4: looked at, at most LOOKS of them, no warning
+    from gradlab.backends.scale import LOOKS
+
+    x = 1e4 + np.arange(200.0)
+    r = gradlab.differentiate(lambda x: np.sum(np.exp(x / 1e4)), x, backend="central")
+    np.testing.assert_allclose(r.gradient, np.exp(x / 1e4) / 1e4, rtol=1e-8)
+    assert r.evaluations == 2 * x.size + 1 + 2 * LOOKS
+    # steps below 1e-2 (|x| <= 1: every network's parameters), or the caller's own step: no look at all
+    small = gradlab.differentiate(lambda x: np.sum(np.sin(x)), np.linspace(-1, 1, 50), backend="central")
+    assert small.evaluations == 100
+    own = gradlab.differentiate(lambda x: np.sum(np.sin(x)), np.array([1e6]), backend="central", h=6.0)
+    assert own.evaluations == 2
+    assert not [w for w in recwarn if issubclass(w.category, gradlab.StepWarning)]
+
+
+def test_a_stencil_small_beside_fs_scale_is_not_warned_of(recwarn):
+    # forward differences at 1e6 step 0.015 against sin's scale ~2.7: the 0.3% off is the scheme's own
+    # truncation, which the warning does not claim to see
+    gradlab.differentiate(lambda x: np.sum(np.sin(x)), np.array([1e6]), backend="forward")
+    assert not [w for w in recwarn if issubclass(w.category, gradlab.StepWarning)]
+
+
+def test_adaptive_never_states_a_zero_error_on_a_zero_a_pilot_contradicted():
+    # log(1 + x^2) at 1e-8: 1 + x^2 rounds to 1 within 1e-8 of x, so every ladder point returned 0 and
+    # the estimate was 0 with error 0, after a pilot at 1e-3 had measured the slope 2e-8
+    r = gradlab.differentiate(lambda x: np.log(1 + x[0] ** 2), np.array([1e-8]), backend="adaptive")
+    assert abs(float(r.gradient[0]) - 2e-8) <= float(r.error[0])
