@@ -298,6 +298,22 @@ class Adaptive(Backend):
         return g, err, step
 
     def _entry(self, line: _Line, i: int, xi: float, f0: float, h0: float, eps: float):
+        """Entry ``i`` from a pilot at ``h0``: :meth:`_piloted`, and never a zero error on a zero that a
+        pilot contradicted.  A ladder whose every point returns the same value (``log(1 + x^2)`` at
+        1e-8: ``1 + x^2`` rounds to 1 within 1e-8 of x) measures nothing; where a pilot saw ``f``
+        slope, the estimate 0 is no better than that slope."""
+        known = {}
+        g, err, step, level = self._piloted(line, i, xi, f0, h0, eps, known)
+        if g == 0 and err == 0:
+            slopes = [
+                abs((fp - fm) / (dp - dm))
+                for fp, dp, fm, dm in known.values()
+                if math.isfinite(fp) and math.isfinite(fm) and dp > 0 > dm
+            ]
+            err = max(slopes, default=0.0)
+        return g, err, step, level
+
+    def _piloted(self, line: _Line, i: int, xi: float, f0: float, h0: float, eps: float, known: dict):
         unit = _pow2(h0)
 
         def pair(h):
@@ -308,7 +324,7 @@ class Adaptive(Backend):
         # further out: 2^10 times, and at least to the default pilot (a tiny h given, below the
         # spacing of x or where f is flat to rounding, would otherwise stay there for every round)
         pilot = _pow2(eps ** (1 / 5) * max(1.0, abs(xi)))
-        h, scale, known = unit, None, {}
+        h, scale = unit, None
         rel = _pow2(h0 / max(1.0, abs(xi)) * abs(xi)) if xi != 0 else 0.0  # the relative step
         lin = None  # (step, slope, its rounding) of a pilot that saw f linear
         varied = None  # the last step at which a pilot saw f's scale
