@@ -95,10 +95,11 @@ def test_exact_gradients_at_awkward_points_pass_and_bugs_there_fail(name, refere
 @pytest.mark.parametrize("reference", ["central", "complex_step"])
 def test_a_product_that_underflows_is_not_a_false_alarm(reference):
     # x*x at 1e-200 is 0 in float64 and so is its complex step's imaginary part at the default
-    # step: the reference measured nothing, and says so instead of failing an exact gradient
+    # step: central differences measure nothing, and say so instead of failing an exact gradient;
+    # the complex step sizes a step from Im f itself and measures it (tests/test_trust_rest.py)
     x = np.array([1e-200])
     r = gradlab.gradcheck(lambda x: np.sum(x * x), x, grad=lambda x: 2 * x, reference=reference)
-    assert r.status == "inconclusive", r.message()
+    assert r.status == ("passed" if reference == "complex_step" else "inconclusive"), r.message()
     bad = gradlab.gradcheck(lambda x: np.sum(x * x), x, grad=lambda x: 3 * x, reference=reference)
     assert bad.status != "passed"
 
@@ -191,4 +192,11 @@ def test_the_options_zoo_reduced_has_no_false_alarm_and_no_silent_pass():
 def test_the_options_zoo_in_full_has_no_false_alarm_and_no_silent_pass():
     from gradlab.experiments.trustzoo import OptionsZoo
 
-    _zoo_verdicts(OptionsZoo().run())
+    zoo = OptionsZoo().run()
+    _zoo_verdicts(zoo)
+    # correct float32 code gets a verdict: at most 5% inconclusive over every option (the adaptive
+    # reference's float32 tolerance once made all of its checks inconclusive: 8.3%), none at a step <= 1e-2
+    clean32 = zoo[(zoo["bug"] == "none") & (zoo["dtype"] == "float32")]
+    assert (clean32["status"] == "inconclusive").mean() <= 0.05
+    small32 = clean32[clean32["h"].isna() | (clean32["h"] <= 1e-2)]
+    assert (small32["status"] == "passed").all(), small32[small32["status"] != "passed"]

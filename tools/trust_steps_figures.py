@@ -75,6 +75,8 @@ def zoo() -> None:
 
     pd.set_option("display.width", 200)
     z = OptionsZoo().run()
+    print(options_summary(z, by=("dtype",)).to_markdown(index=False, floatfmt=".3g"))
+    print()
     print(options_summary(z).to_markdown(index=False, floatfmt=".3g"))
     print()
     print(options_summary(z, by=("problem",)).to_markdown(index=False, floatfmt=".3g"))

@@ -70,7 +70,7 @@ import numpy as np
 
 from ..objective import Counted, FunctionWroteIntoItsArgument
 from . import stencil
-from .base import Backend, GradientResult, Style
+from .base import ROUNDING_FACTOR, TRUNCATION_FACTOR, Backend, Estimate, GradientResult, Style
 
 #: ratio between successive steps of the two-sided ladder, and its number of levels
 RATIO, LEVELS = 4.0, 4
@@ -86,6 +86,8 @@ ROUNDING = 4.0
 TOP = 8.0
 #: pilot rounds at most
 PILOTS = 3
+#: the finest ladder level spans at least this many spacings of x_i (below, x + h rounds to x)
+SPACINGS = 16
 #: the closer look: one central pair at the chosen step / 2^CLOSER_POWER, which must agree with
 #: the estimate; where it does not, the entry is measured again from a pilot there, at most
 #: RESTARTS times
@@ -173,7 +175,7 @@ class Adaptive(Backend):
     #: every point evaluated after the pilot, in units of the step reported (the pilot's points,
     #: which only choose the ladder, are not: no estimate is computed from them)
     offsets = (0.0, *sorted(s * 2.0**m for m in range(-SPAN, SPAN + 1) for s in (-1, 1)))
-    tolerances = {"float64": (1e-8, 1e-11), "float32": (2e-3, 2e-4)}
+    tolerances = {"float64": (1e-8, 1e-11), "float32": (1e-4, 1e-7)}
     style = Style("adaptive", "#e7298a", "*")
     jacobians = False  # its step is chosen from one scalar f, entry by entry
     own_steps = True
@@ -194,13 +196,21 @@ class Adaptive(Backend):
         eps = float(np.finfo(x.dtype).eps)
         return eps ** (1 / 5) * np.maximum(1.0, np.abs(x.astype(np.float64)))
 
-    def compute(self, objective: Counted, x: np.ndarray, *, h: float | None) -> GradientResult:
+    def compute(
+        self, objective: Counted, x: np.ndarray, *, h: float | None, eps_f: float | None = None
+    ) -> GradientResult:
+        """The gradient, entry by entry (see the module docstring).  ``eps_f`` is the precision ``f``
+        computes in where it is coarser than ``x``'s (a float64 ``x`` whose ``f`` casts to float32):
+        the pilot step and every rounding estimate follow ``f``'s precision, not ``x``'s."""
         start = objective.evaluations
         flat = x.reshape(-1)
         line = _Line(objective, x)
         f0 = objective(line.work.point)
-        h0 = self.default_step(flat) if h is None else np.full(flat.size, float(h))
-        eps = float(np.finfo(x.dtype).eps)
+        eps = max(float(np.finfo(x.dtype).eps), eps_f or 0.0)
+        if h is None:
+            h0 = eps ** (1 / 5) * np.maximum(1.0, np.abs(flat.astype(np.float64)))
+        else:
+            h0 = np.full(flat.size, float(h))
         g, err, step = np.empty(flat.size), np.empty(flat.size), np.empty(flat.size)
         for i in range(flat.size):
             g[i], err[i], step[i] = self._measured(line, i, float(flat[i]), f0, float(h0[i]), eps)
@@ -221,6 +231,18 @@ class Adaptive(Backend):
             error=err.reshape(x.shape),
         )
 
+    def reference(self, objective, x, *, h, eps_f, noise, f0=None, scheduler=None, progress=None) -> Estimate:
+        """The adaptive gradient as a gradcheck reference, measured at ``f``'s own precision
+        ``eps_f``: each entry's bound is twice its error estimate (a safety factor) plus ``f``'s
+        measured ``noise`` divided by the entry's step, as any difference quotient divides it."""
+        result = self.compute(objective, x, h=h, eps_f=eps_f)
+        values = result.gradient.astype(np.float64).reshape(-1)
+        steps = result.step.reshape(-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rounding = np.where(steps > 0, ROUNDING_FACTOR * noise / steps, 0.0)
+        bound = TRUNCATION_FACTOR * result.error.reshape(-1) + rounding
+        return Estimate(values, bound, steps, np.zeros(values.size), self)
+
     # -- one entry ------------------------------------------------------------------------------------
 
     def _measured(self, line: _Line, i: int, xi: float, f0: float, h0: float, eps: float):
@@ -238,6 +260,7 @@ class Adaptive(Backend):
         """
         g, err, step, level = self._entry(line, i, xi, f0, h0, eps)
         seen = []  # the closer quotients met, with their own rounding
+        first = None  # the first estimate, once a closer quotient refuted it
         for restart in range(RESTARTS + 1):
             if not (math.isfinite(g) and math.isfinite(level)) or step <= 0:
                 break  # one-sided or undefined: no closer central pair to compare with
@@ -254,7 +277,19 @@ class Adaptive(Backend):
             seen.append((d, rounding))
             if abs(d - g) <= allowed or restart == RESTARTS:
                 break
+            first = (g, err, step)
             g, err, step, level = self._entry(line, i, xi, f0, close, eps)
+        if first is not None and len(seen) >= 1:
+            # the quotient that refuted the first estimate must be confirmed by the estimate measured
+            # from there (a pilot fooled by a narrow feature: sin at 1e6, tanh(1e4 x) at 0).  Where that
+            # estimate lands even further from it, the closer scales are ruled by f's own rounding, far
+            # above eps |f| (log(cosh x) at 1e-9: cosh rounds to 1 + k eps, f to multiples of eps), and
+            # not by a feature: the first estimate, at the coarser step, stands, no better than the
+            # disagreement it met
+            d, rounding = seen[0]
+            if abs(g - d) > abs(first[0] - d) + err + rounding:
+                g, err, step = first
+                seen = seen[:1]
         # a closer quotient truncates less than any level above it: the estimate is no better than
         # its distance from the closest of them (the last: an estimate it agreed with is within err)
         if seen:
@@ -263,6 +298,22 @@ class Adaptive(Backend):
         return g, err, step
 
     def _entry(self, line: _Line, i: int, xi: float, f0: float, h0: float, eps: float):
+        """Entry ``i`` from a pilot at ``h0``: :meth:`_piloted`, and never a zero error on a zero that a
+        pilot contradicted.  A ladder whose every point returns the same value (``log(1 + x^2)`` at
+        1e-8: ``1 + x^2`` rounds to 1 within 1e-8 of x) measures nothing; where a pilot saw ``f``
+        slope, the estimate 0 is no better than that slope."""
+        known = {}
+        g, err, step, level = self._piloted(line, i, xi, f0, h0, eps, known)
+        if g == 0 and err == 0:
+            slopes = [
+                abs((fp - fm) / (dp - dm))
+                for fp, dp, fm, dm in known.values()
+                if math.isfinite(fp) and math.isfinite(fm) and dp > 0 > dm
+            ]
+            err = max(slopes, default=0.0)
+        return g, err, step, level
+
+    def _piloted(self, line: _Line, i: int, xi: float, f0: float, h0: float, eps: float, known: dict):
         unit = _pow2(h0)
 
         def pair(h):
@@ -273,7 +324,7 @@ class Adaptive(Backend):
         # further out: 2^10 times, and at least to the default pilot (a tiny h given, below the
         # spacing of x or where f is flat to rounding, would otherwise stay there for every round)
         pilot = _pow2(eps ** (1 / 5) * max(1.0, abs(xi)))
-        h, scale, known = unit, None, {}
+        h, scale = unit, None
         rel = _pow2(h0 / max(1.0, abs(xi)) * abs(xi)) if xi != 0 else 0.0  # the relative step
         lin = None  # (step, slope, its rounding) of a pilot that saw f linear
         varied = None  # the last step at which a pilot saw f's scale
@@ -353,6 +404,12 @@ class Adaptive(Backend):
         return abs(fp - fm) / (2 * abs(a - b))
 
     def _ladder(self, line, i, xi, f0, top, ratio, known, eps, unit):
+        # the finest level at least SPACINGS times the spacing of x_i: a pilot led below it (a noisy
+        # float32 f with kinks, constant to the last bit at its finest round) would leave every level
+        # at x + h == x, which is no measurement at all, and the entry "undefined on both sides"
+        least = SPACINGS * float(np.spacing(line.dtype.type(abs(xi))))
+        if top / ratio ** (LEVELS - 1) < least:
+            top = 2.0 ** math.ceil(math.log2(least)) * ratio ** (LEVELS - 1)
         steps = [top / ratio**k for k in range(LEVELS)]
         rows = [known.get(h) or self._pair(line, i, xi, h, unit) for h in steps]
         both = [k for k, r in enumerate(rows) if math.isfinite(r[0]) and math.isfinite(r[2])]

@@ -21,7 +21,11 @@ every ``f`` (``exp(x - 700)`` has ``|f'| ~ 1e-304``, so ``h |f'|`` underflows fo
    ``f``, and 0 is what a derivative that is exactly 0 gives too, at no extra cost), is
    measured again at ``h = 4 tiny / |f|``, the smallest step at which ``h |f'|`` is safely
    normal when ``|f'| ~ |f|``, raised by ``2^8`` while the imaginary part still underflows
-   (up to ``1e-2 max(1, |x_i|)``).  Such a step is no longer negligible, so its ``h^2`` term
+   (up to ``1e-2 max(1, |x_i|)``).  Where ``f(x)`` underflowed to 0 as well at an ``x_i`` below
+   ``1e-12`` (``x * x`` at 1e-200), ``Im f`` itself sizes the step: it is measured at steps
+   growing by ``1e16`` until it appears, and the rescue's two levels must then agree to
+   rounding (a step far above ``x_i`` is a measurement only where the ``h^2`` term vanishes).
+   Such a step is no longer negligible, so its ``h^2`` term
    is cancelled by Richardson extrapolation over ``h`` and ``h/2``: ``(4 D(h/2) - D(h)) / 3``
    has error ``h^4 |f^(5)| / 480``, 1.4e-15 relative for ``exp(x - 700)`` at 0 (``h = 9e-4``).
    Two evaluations more for each such entry (more while it still underflows), none for
@@ -52,6 +56,8 @@ from .difference import CENTRAL
 STEP = 1e-20
 #: a caller's step up to this (in units of max(1, |x|)) is small enough for the cross-check to judge f
 CROSS_CHECKED_STEP = 1e-8
+#: below this |x_i| the default step is 1e-8 |x_i| (f may vary on the scale of x_i itself)
+TINY_X = 1e-12
 #: the rounding bound of a complex-step value, in units of eps times the magnitude of what adds up to it:
 #: there is no subtraction, so the noise of f's values does not enter
 ROUNDING = 16
@@ -95,7 +101,7 @@ class ComplexStep(Backend):
         The rule is the same in every precision (no rounding to balance), so ``eps`` is unused."""
         ax = np.abs(x.astype(np.float64))
         h = STEP * np.maximum(1.0, ax)
-        return np.where((ax > 0) & (ax < 1e-12), np.minimum(h, 1e-8 * ax), h)
+        return np.where((ax > 0) & (ax < TINY_X), np.minimum(h, 1e-8 * ax), h)
 
     def error_terms(self, h, *, f0, grad, derivs, eps):
         if 3 not in derivs:
@@ -230,10 +236,21 @@ class ComplexStep(Backend):
         zero = (imag == 0) & (np.abs(real) * eps * per_entry < tiny)  # 0, and f small enough that f' may be too
         for cell in np.argwhere(lost | zero).tolist():
             i, j = cell[0], tuple(cell)  # the entry, and the cell of the output (the entry itself for a scalar f)
-            if real[j] == 0:
-                continue  # f(x) = 0 exactly: nothing says its derivative is not 0 too
             cap = 1e-2 * max(1.0, abs(float(flat[i])))  # beyond it the h^4 term is no longer small
-            size = abs(float(real[j]))  # |f'| ~ |f| on a scale of 1, until measured
+            exact = False
+            if real[j] != 0:
+                size = abs(float(real[j]))  # |f'| ~ |f| on a scale of 1, until measured
+            elif 0 < abs(float(flat[i])) < TINY_X:
+                # f(x) underflowed to 0 too, at an x_i so tiny that the step rule shrank the step to
+                # 1e-8 |x_i| (x * x at 1e-200: f(x) = 1e-400 = 0, h = 1e-208, Im f = 2e-408 = 0): nothing
+                # sizes the step but Im f itself, at steps growing until it appears
+                size = _size_of_vanished(objective, x, steps[i], i, j, cap)
+                if size is None:
+                    continue  # 0 at every step: the derivative may well be 0
+                exact = True
+            else:
+                continue  # f(x) = 0 exactly: nothing says its derivative is not 0 too
+            old_step, old_g = steps[i], g[j]
             for _ in range(2):
                 # h^4 / 480 (truncation) = 2 tiny eps / (h size) (subnormal spacing over h/2 size)
                 hi = min((240 * tiny * eps / size) ** 0.2, cap)
@@ -243,9 +260,30 @@ class ComplexStep(Backend):
                 s[i] = hi / 2
                 d2 = float(complex_values(objective, x, s, i, i + 1)[1][(0, *j[1:])]) / (hi / 2)
                 steps[i], g[j] = hi, (4 * d2 - d1) / 3
+                if exact and not abs(d1 - d2) <= 64 * eps * abs(d2):
+                    # such a step lies far above x_i, on a scale f may vary on (x^3 at 1e-200, whose
+                    # derivative underflows, shows only -h^2): only levels that agree to rounding,
+                    # where the h^2 term vanishes, are a measurement; else the entry stays as it was
+                    steps[i], g[j] = old_step, old_g
+                    break
                 if g[j] == 0 or abs(g[j]) > size / 16 or hi == cap:
                     break
                 size = abs(float(g[j]))
+
+
+def _size_of_vanished(objective: Counted, x: np.ndarray, step: float, i: int, j: tuple, cap: float) -> float | None:
+    """``|Im f / h|`` of output cell ``j`` of entry ``i`` at the first step, growing by ``1e16`` from
+    ``step`` up to ``cap``, at which ``Im f`` no longer underflows to 0 (``None``: at none): a size for
+    ``|f'|`` where ``f(x)`` itself underflowed, so that the rescue can choose its step."""
+    h = step
+    while h < cap:
+        h = min(h * 1e16, cap)
+        steps = np.zeros(x.size)
+        steps[i] = h
+        imag = float(complex_values(objective, x, steps, i, i + 1)[1][(0, *j[1:])])
+        if imag != 0:
+            return abs(imag) / h
+    return None
 
 
 def _vanished(objective: Counted, x: np.ndarray, i: int, step: float) -> float:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -46,7 +47,7 @@ from .. import _validate as v
 from .. import parallel
 from .._warnings import caller_level
 from ..objective import Counted
-from . import stencil
+from . import scale, stencil
 from .base import (
     DEFAULT_TOLERANCES,
     ROUNDING_FACTOR,
@@ -73,6 +74,11 @@ class StepUnresolvedError(StepTooSmallError):
 class StepWarning(UserWarning):
     """The step actually taken differs from the one asked by more than 10%: ``h`` is near
     the floating-point spacing of ``x``."""
+
+
+class StencilScaleWarning(StepWarning):
+    """A default stencil spans more than ``f``'s own scale at some entry: its quotient there
+    disagrees with one at an eighth of the step (see :mod:`gradlab.backends.scale`)."""
 
 
 def _interpolatory_weights(nodes: np.ndarray) -> np.ndarray:
@@ -218,7 +224,18 @@ class DifferenceScheme(Backend):
     def compute(
         self, objective: Counted, x: np.ndarray, *, h: float | None, scheduler: object = None
     ) -> GradientResult:
-        return self._gradient(objective, x, h, scheduler)
+        start = objective.evaluations
+        result = self._gradient(objective, x, h, scheduler)
+        # a default stencil that spans more than f's own scale (np.sin at 1e6, step 6.06) is warned of:
+        # a few evaluations at the largest steps only, where they are 1e-2 or more (see scale.py); a
+        # step of the caller's is the caller's choice (the accuracy sweep takes large ones on purpose)
+        if h is None and result.gradient.shape == x.shape:
+            reach = max(abs(o) for o in self.offsets)
+            message = scale.look(objective, x, result.gradient.reshape(-1), result.step.reshape(-1), reach, self.name)
+            if message is not None:
+                warnings.warn(message, StencilScaleWarning, stacklevel=caller_level())
+            result = replace(result, evaluations=objective.evaluations - start)
+        return result
 
     def _gradient(self, objective: Counted, x: np.ndarray, h, scheduler, progress=None) -> GradientResult:
         start = objective.evaluations
