@@ -168,3 +168,21 @@ def test_adaptive_never_states_a_zero_error_on_a_zero_a_pilot_contradicted():
     # the estimate was 0 with error 0, after a pilot at 1e-3 had measured the slope 2e-8
     r = gradlab.differentiate(lambda x: np.log(1 + x[0] ** 2), np.array([1e-8]), backend="adaptive")
     assert abs(float(r.gradient[0]) - 2e-8) <= float(r.error[0])
+
+
+@pytest.mark.parametrize("rtol", [1e-4, 1e-3, 1e-2])
+def test_a_looser_rtol_than_the_limit_still_gives_verdicts(rtol):
+    # rtol at or above the pass limit (1e-4 in float64) made every entry "too coarse to judge": a correct
+    # gradient came back inconclusive at rtol=1e-4, 1e-3, 1e-2 (found by the pytest plugin's strategies)
+    def f(x):
+        return float(np.sum(x * np.sin(x)))  # float(): no complex step, central differences
+
+    def g(x):
+        return np.sin(x) + x * np.cos(x)
+
+    x = np.array([0.5, -1.5, 2.5])
+    right = gradlab.gradcheck(f, x, grad=g, rtol=rtol)
+    assert right.status == "passed"
+    assert right.table["resolution"].iloc[0] >= rtol  # it says what the caller's tolerance let through
+    assert gradlab.gradcheck(f, x, grad=lambda x: g(x) * (1 + 4 * rtol), rtol=rtol).status == "failed"
+    assert gradlab.gradcheck(f, x, grad=lambda x: g(x) * (1 + rtol / 2), rtol=rtol).status == "passed"

@@ -18,7 +18,7 @@ from ..backends import CENTRAL, COMPLEX_STEP, Backend, get
 from ..objective import Block, Counted, FunctionObjective, Objective
 from ..structure import StructuredObjective
 from .adapt import InnerProduct
-from .judge import LIMITS
+from .judge import pass_limit
 from .probe import Profile, profile
 from .result import GradcheckResult
 from .settings import CheckSettings
@@ -121,7 +121,7 @@ def open_case(f: object, x: object, grad: object, settings: CheckSettings) -> Ca
         backend=backend,
         rtol=rtol,
         noise=max(settings.noise or 0.0, 3 * prof.noise),
-        limit=LIMITS[precision],
+        limit=pass_limit(precision, settings.rtol),
         notes=(*notes, *_profile_notes(prof, point.dtype.name)),
         judged_dtype=judged,
     )

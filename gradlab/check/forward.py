@@ -48,7 +48,7 @@ from .adapt import InnerProduct, _flat_call, _like
 from .case import Case
 from .directional import _central_projection, block_direction
 from .display import adjoint_html, adjoint_markdown
-from .judge import LIMITS, direction_table
+from .judge import direction_table, pass_limit
 from .probe import PROBE_EVALUATIONS, profile
 from .result import GradcheckResult
 from .settings import CheckSettings
@@ -153,7 +153,7 @@ def check_forward_rule(
         backend=CENTRAL,
         rtol=rtol,
         noise=max(settings.noise or 0.0, 3 * prof.noise),
-        limit=LIMITS[prof.precision],
+        limit=pass_limit(prof.precision, settings.rtol),
         notes=(note,),
     )
     return case, [(b, k, d, a) for (b, k, d), a in zip(directions, claimed)], note

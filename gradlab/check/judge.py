@@ -44,6 +44,16 @@ from .result import TABLE_COLUMNS
 GREY = 3.0
 #: the largest relative error a passing check may overlook, by the precision f computes in
 LIMITS = {"float64": 1e-4, "float32": 5e-4}
+
+
+def pass_limit(precision: str, rtol: float | None) -> float:
+    """The largest relative error a pass may overlook: :data:`LIMITS` for the precision, widened by
+    a tolerance the caller chose (``rtol=1e-3`` accepts 0.1% differences by its own word; without
+    the widening every entry's allowance ``rtol + bound`` would exceed the limit and a correct
+    gradient could never pass).  The table's resolution still says what was allowed."""
+    return LIMITS[precision] + (rtol or 0.0)
+
+
 #: entries below this many times eps_f * max|g| lie within the analytic side's own rounding (a
 #: backward pass that sums terms of size max|g| rounds at eps_f * max|g|): no checker can judge them
 ROUNDING_FLOOR = 64
