@@ -26,6 +26,7 @@ import numpy as np
 from .. import _validate
 from .. import _validate as v
 from ..objective import Block
+from . import batched
 from .activations import ACTIVATIONS, INITS, OUTPUT_ONLY, Activation
 from .backprop import RULES, Rules, backprop
 from .losses import LOSSES, Head
@@ -438,6 +439,13 @@ class MLPObjective:
     def value(self, theta: np.ndarray):
         """J at an already-validated theta (real or complex); no checks."""
         return self.net._cost_checked(theta, self.X, self.Y)
+
+    def values(self, points: np.ndarray) -> np.ndarray:
+        """J at each of ``K`` already-validated points, ``points`` of shape ``(K, n)`` (real or
+        complex): what :meth:`value` gives at each, up to rounding, computed together (the
+        forward pass below a perturbed layer reused, one GEMM per layer for all points; see
+        :mod:`gradlab.nn.batched` for what is bitwise and what is within rounding)."""
+        return batched.mlp_values(self, points)
 
     def gradient(self, theta: np.ndarray, rules: Rules = RULES) -> np.ndarray:
         """dJ/dtheta by backprop at an already-validated theta."""
