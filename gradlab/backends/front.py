@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import _validate as v
 from .. import parallel
-from ..objective import Counted, check_batch
+from ..objective import Counted, Objective, check_batch
 from ..structure import prepare, to_numpy
 from .base import Backend, GradientResult, all_backends, get
 from .dual import Dual
@@ -142,8 +142,9 @@ def jacobian(
 
     Parameters
     ----------
-    f : callable
-        ``f(x) -> array`` of a fixed shape (numpy or any array-API library).
+    f : callable or objective
+        ``f(x) -> array`` of a fixed shape (numpy or any array-API library), or an objective
+        whose ``value`` returns such arrays and that has ``values(points)`` (then batched).
     x : array_like or structure
         The point, never modified; a dict, list or tuple of arrays as in
         :func:`gradient` (a tuple is passed as positional arguments, ``f(*x)``).
@@ -197,7 +198,11 @@ def jacobian(
     batch = check_batch(batch)
     kw = _scheduled(impl, scheduler)
     structured = prepare(f, x)
-    if structured is None:
+    if structured is None and isinstance(f, Objective) and getattr(f, "values", None) is not None:
+        # an objective that evaluates many points at once: its values(points) batches the Jacobian
+        counted = Counted(f, vector=True, batch=batch)
+        point = counted.point(x)
+    elif structured is None:
         if not callable(f):
             raise v.fail("f", "a callable f(x) -> array", f, TypeError)
         counted = Counted(functools.partial(_on_host, f), vector=True, batch=batch)

@@ -80,7 +80,7 @@ PROGRESS_SLICE = 256
 #: the memory the stacked points of one batched call may take (they are O(K n))
 BATCH_BYTES = 16 * 2**20
 #: the most points per batched call, however small ``x`` is (beyond it a call gains nothing)
-MAX_BATCH = 256
+MAX_BATCH = 128
 
 
 def batch_size(evaluate: Callable, x: np.ndarray, itemsize: int | None = None) -> int:
@@ -204,14 +204,20 @@ def _batched_node_values(evaluate, x, offsets, points, start, stop, values, movi
     per_call = max(1, batch // M)
     k_off = np.asarray(offsets, dtype=np.float64)[moving]
     step = per_call if progress is None else max(per_call, PROGRESS_SLICE // per_call * per_call)
+    # one stack of copies of x for every call, each point's entry set before the call and
+    # restored after it (as Working does for one point): O(K n) memory, never a fresh copy per call
+    stack = np.repeat(flat[None, :], min(per_call, rows) * M, axis=0)
     for lo in range(0, rows, step):  # one progress update per slice, as the loop makes
         for a in range(lo, min(lo + step, rows), per_call):
             b = min(a + per_call, rows)
             r = b - a
             entries = np.repeat(np.arange(start + a, start + b), M)  # (r M,): entry of each point
-            stack = np.repeat(flat[None, :], r * M, axis=0)  # r M copies of x, one per point
-            stack[np.arange(r * M), entries] = points[a:b][:, moving].reshape(-1)  # the loop's nodes
-            y = evaluate.values(stack.reshape((r * M, *x.shape)), (entries, np.tile(k_off, r)))
+            part, at = stack[: r * M], np.arange(r * M)
+            part[at, entries] = points[a:b][:, moving].reshape(-1)  # the loop's nodes
+            try:
+                y = evaluate.values(part.reshape((r * M, *x.shape)), (entries, np.tile(k_off, r)))
+            finally:
+                part[at, entries] = flat[entries]
             if values is None:
                 values = np.empty((rows, len(offsets), *y.shape[1:]), dtype=np.float64)
             values[a:b, moving] = y.reshape((r, M, *y.shape[1:]))
@@ -263,13 +269,17 @@ def _batched_complex_values(evaluate, x, steps, start, stop, batch) -> tuple[np.
     complex copy of ``x`` with the imaginary part of its entry set to the step, as the loop's is."""
     flat = x.reshape(-1).astype(complex_dtype(x.dtype))
     real = imag = None
+    stack = np.repeat(flat[None, :], min(batch, stop - start), axis=0)  # reused by every call, as above
     for a in range(start, stop, batch):
         b = min(a + batch, stop)
-        entries = np.arange(a, b)
-        stack = np.repeat(flat[None, :], b - a, axis=0)
+        entries, at = np.arange(a, b), np.arange(b - a)
+        part = stack[: b - a]
         # the imaginary part alone is written: the real part stays x's, bit for bit (a -0.0 too)
-        stack.imag[np.arange(b - a), entries] = steps[a:b]
-        y = evaluate.values(stack.reshape((b - a, *x.shape)), (entries, np.ones(b - a)))
+        part.imag[at, entries] = steps[a:b]
+        try:
+            y = evaluate.values(part.reshape((b - a, *x.shape)), (entries, np.ones(b - a)))
+        finally:
+            part.imag[at, entries] = 0.0
         if real is None:
             real = np.empty((stop - start, *y.shape[1:]), dtype=np.float64)
             imag = np.empty_like(real)

@@ -10,35 +10,38 @@ saved, none of which changes what is computed:
    (the ``theta`` the points share, recovered from the points themselves) is computed once
    per batch (and kept while the base does not change) and read there.  Bitwise what the
    loop computes: the same operations on the same numbers.
-2. **Most of the perturbed layer.**  Moving one weight ``W[l][i, j]`` by ``d`` changes ``z[l]``
-   in column ``i`` only, by the rank-one term ``d a[l-1][:, j]``:
-   ``z[l] = (a[l-1] W[l]^T) + d a[l-1][:, j] e_i^T + b[l]``, ``O(m)`` work instead of a GEMM.
-   Not bitwise: the loop sums ``a[l-1][:, k] W'[i, k]`` over ``k`` in BLAS's order, the update
-   adds ``d a[l-1][:, j]`` to the sum already rounded, so entry ``(s, i)`` of ``z[l]`` differs by
-   rounding, at most about ``n[l-1] eps sum_k |a[l-1][s, k] W[i, k]|`` (the GEMM's own error
-   bound) -- far below the difference quotient's rounding bound, which divides ``eps |J|``
-   by ``h``.  A bias ``b[l][i]`` moved alone is bitwise: ``z[l] = (a[l-1] W[l]^T) + b'``, as in
-   the loop.  A point moving several entries of one layer's weights gets ``a[l-1] dW^T``,
-   a GEMM per point (within rounding too).
-3. **Calls.**  The layers above ``l`` have ``theta``'s weights for every point, so the ``G``
-   points' activations are stacked on the sample axis, ``(G m, n[l])``, and each layer is
-   one GEMM for all of them.  Each row of a GEMM is the same dot products as the loop's
-   smaller GEMM; BLAS may pick a different kernel for a taller matrix, and then the rows
-   differ by rounding (observed bitwise on OpenBLAS).  A complex point (the complex step)
-   keeps its real and imaginary parts apart through these layers, ``Re A W^T`` and
-   ``Im A W^T`` as two real GEMMs (exact complex arithmetic: ``W`` is real there), instead of
-   the complex GEMM the loop runs with ``W`` promoted to complex: half the multiplications,
-   within rounding of the loop's.
+2. **The perturbed layer, and the one above it.**  Moving one weight ``W[l][i, j]`` by ``d``
+   changes ``z[l]`` in column ``i`` only, by the rank-one term ``d a[l-1][:, j]``:
+   ``z[l][:, i] = (a[l-1] W[l]^T)[:, i] + d a[l-1][:, j] + b[l][i]``, ``O(m)`` work instead of a
+   GEMM.  Then ``a[l]`` differs from the base's in column ``i`` only, and ``z[l+1]`` by an outer
+   product: ``z[l+1] = z_base[l+1] + (a[l][:, i] - a_base[l][:, i]) W[l+1][:, i]^T``, ``O(m n[l+1])``.
+   Neither is bitwise: the loop sums ``a[l-1][:, k] W'[i, k]`` over ``k`` in BLAS's order,
+   the update adds ``d a[l-1][:, j]`` to the sum already rounded, so ``z`` differs by rounding,
+   a few ``eps`` times the magnitudes that add up to it (the GEMM's own error bound) -- far
+   below a difference quotient's rounding bound, which divides ``eps |J|`` by ``h``.  A bias
+   ``b[l][i]`` moved alone gives ``z[l]`` bitwise, ``(a[l-1] W[l]^T) + b'``, as the loop does.  For
+   the complex step the imaginary parts, which carry the derivative, come out of these
+   updates without cancellation: ``Im z[l+1] = Im a[l][:, i] W[l+1][:, i]``, as in the loop,
+   where every other imaginary part is 0.
+3. **Calls.**  The layers above ``l + 1`` have the base's weights for every point, so the ``G``
+   points' activations are stacked on the sample axis, ``(G m, n)``, and each layer is one
+   GEMM for all of them.  Each row of a GEMM is the same dot products as the loop's smaller
+   GEMM; BLAS may pick a different kernel for a taller matrix, and then the rows differ by
+   rounding (observed bitwise on OpenBLAS).  A complex point keeps its real and imaginary
+   parts apart through these layers, ``Re A W^T`` and ``Im A W^T`` as two real GEMMs (exact
+   complex arithmetic: ``W`` is real there), instead of the complex GEMM the loop runs with
+   ``W`` promoted to complex: half the multiplications, within rounding of the loop's.
 
 The head (the loss) and the L2 penalty are computed per point on that point's ``z[L]`` and
-weights, in the loop's order, so they add no difference of their own.  Every point's value
-is computed from the base and its own entries only, never from the other points of the
-call, so which points share a call (the batch size, a split of the entries into dask
-chunks) does not change a value, up to BLAS's choice of kernel by matrix size noted above.
+weights in the loop's order and formulas (:func:`totals`), so they add no difference of their
+own.  Every point's value is computed from the base and its own entries only, never from the
+other points of the call, so which points share a call (the batch size, a split of the
+entries into dask chunks) does not change a value, up to BLAS's choice of kernel by matrix
+size noted above.
 
-A point that moves entries of two or more layers, or a call of one or two points, is
-evaluated by ``value`` itself, one point at a time: correct for any points, fast where
-they are a stencil's.
+A point that moves two or more entries (or none: the base itself), or a call of one or two
+points, is evaluated by ``value`` itself, one point at a time: correct for any points, fast
+where they are a stencil's.
 
 The layer networks (:class:`~gradlab.nn.network.Network`) do the same with their layers as
 black boxes: the cached inputs below the first perturbed layer, that layer run per point with
