@@ -200,13 +200,13 @@ def totals(head, z: np.ndarray, Y: np.ndarray) -> np.ndarray:
     key = (head.output_name, head.loss_name)
     flat = z.reshape(G * m, n)
     if key == ("softmax", "cross_entropy"):
-        terms = np.tile(Y, (G, 1)) * log_softmax(flat)
+        terms = Y * log_softmax(flat).reshape(G, m, n)  # Y broadcast over the points: no copy of it per point
         return -terms.reshape(G, m * n).sum(axis=1)
     if key == ("sigmoid", "cross_entropy"):
-        terms = ACTIVATIONS["softplus"].f(flat) - np.tile(Y, (G, 1)) * flat
+        terms = ACTIVATIONS["softplus"].f(z) - Y * z
         return terms.reshape(G, m * n).sum(axis=1)
     if head.loss_name == "mse" and (head.output_name in ACTIVATIONS or head.output_name == "softmax"):
-        r = head.output(flat) - np.tile(Y, (G, 1))
+        r = head.output(flat).reshape(G, m, n) - Y
         return 0.5 * (r * r).reshape(G, m * n).sum(axis=1)
     return np.array([head.total(z[k], Y) for k in range(G)])
 
