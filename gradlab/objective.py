@@ -168,7 +168,8 @@ class FunctionWroteIntoItsArgument(ValueError):
 class Counted:
     """A counted, checked view of an objective, for the backends.
 
-    ``evaluations`` counts every call of ``value``, real or complex.  In vector mode
+    ``evaluations`` counts every evaluation of ``f``, real or complex: one per call of ``value``,
+    ``K`` per batched call of ``values`` on ``K`` points.  In vector mode
     (``vector=True``, for Jacobians) ``f`` returns an array of one fixed shape, learnt at
     the first evaluation (or given as ``shape``) and kept in :attr:`shape`: each value
     comes back as a finite float64 (complex128) numpy array of that shape instead of a

@@ -55,6 +55,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import ACTIVATIONS, log_softmax
+from .layers import LSTM, RNN, Activation, Attention, AvgPool2d, Conv2d, Dense, Flatten, LayerNorm, MaxPool2d
 
 
 def base_of(points: np.ndarray) -> np.ndarray:
@@ -214,17 +215,11 @@ def totals(head, z: np.ndarray, Y: np.ndarray) -> np.ndarray:
 # -- the layer networks -------------------------------------------------------------------
 
 
-def _stackable() -> tuple[type, ...]:
-    from .layers import LSTM, RNN, Activation, Attention, AvgPool2d, Conv2d, Dense, Flatten, LayerNorm, MaxPool2d
-
-    return (Dense, Conv2d, Activation, Flatten, MaxPool2d, AvgPool2d, LayerNorm, RNN, LSTM, Attention)
-
-
 #: the layer classes (exactly these, not subclasses) whose output for a sample depends on
 #: that sample alone, whatever else is in the batch: the layers above a perturbed one may
 #: then run on all points' samples stacked (a batch norm normalises over the batch, a dropout
 #: mask is drawn for the batch's shape: neither may)
-STACKABLE = None
+STACKABLE = (Dense, Conv2d, Activation, Flatten, MaxPool2d, AvgPool2d, LayerNorm, RNN, LSTM, Attention)
 
 
 class _NetworkBase:
@@ -242,9 +237,6 @@ class _NetworkBase:
 
 def network_values(objective, points: np.ndarray) -> np.ndarray:
     """``J`` at each row of ``points`` (``(K, n)``) for a :class:`~gradlab.nn.network.NetworkObjective`."""
-    global STACKABLE
-    if STACKABLE is None:
-        STACKABLE = _stackable()
     net, X, Y = objective.net, objective.X, objective.Y
     K = len(points)
     starts = [s.start for slots in net._slots for _, s, _ in slots[:1]]
