@@ -81,8 +81,9 @@ class CostParams:
     per call, ``N + 1`` or ``2N`` passes, what the seeds count); those in ``batched`` are timed
     a second time with their perturbations handed to the network in batches (``batch="auto"``),
     as the series ``"<backend> batched"``: the same evaluations, fewer and larger calls.  The
-    batched series is still ``O(N)`` evaluations of ``O(N)`` work each: batching buys a constant
-    factor, never the exponent."""
+    batched series is still ``N`` points, each an ``N``-vector written and compared (``O(N)``),
+    with only the layers above the perturbed one recomputed: ``O(N^2)`` in all, cheaper per
+    point -- a constant factor at the sizes measured, never backprop's ``O(N)``."""
 
     widths: tuple[int, ...] = (2, 4, 8, 12, 16, 24, 32, 64, 128, 256)
     fd_max_params: int = 1_500
