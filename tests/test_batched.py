@@ -256,3 +256,30 @@ def test_batched_memory_is_o_of_k_n():
     # and the loop's few vectors
     assert peak < 1.5 * K * n * 8 + 30 * 8 * n + 500_000
     assert peak < 8 * n * n / 8  # far from a copy per parameter
+
+
+def test_an_objective_that_computes_j_its_own_way_is_evaluated_by_its_own_value():
+    from gradlab.nn.mlp import MLPObjective
+
+    obj, theta = _mlp()
+
+    class Shifted(MLPObjective):  # a value of its own: values must not bypass it
+        def value(self, t):
+            return super().value(t) + 1.0
+
+    shifted = Shifted(obj.net, obj.X, obj.Y)
+    P = _stencil_points(theta, np.arange(5), 1e-3)
+    assert np.array_equal(shifted.values(P), [obj.value(p) + 1.0 for p in P])
+
+
+def test_a_head_whose_formula_is_not_the_tables_is_summed_by_its_own_total():
+    from dataclasses import replace
+
+    from gradlab.nn.batched import totals
+
+    obj, _ = _mlp()
+    head = obj.net.head
+    odd = replace(head, total=lambda z, y: 2.0 * head.total(z, y))  # same names, another formula
+    z = rng.normal(size=(4, obj.X.shape[0], 3))
+    assert np.array_equal(totals(odd, z, obj.Y), [2.0 * head.total(zk, obj.Y) for zk in z])
+    assert np.array_equal(totals(head, z, obj.Y), [head.total(zk, obj.Y) for zk in z])  # the table's: bitwise

@@ -102,9 +102,8 @@ class _MLPBase:
         self.inputs.append(a)
         #: per layer: np.dot(W, W) of the base's weights, the L2 penalty's terms in the loop's order
         self.squares = [np.dot(W.ravel(), W.ravel()) for W, _ in self.layers] if net.l2 else None
-        #: where each layer's block starts in theta, and where its bias starts
+        #: where each layer's block starts in theta
         self.starts = np.array([w.start for w, _, _ in net._layout])
-        self.bias_starts = np.array([b.start for _, _, b in net._layout])
 
 
 def mlp_values(objective, points: np.ndarray) -> np.ndarray:
@@ -196,7 +195,16 @@ def totals(head, z: np.ndarray, Y: np.ndarray) -> np.ndarray:
     The heads of the loss table are computed for all points at once, from the same row-wise
     functions on the stacked samples and the same elementwise formula as
     :mod:`gradlab.nn.losses`; each point's sum then runs over its own ``m n`` contiguous terms.
-    Any other head is called point by point."""
+    The first point is computed by ``head.total`` too, and must agree to the bit: a head whose
+    formula is not the table's (or a numpy that sums otherwise) is then called point by point."""
+    G, m, n = z.shape
+    totals = _table_totals(head, z, Y)
+    if totals is None or totals[0] != head.total(z[0], Y):
+        return np.array([head.total(z[k], Y) for k in range(G)])
+    return totals
+
+
+def _table_totals(head, z: np.ndarray, Y: np.ndarray) -> np.ndarray | None:
     G, m, n = z.shape
     key = (head.output_name, head.loss_name)
     flat = z.reshape(G * m, n)
@@ -209,7 +217,7 @@ def totals(head, z: np.ndarray, Y: np.ndarray) -> np.ndarray:
     if head.loss_name == "mse" and (head.output_name in ACTIVATIONS or head.output_name == "softmax"):
         r = head.output(flat).reshape(G, m, n) - Y
         return 0.5 * (r * r).reshape(G, m * n).sum(axis=1)
-    return np.array([head.total(z[k], Y) for k in range(G)])
+    return None
 
 
 # -- the layer networks -------------------------------------------------------------------

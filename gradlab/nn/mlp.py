@@ -444,7 +444,11 @@ class MLPObjective:
         """J at each of ``K`` already-validated points, ``points`` of shape ``(K, n)`` (real or
         complex): what :meth:`value` gives at each, up to rounding, computed together (the
         forward pass below a perturbed layer reused, one GEMM per layer for all points; see
-        :mod:`gradlab.nn.batched` for what is bitwise and what is within rounding)."""
+        :mod:`gradlab.nn.batched` for what is bitwise and what is within rounding).  A subclass
+        that computes J its own way (another ``value``, ``cost`` or forward pass) is evaluated
+        point by point, by its own ``value``."""
+        if type(self).value is not MLPObjective.value or _own_cost(type(self.net)):
+            return np.array([self.value(p) for p in points])
         return batched.mlp_values(self, points)
 
     def gradient(self, theta: np.ndarray, rules: Rules = RULES) -> np.ndarray:
@@ -510,6 +514,11 @@ class MLPObjective:
 
     def __repr__(self) -> str:
         return f"MLPObjective({self.net!r}, batch={self.X.shape[0]})"
+
+
+def _own_cost(cls: type) -> bool:
+    """Whether an MLP class computes J otherwise than :class:`MLP` (which :mod:`.batched` mirrors)."""
+    return any(getattr(cls, name) is not getattr(MLP, name) for name in ("cost", "_cost_checked", "_forward"))
 
 
 def _direction(direction: object, net: MLP) -> np.ndarray:

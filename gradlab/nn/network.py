@@ -339,7 +339,10 @@ class NetworkObjective:
 
     def values(self, points: np.ndarray) -> np.ndarray:
         """J at each of ``K`` already-validated points (``(K, n)``, real or complex), up to rounding
-        what :meth:`value` gives, computed together (see :mod:`gradlab.nn.batched`)."""
+        what :meth:`value` gives, computed together (see :mod:`gradlab.nn.batched`); a subclass
+        with its own ``value`` or cost is evaluated point by point."""
+        if type(self).value is not NetworkObjective.value or type(self.net).cost is not Network.cost:
+            return np.array([self.value(p) for p in points])
         return batched.network_values(self, points)
 
     def gradient(self, theta: np.ndarray) -> np.ndarray:
