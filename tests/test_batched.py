@@ -283,3 +283,20 @@ def test_a_head_whose_formula_is_not_the_tables_is_summed_by_its_own_total():
     z = rng.normal(size=(4, obj.X.shape[0], 3))
     assert np.array_equal(totals(odd, z, obj.Y), [2.0 * head.total(zk, obj.Y) for zk in z])
     assert np.array_equal(totals(head, z, obj.Y), [head.total(zk, obj.Y) for zk in z])  # the table's: bitwise
+
+
+def test_a_progress_bar_advances_by_every_entry_once_in_batches():
+    class Bar:
+        def __init__(self):
+            self.steps = []
+
+        def update(self, k):
+            self.steps.append(k)
+
+    obj, theta = _mlp()
+    bar = Bar()
+    steps = np.full(theta.size, 1e-4)
+    values = stencil.node_values(Counted(obj, batch=8), theta, (-1.0, 1.0), stencil.nodes(theta, (-1.0, 1.0), steps)[0],
+                                 progress=bar)  # fmt: skip
+    assert sum(bar.steps) == theta.size and values.shape == (theta.size, 2)
+    assert len(bar.steps) == -(-theta.size // max(4, stencil.PROGRESS_SLICE // 4 * 4))  # one update per slice
