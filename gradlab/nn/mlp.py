@@ -407,6 +407,12 @@ class MLP:
         return MLPObjective(self, X, Y)
 
 
+def _own_cost(cls: type) -> bool:
+    """Whether an MLP class computes J otherwise than :class:`MLP` (which :mod:`.batched` mirrors)."""
+    names = ("cost", "_cost_checked", "_forward")
+    return any(getattr(cls, name, None) is not getattr(MLP, name, None) for name in names)
+
+
 class MLPObjective:
     """``J(theta)`` of one network on one batch: a callable that implements the
     :class:`~gradlab.objective.Objective` protocol, analytic gradient and kinks included.
@@ -514,11 +520,6 @@ class MLPObjective:
 
     def __repr__(self) -> str:
         return f"MLPObjective({self.net!r}, batch={self.X.shape[0]})"
-
-
-def _own_cost(cls: type) -> bool:
-    """Whether an MLP class computes J otherwise than :class:`MLP` (which :mod:`.batched` mirrors)."""
-    return any(getattr(cls, name) is not getattr(MLP, name) for name in ("cost", "_cost_checked", "_forward"))
 
 
 def _direction(direction: object, net: MLP) -> np.ndarray:
