@@ -19,7 +19,8 @@ saved, none of which changes what is computed:
    the update adds ``d a[l-1][:, j]`` to the sum already rounded, so ``z`` differs by rounding,
    a few ``eps`` times the magnitudes that add up to it (the GEMM's own error bound) -- far
    below a difference quotient's rounding bound, which divides ``eps |J|`` by ``h``.  A bias
-   ``b[l][i]`` moved alone gives ``z[l]`` bitwise, ``(a[l-1] W[l]^T) + b'``, as the loop does.  For
+   ``b[l][i]`` moved alone gives ``z[l]`` bitwise, ``(a[l-1] W[l]^T) + b'``, as the loop does, so
+   ``J`` is bitwise where that is the last layer; below it the outer product is not.  For
    the complex step the imaginary parts, which carry the derivative, come out of these
    updates without cancellation: ``Im z[l+1] = Im a[l][:, i] W[l+1][:, i]``, as in the loop,
    where every other imaginary part is 0.
