@@ -8,6 +8,12 @@ extra memory of one call (``peak_bytes``, by tracemalloc, taken outside the timi
 asserts it: the evaluation count exactly where the backend declares it exact and at most
 its bound where it declares a bound (``Backend.evaluations_exact``), the backward passes,
 the gradient against backprop's, the memory within O(N) for the differences.
+
+The backends that take a step are timed as the textbook loop (``batch=1``: one evaluation of
+J per call, what the seeds count); ``test_batched`` times central differences and the complex
+step again with their perturbations handed to the network in batches (``batch="auto"``), as
+the series ``"<backend> batched"``, and asserts the same evaluation count as the loop's, the
+gradient within the backend's rounding bound of the loop's, and memory within O(K N).
 Run: ``pytest --benchmark-only`` (add ``--benchmark-json=FILE`` for ``gradlab report``).
 """
 
@@ -16,8 +22,11 @@ import pytest
 
 import gradlab
 from benchmarks.sizes import n_id, pick
-from gradlab.backends import all_backends, get
-from gradlab.experiments.cost import ladder_problem
+from gradlab.backends import all_backends, get, stencil
+from gradlab.backends.base import ROUNDING_FACTOR
+from gradlab.backends.complex_step import ROUNDING
+from gradlab.experiments.cost import batched_name, ladder_problem
+from gradlab.objective import Counted
 from gradlab.timing import blas_info, peak_bytes
 
 BATCH = 64
@@ -65,7 +74,7 @@ def memory_budget(backend, obj) -> int:
     return 8 * (6 * max(2, len(b.offsets)) + 12) * n + 6 * cache + 200_000
 
 
-def record(benchmark, backend, obj, evaluations, backward_passes, call, jvps=0):
+def record(benchmark, backend, obj, evaluations, backward_passes, call, jvps=0, budget=None):
     benchmark.extra_info.update(
         backend=backend,
         n_params=int(obj.n_params),
@@ -81,7 +90,7 @@ def record(benchmark, backend, obj, evaluations, backward_passes, call, jvps=0):
         **blas_info(),
     )
     if backend != "torch":  # torch's allocator is invisible to tracemalloc
-        assert 0 < benchmark.extra_info["peak_bytes"] <= memory_budget(backend, obj)
+        assert 0 < benchmark.extra_info["peak_bytes"] <= (memory_budget(backend, obj) if budget is None else budget)
 
 
 def run(benchmark, call, slow: bool):
@@ -111,7 +120,8 @@ def test_backend(benchmark, backend, width):
     obj, theta, reference = problem(width)
     b = get(backend)
     benchmark.group = f"cost vs N: {backend}"
-    call = lambda: gradlab.differentiate(obj, theta, backend=backend)  # noqa: E731
+    # the textbook loop for the backends that take a step (test_batched times them batched)
+    call = lambda: gradlab.differentiate(obj, theta, backend=backend, batch=1)  # noqa: E731
     r = call()
     n = obj.n_params
     assert n == n_params(width)
@@ -125,6 +135,37 @@ def test_backend(benchmark, backend, width):
     np.testing.assert_allclose(r.gradient, reference, rtol=0, atol=1e-5 * np.abs(reference).max())
     record(benchmark, backend, obj, r.evaluations, r.backward_passes, call, jvps=r.jvps)
     run(benchmark, call, slow=b.per_entry and width >= 16)
+
+
+BATCHED = [(b, w) for b in ("central", "complex_step") for w in FD_WIDTHS]
+
+
+@pytest.mark.parametrize("backend, width", BATCHED, ids=[f"{b}-{n_id(n_params(w))}" for b, w in BATCHED])
+def test_batched(benchmark, backend, width):
+    """The same gradient with its perturbations in batches: the loop's evaluations, in fewer calls."""
+    obj, theta, reference = problem(width)
+    b = get(backend)
+    benchmark.group = f"cost vs N: {batched_name(backend)}"
+    call = lambda: gradlab.differentiate(obj, theta, backend=backend)  # noqa: E731  (batch="auto", the default)
+    r, loop = call(), gradlab.differentiate(obj, theta, backend=backend, batch=1)
+    n = obj.n_params
+    assert r.evaluations == loop.evaluations == b.evaluations(n)  # K points are K evaluations
+    eps = float(np.finfo(theta.dtype).eps)
+    if backend == "complex_step":  # eps times what adds up to Im J, at the gradient's scale
+        bound = ROUNDING * eps * np.abs(loop.gradient).max()
+    else:
+        bound = ROUNDING_FACTOR * b.rounding_constant * eps * abs(float(obj(theta))) / loop.step
+    assert np.all(np.abs(r.gradient - loop.gradient) <= bound)
+    np.testing.assert_allclose(r.gradient, reference, rtol=0, atol=1e-5 * np.abs(reference).max())
+    K = stencil.batch_size(Counted(obj), theta, (2 if backend == "complex_step" else 1) * theta.itemsize)
+    c = 2 if backend == "complex_step" else 1  # complex numbers take two floats
+    # one stack of K points and their comparison with the base, and K points' activations (the
+    # loop's cache, K times), beside the loop's own budget: O(K (N + batch x widths))
+    cache = 8 * BATCH * sum(obj.net.sizes)
+    budget = memory_budget(backend, obj) + K * (2 * n * 8 * c + 4 * cache * c)
+    record(benchmark, batched_name(backend), obj, r.evaluations, 0, call, budget=budget)
+    benchmark.extra_info["points_per_call"] = int(K)
+    run(benchmark, call, slow=width >= 24)
 
 
 @pytest.mark.parametrize("width", WIDTHS, ids=lambda w: n_id(n_params(w)))

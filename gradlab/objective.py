@@ -21,7 +21,15 @@ knows about itself.  The protocol (structural: implement the methods, no base cl
 
 Optional, outside the protocol (looked up, never required): ``jvp(x, V)`` -- the directional
 derivatives along the rows of ``V`` (shape ``(K, n)``) in one forward pass of tangents, which
-backend ``forward_ad`` uses where present (dual numbers through ``value`` otherwise).
+backend ``forward_ad`` uses where present (dual numbers through ``value`` otherwise); and
+``values(points)`` -- ``f`` at ``K`` points at once, ``points`` of shape ``(K,) + x.shape``
+(validated like ``x``: real, or complex where ``value`` takes complex input), returning the
+``K`` values (shape ``(K,)``, or ``(K,) + out`` for an array-valued ``f``), each equal to what
+``value`` gives at that point up to rounding.  The difference and complex-step kernels hand
+it ``K`` perturbed points per call where it is present (:mod:`gradlab.backends.stencil`): the
+``K`` points are ``K`` evaluations, counted as such; a plain callable is evaluated one point at
+a time.  An implementation may assume nothing about the points (any ``K`` rows), but is fast
+where they differ from one another in a few entries, as a stencil's do.
 
 :class:`~gradlab.nn.MLPObjective` implements all of it; :class:`FunctionObjective`
 wraps any Python callable ``f(x) -> float``.  Backends do not call an objective
@@ -126,6 +134,33 @@ def describe(where: tuple | None) -> str:
     return "at x " + " ".join(terms) if terms else "at x"
 
 
+#: what ``batch=`` takes (see :func:`check_batch`)
+BATCH_CHOICES = "'auto' or a positive integer"
+
+
+def check_batch(batch: object) -> str | int:
+    """``batch=`` validated: ``"auto"`` (batched where the objective has ``values``, ``K`` from a
+    memory budget), or a positive integer ``K``, at most ``K`` points per call (``1``: the
+    textbook loop, one evaluation per call)."""
+    if isinstance(batch, str):
+        if batch != "auto":
+            raise v.fail("batch", BATCH_CHOICES, batch)
+        return batch
+    if isinstance(batch, bool | np.bool_) or not isinstance(batch, numbers.Integral):
+        raise v.fail("batch", BATCH_CHOICES, batch, TypeError)
+    if batch < 1:
+        raise v.fail("batch", BATCH_CHOICES, batch)
+    return int(batch)
+
+
+def describe_batch(where: tuple | None, k: int) -> str:
+    """Point ``k`` of a batched call in words: ``where = (entries, offsets)`` (arrays, one per
+    point) names the entry each point moves and by how many steps."""
+    if where is None:
+        return f"point {k} of a batch of points"
+    return describe((int(where[0][k]), float(where[1][k])))
+
+
 class FunctionWroteIntoItsArgument(ValueError):
     """``f`` assigned into the array it was given (gradlab hands it a read-only one)."""
 
@@ -133,20 +168,36 @@ class FunctionWroteIntoItsArgument(ValueError):
 class Counted:
     """A counted, checked view of an objective, for the backends.
 
-    ``evaluations`` counts every call of ``value``, real or complex.  In vector mode
+    ``evaluations`` counts every evaluation of ``f``, real or complex: one per call of ``value``,
+    ``K`` per batched call of ``values`` on ``K`` points.  In vector mode
     (``vector=True``, for Jacobians) ``f`` returns an array of one fixed shape, learnt at
     the first evaluation (or given as ``shape``) and kept in :attr:`shape`: each value
     comes back as a finite float64 (complex128) numpy array of that shape instead of a
     Python float (complex).
+
+    ``batch`` (``"auto"`` or a positive integer, see :func:`check_batch`) says how the kernel
+    may call an objective that has ``values(points)``: :attr:`batched` is true when it may,
+    and :meth:`values` is the counted, checked batched call (``K`` points, ``K`` evaluations).
     """
 
-    def __init__(self, f: object, *, vector: bool = False, shape: tuple[int, ...] | None = None):
+    def __init__(
+        self, f: object, *, vector: bool = False, shape: tuple[int, ...] | None = None, batch: str | int = "auto"
+    ):
         self.objective: Objective = as_objective(f)
         self._fn = self.objective.value
         self.evaluations = 0
         #: whether f is array-valued (a Jacobian), and the shape of its values once known
         self.vector = vector
         self.shape = shape
+        #: "auto" or the most points per batched call (1: one at a time)
+        self.batch = check_batch(batch)
+        self._values = getattr(self.objective, "values", None)
+
+    @property
+    def batched(self) -> bool:
+        """Whether the kernel may hand this objective many points per call: it implements
+        ``values(points)`` and ``batch`` is not 1."""
+        return self._values is not None and self.batch != 1
 
     def point(self, x: object) -> np.ndarray:
         return self.objective.point(x)
@@ -182,6 +233,74 @@ class Counted:
                 f"`f` must return a finite scalar; got {y} at evaluation {self.evaluations} ({describe(where)})"
             )
         return y
+
+    def values(self, points: np.ndarray, where: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """``f`` at each of the ``K`` points ``points`` (shape ``(K,) + x.shape``, real, or complex for
+        the complex step) by the objective's ``values``, counted as ``K`` evaluations and checked as
+        :meth:`__call__` and :meth:`complex` check one value: float64 values of shape ``(K,)``
+        (``(K,) + out`` in vector mode) for real points, complex128 for complex ones.
+        ``where = (entries, offsets)`` (one of each per point) names the point a message is about."""
+        K = len(points)
+        first = self.evaluations + 1  # the evaluation number of point 0, as the loop would count it
+        self.evaluations += K
+        complex_input = points.dtype.kind == "c"
+        if self._values is None:
+            raise TypeError(f"`f` has no values(points) method to evaluate a batch of points: {self.objective!r}")
+        was_writeable = points.flags.writeable
+        if was_writeable:
+            points.flags.writeable = False
+        try:
+            y = self._values(points)
+        except ValueError as exc:
+            if "read-only" in str(exc):
+                raise FunctionWroteIntoItsArgument(
+                    "`f.values` writes into its argument points (numpy: assignment destination is read-only); "
+                    "gradlab hands it a read-only array: copy the points before changing them"
+                ) from exc
+            raise
+        except TypeError as exc:
+            if complex_input:
+                raise TypeError(
+                    f"`f` cannot take complex input, which backend 'complex_step' needs ({exc}); "
+                    f"use 'central' or 'richardson', or write f with numpy functions that accept complex x"
+                ) from exc
+            raise
+        finally:
+            if was_writeable:
+                points.flags.writeable = True
+        if is_array_api(y):
+            y = to_numpy(y)
+        y = np.asarray(y)
+        out = self.shape if self.vector else ()
+        if self.vector and out is None:
+            out = y.shape[1:]
+        if y.shape != (K, *out) or y.dtype.kind not in "fiuc":
+            raise TypeError(
+                f"`f.values` must return {K} {'arrays of shape ' + str(out) if self.vector else 'scalars'} "
+                f"for {K} points (an array of shape {(K, *out)}); got {v.show(y)} at evaluations "
+                f"{first}..{first + K - 1}"
+            )
+        if complex_input and y.dtype.kind != "c":
+            raise TypeError(
+                "`f` returned a real value for complex input, so it drops the imaginary part "
+                "(abs(), float(), .real, np.maximum?) and the complex step would give 0; "
+                "use 'central' or 'richardson'"
+            )
+        if not complex_input and y.dtype.kind == "c":
+            raise TypeError(
+                f"`f` must return real values for real points; got {v.show(y)} at evaluations {first}..{first + K - 1}"
+            )
+        finite = np.isfinite(y) if not self.vector else np.isfinite(y.reshape(K, -1)).all(axis=1)
+        if not finite.all():
+            k = int(np.flatnonzero(~finite)[0])
+            shown = y[k] if not self.vector else y[k][~np.isfinite(y[k])][0]
+            what = "a finite scalar" if not self.vector else "finite values"
+            raise ValueError(
+                f"`f` must return {what}; got {shown} at evaluation {first + k} ({describe_batch(where, k)})"
+            )
+        if self.vector and self.shape is None:
+            self.shape = out
+        return y.astype(np.complex128 if complex_input else np.float64, copy=False)
 
     def complex(self, x: np.ndarray, where: tuple[int, float] | None = None) -> complex:
         """``f(x)`` at a complex ``x`` (for the complex step), as a finite Python complex."""

@@ -170,7 +170,15 @@ def test_cost_sweep_counts_are_exact_and_fd_stops_at_the_cap():
         "blas",
     }
     assert set(df["repeat"]) == {0, 1}  # every round kept
-    assert set(df["backend"]) == {"objective", *gradlab.backends()}  # every registered backend, no list of names
+    batched = {cost.batched_name(b) for b in ("central", "complex_step")}  # timed a second time, batched
+    assert set(df["backend"]) == {"objective", *gradlab.backends(), *batched}  # every registered backend
+    for series in batched:  # the same evaluations as the loop's, in fewer calls
+        loop = df[df["backend"] == cost.unbatched(series)]
+        assert df[df["backend"] == series]["evaluations"].tolist() == loop["evaluations"].tolist()
+    gain = cost.batching_gain(df)
+    assert set(gain["series"]) == batched and (gain["ratio"] > 0).all()
+    assert gain.groupby("series")["n_params"].apply(list).to_dict() == {s: [42, 64] for s in batched}
+    df = df[~df["backend"].isin(batched)]
     for r in df.itertuples():
         n = r.n_params
         expected = 1 if r.backend == "objective" else get(r.backend).evaluations(n)

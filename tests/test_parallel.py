@@ -257,7 +257,8 @@ def test_a_worker_lost_mid_check_changes_nothing(tmp_path):
             os._exit(1)  # the worker process dies; its nanny starts a new one
         return obj.value(x)
 
-    serial = gradlab.differentiate(obj, theta)  # the same values as f's (f would end this process)
+    # the same values as f's, one point at a time as f is evaluated (f would end this process)
+    serial = gradlab.differentiate(obj, theta, batch=1)
     with (
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
         distributed.Client(cluster, set_as_default=False) as c,

@@ -25,7 +25,9 @@ rounding ``x + h`` from the quotient (Press et al.).
 
 The work is a loop over entries, and entries are independent: :func:`node_values`
 computes any contiguous range of them, so a scheduler can farm ranges out and get the
-same bits back.
+same bits back.  Where the objective can evaluate many points at once (``values(points)``:
+the MLP, the layer networks) the kernel hands it the nodes of many entries per call
+(``batch=``, :mod:`gradlab.backends.stencil`): the same nodes, the same count, O(K n) memory.
 
 References
 ----------

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import _validate as v
 from .. import parallel
-from ..objective import Counted
+from ..objective import Counted, Objective, check_batch
 from ..structure import prepare, to_numpy
 from .base import Backend, GradientResult, all_backends, get
 from .dual import Dual
@@ -31,7 +31,13 @@ def _scheduled(impl: Backend, scheduler: object) -> dict:
 
 
 def differentiate(
-    f: object, x: object, *, backend: str | Backend = "central", h: float | None = None, scheduler: object = None
+    f: object,
+    x: object,
+    *,
+    backend: str | Backend = "central",
+    h: float | None = None,
+    scheduler: object = None,
+    batch: str | int = "auto",
 ) -> GradientResult:
     """The gradient of ``f`` at ``x`` with what it cost and did: a :class:`GradientResult`.
 
@@ -46,10 +52,11 @@ def differentiate(
     """
     impl = resolve(backend)
     h = None if h is None else v.positive_float("h", h)
+    batch = check_batch(batch)
     kw = _scheduled(impl, scheduler)
     structured = prepare(f, x)
     if structured is not None:  # a dict, list or tuple of arrays: the same call on its flat vector
-        result = impl.compute(Counted(structured.objective), structured.point, h=h, **kw)
+        result = impl.compute(Counted(structured.objective, batch=batch), structured.point, h=h, **kw)
         s = structured.structure
         return replace(
             result,
@@ -57,13 +64,19 @@ def differentiate(
             step=None if result.step is None else s.unflatten(result.step, native=False),
             error=None if result.error is None else s.unflatten(result.error, native=False),
         )
-    objective = Counted(f)
+    objective = Counted(f, batch=batch)
     point = objective.point(x)
     return impl.compute(objective, point, h=h, **kw)
 
 
 def gradient(
-    f: object, x: object, *, backend: str | Backend = "central", h: float | None = None, scheduler: object = None
+    f: object,
+    x: object,
+    *,
+    backend: str | Backend = "central",
+    h: float | None = None,
+    scheduler: object = None,
+    batch: str | int = "auto",
 ) -> np.ndarray:
     """The gradient of a scalar function ``f`` at ``x``.
 
@@ -91,6 +104,14 @@ def gradient(
         or, with dask installed, ``"threads"``, ``"processes"``, a ``Client`` or a
         scheduler address (see :mod:`gradlab.parallel`, and :func:`gradlab.parallel.use`
         to set it for a whole block).  The result is the same to the last bit.
+    batch : "auto" or int
+        How many perturbed points one call of ``f`` may take, where ``f`` can evaluate many
+        at once (an objective with ``values(points)``: the MLP and the layer networks).
+        ``"auto"`` (default): as many as fit a memory budget (:data:`gradlab.backends.stencil.BATCH_BYTES`);
+        an integer ``K``: at most ``K``; ``1``: the textbook loop, one point per call.  The
+        count of evaluations is the same either way (``K`` points are ``K`` evaluations), and so
+        is the result, bitwise or within rounding (see :mod:`gradlab.backends.stencil`).  A plain
+        callable is always evaluated one point at a time.
 
     Returns
     -------
@@ -104,19 +125,26 @@ def gradient(
     >>> np.round(g, 6)
     array([ 2., -4.])
     """
-    return differentiate(f, x, backend=backend, h=h, scheduler=scheduler).gradient
+    return differentiate(f, x, backend=backend, h=h, scheduler=scheduler, batch=batch).gradient
 
 
 def jacobian(
-    f: Callable, x: object, *, backend: str | Backend = "central", h: float | None = None, scheduler: object = None
+    f: Callable,
+    x: object,
+    *,
+    backend: str | Backend = "central",
+    h: float | None = None,
+    scheduler: object = None,
+    batch: str | int = "auto",
 ) -> object:
     """The Jacobian of an array-valued ``f`` at ``x`` by finite differences (or the complex step, or
     forward-mode AD: ``backend="forward_ad"``, exact, ``n`` JVPs).
 
     Parameters
     ----------
-    f : callable
-        ``f(x) -> array`` of a fixed shape (numpy or any array-API library).
+    f : callable or objective
+        ``f(x) -> array`` of a fixed shape (numpy or any array-API library), or an objective
+        whose ``value`` returns such arrays and that has ``values(points)`` (then batched).
     x : array_like or structure
         The point, never modified; a dict, list or tuple of arrays as in
         :func:`gradient` (a tuple is passed as positional arguments, ``f(*x)``).
@@ -125,8 +153,9 @@ def jacobian(
         difference scheme (``"forward"``, ``"central"``, ``"richardson"``, one you
         registered), ``"complex_step"`` or ``"forward_ad"`` (dual numbers: ``f`` written with numpy
         functions that have a rule in :mod:`gradlab.backends.dual`).
-    h, scheduler
-        As for :func:`gradient`.
+    h, scheduler, batch
+        As for :func:`gradient` (a plain callable ``f`` is evaluated one point at a time; a
+        structure's objective is too, unless it implements ``values``).
 
     Returns
     -------
@@ -166,15 +195,20 @@ def jacobian(
             f"{impl.name!r}, which differentiates scalar functions only"
         )
     h = None if h is None else v.positive_float("h", h)
+    batch = check_batch(batch)
     kw = _scheduled(impl, scheduler)
     structured = prepare(f, x)
-    if structured is None:
+    if structured is None and isinstance(f, Objective) and getattr(f, "values", None) is not None:
+        # an objective that evaluates many points at once: its values(points) batches the Jacobian
+        counted = Counted(f, vector=True, batch=batch)
+        point = counted.point(x)
+    elif structured is None:
         if not callable(f):
             raise v.fail("f", "a callable f(x) -> array", f, TypeError)
-        counted = Counted(functools.partial(_on_host, f), vector=True)
+        counted = Counted(functools.partial(_on_host, f), vector=True, batch=batch)
         point = counted.point(x)
     else:
-        counted, point = Counted(structured.objective, vector=True), structured.point
+        counted, point = Counted(structured.objective, vector=True, batch=batch), structured.point
     J = impl.compute(counted, point, h=h, **kw).gradient  # f(x).shape + point.shape
     return J if structured is None else structured.structure.unflatten(J)
 

@@ -15,6 +15,28 @@ through these few functions, so that the rules below hold in one place:
 - entries are independent: any split of ``start..stop`` gives the same bits, which is
   what lets :func:`gradlab.parallel.map_entries` farm ranges out.
 
+Batches of points
+-----------------
+Where the objective has ``values(points)`` (the MLP and the layer networks do) and the
+caller's ``batch`` allows it (:attr:`~gradlab.objective.Counted.batched`), the kernel hands it
+``K`` perturbed points per call instead of one: the points of a run of consecutive entries
+at every moving offset, stacked, ``(K,) + x.shape``.  ``K`` is :func:`batch_size`: as many
+points as fit in :data:`BATCH_BYTES` (the points are ``O(K n)`` memory), at most
+:data:`MAX_BATCH`, or the caller's ``batch`` when smaller.  What changes and what does not:
+
+- the points are the loop's points, bit for bit (the same nodes written into copies of
+  ``x``), and every value lands where the loop puts it; the count is the loop's (``K``
+  points are ``K`` evaluations), and so is every displacement and every quotient;
+- so the results are bitwise the loop's wherever the objective's ``values`` returns, at each
+  point, the bits ``value`` returns there; where it computes them another way (the MLP
+  reuses the forward pass below the perturbed layer and adds a rank-one term,
+  :mod:`gradlab.nn.batched`) each value differs from ``value``'s by rounding only, and a
+  gradient from them by well under the backend's own rounding bound;
+- batches never straddle a boundary of the caller's range, so a split of ``start..stop``
+  changes which points share a call, never what a point's value is, provided ``values``
+  computes each point independently of the others in its call (the MLP's and the
+  networks' do).
+
 The output of ``f`` may be a scalar (``Counted(f)``) or an array of one fixed shape
 ``out`` (``Counted(f, vector=True)``, for Jacobians): the values then carry ``out`` as
 trailing axes.
@@ -55,6 +77,22 @@ import numpy as np
 SLICE = 4096
 #: the slice when a progress bar is attached (updated once per slice)
 PROGRESS_SLICE = 256
+#: the memory the stacked points of one batched call may take (they are O(K n))
+BATCH_BYTES = 16 * 2**20
+#: the most points per batched call, however small ``x`` is (beyond it a call gains nothing)
+MAX_BATCH = 128
+
+
+def batch_size(evaluate: Callable, x: np.ndarray, itemsize: int | None = None) -> int:
+    """The points per call for ``evaluate`` (a :class:`~gradlab.objective.Counted`) at ``x``: 1
+    where it cannot take a batch (no ``values``, or ``batch=1``), else as many points of
+    ``itemsize`` bytes per entry (``x``'s by default) as fit in :data:`BATCH_BYTES`, between 1 and
+    :data:`MAX_BATCH`, and no more than the caller's ``batch``."""
+    if not getattr(evaluate, "batched", False):
+        return 1
+    per_point = max(1, x.size * (x.itemsize if itemsize is None else itemsize))
+    k = max(1, min(MAX_BATCH, BATCH_BYTES // per_point))
+    return k if evaluate.batch == "auto" else min(k, evaluate.batch)
 
 
 def complex_dtype(dtype: np.dtype) -> np.dtype:
@@ -133,6 +171,9 @@ def node_values(
         y0 = evaluate(work.point) if f0 is None else f0
         values = _allocate(rows, len(offsets), y0)
         values[:, zero[0]] = y0
+    batch = batch_size(evaluate, x) if moving and rows else 1
+    if batch > 1:
+        return _batched_node_values(evaluate, x, offsets, points, start, stop, values, moving, batch, progress)
     size = SLICE if progress is None else PROGRESS_SLICE
     for lo in range(0, rows, size):  # Python floats for speed, a bounded slice at a time
         pts = points[lo : lo + size].tolist()
@@ -154,6 +195,37 @@ def node_values(
     return _allocate(rows, len(offsets), 0.0) if values is None else values
 
 
+def _batched_node_values(evaluate, x, offsets, points, start, stop, values, moving, batch, progress) -> np.ndarray:
+    """:func:`node_values` by ``evaluate.values``: ``batch // len(moving)`` entries (at least one)
+    per call, each at every moving offset, in the loop's order (entry by entry, offsets in
+    stencil order), so that evaluation numbers and counts read as the loop's."""
+    flat = x.reshape(-1)
+    rows, M = stop - start, len(moving)
+    per_call = max(1, batch // M)
+    k_off = np.asarray(offsets, dtype=np.float64)[moving]
+    step = per_call if progress is None else max(per_call, PROGRESS_SLICE // per_call * per_call)
+    # one stack of copies of x for every call, each point's entry set before the call and
+    # restored after it (as Working does for one point): O(K n) memory, never a fresh copy per call
+    stack = np.repeat(flat[None, :], min(per_call, rows) * M, axis=0)
+    for lo in range(0, rows, step):  # one progress update per slice, as the loop makes
+        for a in range(lo, min(lo + step, rows), per_call):
+            b = min(a + per_call, rows)
+            r = b - a
+            entries = np.repeat(np.arange(start + a, start + b), M)  # (r M,): entry of each point
+            part, at = stack[: r * M], np.arange(r * M)
+            part[at, entries] = points[a:b][:, moving].reshape(-1)  # the loop's nodes
+            try:
+                y = evaluate.values(part.reshape((r * M, *x.shape)), (entries, np.tile(k_off, r)))
+            finally:
+                part[at, entries] = flat[entries]
+            if values is None:
+                values = np.empty((rows, len(offsets), *y.shape[1:]), dtype=np.float64)
+            values[a:b, moving] = y.reshape((r, M, *y.shape[1:]))
+        if progress is not None:
+            progress.update(min(lo + step, rows) - lo)
+    return values
+
+
 def _allocate(rows: int, width: int, sample: object) -> np.ndarray:
     """Room for ``rows x width`` values shaped like ``sample`` (a float, or an array of ``f``)."""
     return np.empty((rows, width, *np.shape(sample)), dtype=np.float64)
@@ -167,9 +239,12 @@ def complex_values(
     ``evaluate`` is a counted ``f`` (its :meth:`~gradlab.objective.Counted.complex` is called,
     with ``where = (i, 1)``), on a private complex copy of ``x``.
     """
+    stop = x.size if stop is None else stop
+    batch = batch_size(evaluate, x, 2 * x.itemsize) if stop > start else 1
+    if batch > 1:
+        return _batched_complex_values(evaluate, x, steps, start, stop, batch)
     work = Working(x, complex_dtype(x.dtype))
     xf = work.flat
-    stop = xf.size if stop is None else stop
     real = imag = None
     call = evaluate.complex
     for row, i in enumerate(range(start, stop)):
@@ -186,6 +261,29 @@ def complex_values(
         real[row], imag[row] = y.real, y.imag
     if real is None:
         real = imag = np.empty(0, dtype=np.float64)
+    return real, imag
+
+
+def _batched_complex_values(evaluate, x, steps, start, stop, batch) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`complex_values` by ``evaluate.values``, ``batch`` entries per call: each point is the
+    complex copy of ``x`` with the imaginary part of its entry set to the step, as the loop's is."""
+    flat = x.reshape(-1).astype(complex_dtype(x.dtype))
+    real = imag = None
+    stack = np.repeat(flat[None, :], min(batch, stop - start), axis=0)  # reused by every call, as above
+    for a in range(start, stop, batch):
+        b = min(a + batch, stop)
+        entries, at = np.arange(a, b), np.arange(b - a)
+        part = stack[: b - a]
+        # the imaginary part alone is written: the real part stays x's, bit for bit (a -0.0 too)
+        part.imag[at, entries] = steps[a:b]
+        try:
+            y = evaluate.values(part.reshape((b - a, *x.shape)), (entries, np.ones(b - a)))
+        finally:
+            part.imag[at, entries] = 0.0
+        if real is None:
+            real = np.empty((stop - start, *y.shape[1:]), dtype=np.float64)
+            imag = np.empty_like(real)
+        real[a - start : b - start], imag[a - start : b - start] = y.real, y.imag
     return real, imag
 
 

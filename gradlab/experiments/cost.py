@@ -25,6 +25,19 @@ from ..timing import blas_info, blas_threads, interleaved
 
 #: the pseudo-backend timed beside the others: one evaluation of J, the unit of difference cost
 OBJECTIVE = "objective"
+#: the suffix of a series timed with batched perturbations (``"central batched"``): the same
+#: evaluations, handed to the network K points per call (:mod:`gradlab.backends.stencil`)
+BATCHED = " batched"
+
+
+def batched_name(backend: str) -> str:
+    """The series name of ``backend`` timed batched."""
+    return backend + BATCHED
+
+
+def unbatched(series: str) -> str:
+    """The backend a series times: ``"central"`` for ``"central batched"``, the name itself otherwise."""
+    return series[: -len(BATCHED)] if series.endswith(BATCHED) else series
 
 
 def ladder_network(
@@ -62,7 +75,15 @@ class CostParams:
     take a step, forward-mode AD) stop above ``fd_max_params`` (their cost grows as N^2);
     ``repeats`` interleaved rounds, each call looped to last ``min_seconds``; BLAS on ``threads``
     threads.  Reduced with the ``q``-quantile of the rounds, exponents fitted over each backend's
-    ``last`` largest sizes."""
+    ``last`` largest sizes.
+
+    The backends that take a step are timed as the textbook loop (``batch=1``: one evaluation
+    per call, ``N + 1`` or ``2N`` passes, what the seeds count); those in ``batched`` are timed
+    a second time with their perturbations handed to the network in batches (``batch="auto"``),
+    as the series ``"<backend> batched"``: the same evaluations, fewer and larger calls.  The
+    batched series is still ``N`` points, each an ``N``-vector written and compared (``O(N)``),
+    with only the layers above the perturbed one recomputed: ``O(N^2)`` in all, cheaper per
+    point -- a constant factor at the sizes measured, never backprop's ``O(N)``."""
 
     widths: tuple[int, ...] = (2, 4, 8, 12, 16, 24, 32, 64, 128, 256)
     fd_max_params: int = 1_500
@@ -74,6 +95,8 @@ class CostParams:
     min_seconds: float = 2e-3
     #: None: every registered backend
     backends: tuple[str, ...] | None = None
+    #: backends that take a step timed batched too (the series "<backend> batched")
+    batched: tuple[str, ...] = ("central", "complex_step")
     n_out: int = 10
     #: the quantile of the rounds that stands for a size's time (:func:`cost_table`)
     q: float = 0.2
@@ -110,7 +133,9 @@ class CostParams:
         for name in self.chosen():
             b = get(name)
             if b.per_entry and n <= self.fd_max_params:
-                total += (b.evaluations(n) + b.jvps(n)) * n
+                # a batched series does the same evaluations, in about half the time
+                again = 0.5 if name in self.batched else 0.0
+                total += (1 + again) * (b.evaluations(n) + b.jvps(n)) * n
         return self.repeats * total
 
 
@@ -126,7 +151,8 @@ def run(params: CostParams = CostParams(), *, progress: Callable[[float, float],
     -------
     pandas.DataFrame
         One row per (backend, width, repeat): ``backend, width, n_params, repeat, seconds,
-        evaluations, backward_passes, jvps, batch, depth, dtype, threads, blas``.
+        evaluations, backward_passes, jvps, batch, depth, dtype, threads, blas``; a batched
+        series (``"central batched"``) has the loop's evaluation count (the same evaluations).
     """
     p = params
     rows = []
@@ -142,9 +168,14 @@ def run(params: CostParams = CostParams(), *, progress: Callable[[float, float],
             for name in p.chosen():
                 if get(name).per_entry and n > p.fd_max_params:
                     continue
-                r = differentiate(obj, theta, backend=name)
-                counts[name] = (r.evaluations, r.backward_passes, r.jvps)
-                calls[name] = lambda obj=obj, theta=theta, b=name: differentiate(obj, theta, backend=b)
+                # the textbook loop, one evaluation per call (batch=1), and where asked the batched kernel
+                series = [(name, 1)] + ([(batched_name(name), "auto")] if name in p.batched else [])
+                for label, batch in series:
+                    r = differentiate(obj, theta, backend=name, batch=batch)
+                    counts[label] = (r.evaluations, r.backward_passes, r.jvps)
+                    calls[label] = lambda obj=obj, theta=theta, b=name, k=batch: differentiate(
+                        obj, theta, backend=b, batch=k
+                    )
             samples = interleaved(calls, repeats=p.repeats, min_seconds=p.min_seconds)
             for name, ts in samples.items():
                 for k, t in enumerate(ts):
@@ -220,8 +251,9 @@ def scaling_summary(samples: pd.DataFrame, *, last: int = 4, q: float = 0.2) -> 
     objective = _by_size(samples, OBJECTIVE)
     base = baseline()
     backprop = _by_size(samples, base)
-    # a peer from a benchmark file, unregistered, has no ratio row
+    # a peer from a benchmark file, unregistered, has no ratio row; a batched series has its backend's
     stepping = {b.name for b in all_backends() if b.per_entry}
+    stepping |= {batched_name(name) for name in stepping}
     for backend in dict.fromkeys(samples["backend"]):
         mine = _by_size(samples, backend)
         sizes = sorted(mine)[-last:]
@@ -255,6 +287,32 @@ def scaling_summary(samples: pd.DataFrame, *, last: int = 4, q: float = 0.2) -> 
                 }
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def batching_gain(samples: pd.DataFrame) -> pd.DataFrame:
+    """What batching bought, per batched series and size: its time divided by its loop's, round
+    by round (median, min, max), and the exponents of both over the sizes they share.
+
+    Columns ``series, backend, n_params, ratio, ratio_low, ratio_high``; one row per size."""
+    rows = []
+    for series in dict.fromkeys(samples["backend"]):
+        if not series.endswith(BATCHED):
+            continue
+        backend = unbatched(series)
+        r = ratio_samples(samples, series, over=backend)
+        for n, g in r.groupby("n_params"):
+            x = g["ratio"].to_numpy()
+            rows.append(
+                {
+                    "series": series,
+                    "backend": backend,
+                    "n_params": int(n),
+                    "ratio": float(np.median(x)),
+                    "ratio_low": float(x.min()),
+                    "ratio_high": float(x.max()),
+                }
+            )
+    return pd.DataFrame(rows, columns=["series", "backend", "n_params", "ratio", "ratio_low", "ratio_high"])
 
 
 def ratio_samples(samples: pd.DataFrame, backend: str, over: str | None = None) -> pd.DataFrame:

@@ -26,6 +26,7 @@ import numpy as np
 from .. import _validate
 from .. import _validate as v
 from ..objective import Block
+from . import batched
 from .activations import ACTIVATIONS, INITS, OUTPUT_ONLY, Activation
 from .backprop import RULES, Rules, backprop
 from .losses import LOSSES, Head
@@ -406,6 +407,12 @@ class MLP:
         return MLPObjective(self, X, Y)
 
 
+def _own_cost(cls: type) -> bool:
+    """Whether an MLP class computes J otherwise than :class:`MLP` (which :mod:`.batched` mirrors)."""
+    names = ("cost", "_cost_checked", "_forward")
+    return any(getattr(cls, name, None) is not getattr(MLP, name, None) for name in names)
+
+
 class MLPObjective:
     """``J(theta)`` of one network on one batch: a callable that implements the
     :class:`~gradlab.objective.Objective` protocol, analytic gradient and kinks included.
@@ -438,6 +445,17 @@ class MLPObjective:
     def value(self, theta: np.ndarray):
         """J at an already-validated theta (real or complex); no checks."""
         return self.net._cost_checked(theta, self.X, self.Y)
+
+    def values(self, points: np.ndarray) -> np.ndarray:
+        """J at each of ``K`` already-validated points, ``points`` of shape ``(K, n)`` (real or
+        complex): what :meth:`value` gives at each, up to rounding, computed together (the
+        forward pass below a perturbed layer reused, one GEMM per layer for all points; see
+        :mod:`gradlab.nn.batched` for what is bitwise and what is within rounding).  A subclass
+        that computes J its own way (another ``value``, ``cost`` or forward pass) is evaluated
+        point by point, by its own ``value``."""
+        if type(self).value is not MLPObjective.value or _own_cost(type(self.net)):
+            return np.array([self.value(p) for p in points])
+        return batched.mlp_values(self, points)
 
     def gradient(self, theta: np.ndarray, rules: Rules = RULES) -> np.ndarray:
         """dJ/dtheta by backprop at an already-validated theta."""

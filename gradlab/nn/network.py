@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import _validate as v
 from ..objective import Block
+from . import batched
 from .activations import ACTIVATIONS
 from .layers import Activation, Embedding, Layer, ShapeError
 from .losses import LOSSES, Head
@@ -335,6 +336,14 @@ class NetworkObjective:
                 f"(largest |theta| {float(np.abs(theta).max()):.3g})"
             )
         return J
+
+    def values(self, points: np.ndarray) -> np.ndarray:
+        """J at each of ``K`` already-validated points (``(K, n)``, real or complex), up to rounding
+        what :meth:`value` gives, computed together (see :mod:`gradlab.nn.batched`); a subclass
+        with its own ``value`` or cost is evaluated point by point."""
+        if type(self).value is not NetworkObjective.value or type(self.net).cost is not Network.cost:
+            return np.array([self.value(p) for p in points])
+        return batched.network_values(self, points)
 
     def gradient(self, theta: np.ndarray) -> np.ndarray:
         """dJ/dtheta by backprop at an already-validated theta."""

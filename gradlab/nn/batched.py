@@ -1,0 +1,291 @@
+"""Many parameter vectors through one network at once: the ``values(points)`` of the MLP and the layer networks.
+
+A difference kernel evaluates ``J`` at points that each differ from ``theta`` in one entry
+(:mod:`gradlab.backends.stencil`).  Evaluated one at a time, every point pays a whole
+forward pass and the Python overhead of a call.  Evaluated together, three things are
+saved, none of which changes what is computed:
+
+1. **The forward pass below the perturbed layer.**  A point that moves only entries of
+   layer ``l`` has the same ``a[0..l-1]`` as ``theta``: the forward pass of the *base* point
+   (the ``theta`` the points share, recovered from the points themselves) is computed once
+   per batch (and kept while the base does not change) and read there.  Bitwise what the
+   loop computes: the same operations on the same numbers.
+2. **The perturbed layer, and the one above it.**  Moving one weight ``W[l][i, j]`` by ``d``
+   changes ``z[l]`` in column ``i`` only, by the rank-one term ``d a[l-1][:, j]``:
+   ``z[l][:, i] = (a[l-1] W[l]^T)[:, i] + d a[l-1][:, j] + b[l][i]``, ``O(m)`` work instead of a
+   GEMM.  Then ``a[l]`` differs from the base's in column ``i`` only, and ``z[l+1]`` by an outer
+   product: ``z[l+1] = z_base[l+1] + (a[l][:, i] - a_base[l][:, i]) W[l+1][:, i]^T``, ``O(m n[l+1])``.
+   Neither is bitwise: the loop sums ``a[l-1][:, k] W'[i, k]`` over ``k`` in BLAS's order,
+   the update adds ``d a[l-1][:, j]`` to the sum already rounded, so ``z`` differs by rounding,
+   a few ``eps`` times the magnitudes that add up to it (the GEMM's own error bound) -- far
+   below a difference quotient's rounding bound, which divides ``eps |J|`` by ``h``.  A bias
+   ``b[l][i]`` moved alone gives ``z[l]`` bitwise, ``(a[l-1] W[l]^T) + b'``, as the loop does, so
+   ``J`` is bitwise where that is the last layer; below it the outer product is not.  For
+   the complex step the imaginary parts, which carry the derivative, come out of these
+   updates without cancellation: ``Im z[l+1] = Im a[l][:, i] W[l+1][:, i]``, as in the loop,
+   where every other imaginary part is 0.
+3. **Calls.**  The layers above ``l + 1`` have the base's weights for every point, so the ``G``
+   points' activations are stacked on the sample axis, ``(G m, n)``, and each layer is one
+   GEMM for all of them.  Each row of a GEMM is the same dot products as the loop's smaller
+   GEMM; BLAS may pick a different kernel for a taller matrix, and then the rows differ by
+   rounding (observed bitwise on OpenBLAS).  A complex point keeps its real and imaginary
+   parts apart through these layers, ``Re A W^T`` and ``Im A W^T`` as two real GEMMs (exact
+   complex arithmetic: ``W`` is real there), instead of the complex GEMM the loop runs with
+   ``W`` promoted to complex: half the multiplications, within rounding of the loop's.
+
+The head (the loss) and the L2 penalty are computed per point on that point's ``z[L]`` and
+weights in the loop's order and formulas (:func:`totals`), so they add no difference of their
+own.  Every point's value is computed from the base and its own entries only, never from the
+other points of the call, so which points share a call (the batch size, a split of the
+entries into dask chunks) does not change a value, up to BLAS's choice of kernel by matrix
+size noted above.
+
+A point that moves two or more entries (or none: the base itself), or a call of one or two
+points, is evaluated by ``value`` itself, one point at a time: correct for any points, fast
+where they are a stencil's.
+
+The layer networks (:class:`~gradlab.nn.network.Network`) do the same with their layers as
+black boxes: the cached inputs below the first perturbed layer, that layer run per point with
+its own parameters (bitwise), and the layers above stacked on the sample axis where every
+one of them treats samples independently (:data:`STACKABLE`; a batch norm or a dropout mask
+drawn for the batch's shape does not), per point otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import ACTIVATIONS, log_softmax
+from .layers import LSTM, RNN, Activation, Attention, AvgPool2d, Conv2d, Dense, Flatten, LayerNorm, MaxPool2d
+
+
+def base_of(points: np.ndarray) -> np.ndarray:
+    """The point the rows of ``points`` (``(K, n)``, ``K >= 3``) share, entry by entry: the value
+    two of rows ``0``, ``K // 2`` and ``K - 1`` agree on (row 0's where none do), real parts only.
+
+    Only speed depends on it: every value is computed from the base *and* the point's own
+    entries, so a poor base (points that share nothing) costs time, never correctness."""
+    r0, r1, r2 = (points[k].real for k in (0, len(points) // 2, len(points) - 1))
+    base = r0.copy()
+    odd = (r0 != r1) & (r0 != r2)
+    base[odd] = r1[odd]
+    return base
+
+
+def _changed_blocks(points: np.ndarray, base: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``diff`` (``(K, n)``: which entries of each point differ from ``base``) and ``which`` (``(K, B)``:
+    which of the blocks starting at ``starts`` each point changes)."""
+    diff = points != base
+    return diff, np.logical_or.reduceat(diff, starts, axis=1)
+
+
+# -- the MLP ------------------------------------------------------------------------------
+
+
+class _MLPBase:
+    """The forward pass of the base point, kept for the points that share it: per layer ``l``
+    (0-based) its input ``a[l]``, the product ``a[l] W[l]^T`` before the bias, ``z[l]`` after it."""
+
+    def __init__(self, net, X, base: np.ndarray):
+        self.base = base
+        self.layers = net.layers(base)
+        self.inputs, self.products, self.zs = [], [], []
+        a = X
+        with np.errstate(over="ignore", invalid="ignore"):
+            for l, (W, b) in enumerate(self.layers):
+                u = a @ W.T
+                z = u + b
+                self.inputs.append(a)
+                self.products.append(u)
+                self.zs.append(z)
+                if l < len(self.layers) - 1:
+                    a = net.hidden[l].f(z)
+        self.inputs.append(a)
+        #: per layer: np.dot(W, W) of the base's weights, the L2 penalty's terms in the loop's order
+        self.squares = [np.dot(W.ravel(), W.ravel()) for W, _ in self.layers] if net.l2 else None
+        #: where each layer's block starts in theta
+        self.starts = np.array([w.start for w, _, _ in net._layout])
+
+
+def mlp_values(objective, points: np.ndarray) -> np.ndarray:
+    """``J`` at each row of ``points`` (``(K, n)``, real or complex) for an :class:`~gradlab.nn.mlp.MLPObjective`:
+    a ``(K,)`` array in the network's dtype (its complex counterpart for complex points)."""
+    net, X, Y = objective.net, objective.X, objective.Y
+    K = len(points)
+    if K < 3:
+        return np.array([objective.value(p) for p in points])
+    base = base_of(points)
+    cache = getattr(objective, "_stacked_base", None)
+    if cache is None or cache.base.dtype != base.dtype or not np.array_equal(cache.base, base):
+        cache = _MLPBase(net, X, base)
+        objective._stacked_base = cache  # one assignment: a thread sees the old base or the new one
+    diff = points != base
+    moved = np.count_nonzero(diff, axis=1)
+    entry = diff.argmax(axis=1)  # the one entry a stencil's point moves
+    out = np.empty(K, dtype=points.dtype if points.dtype.kind == "c" else net.dtype)
+    for k in np.flatnonzero(moved != 1).tolist():  # the base itself, or a point that moves several entries
+        out[k] = objective.value(points[k])
+    single = np.flatnonzero(moved == 1)
+    layer_of = np.searchsorted(cache.starts, entry[single], side="right") - 1
+    with np.errstate(over="ignore", invalid="ignore"):
+        for l in range(net.n_layers):
+            rows = single[layer_of == l]
+            if rows.size:
+                out[rows] = _mlp_one_entry(net, Y, cache, points, rows, entry[rows], l)
+    bad = np.flatnonzero(~np.isfinite(out))
+    if bad.size:
+        k = int(bad[0])
+        raise FloatingPointError(
+            f"J(theta) overflowed to {out[k]} at point {k} of a batch of {K}: the network's numbers exceed float "
+            f"range (largest |x| {float(np.abs(X).max()):.3g}, largest |theta| "
+            f"{float(np.abs(points[k]).max()):.3g}, l2 = {net.l2:g}); rescale the inputs or the weights"
+        )
+    return out
+
+
+def _mlp_one_entry(net, Y, cache: _MLPBase, points: np.ndarray, rows: np.ndarray, q: np.ndarray, l: int):
+    """``J`` at the points ``points[rows]``, each of which moves the one entry ``q`` of layer ``l`` (0-based)."""
+    G = len(rows)
+    wsl, (n_out, n_in), bsl = net._layout[l]
+    a, u = cache.inputs[l], cache.products[l]  # (m, n_in), (m, n_out)
+    m = a.shape[0]
+    new = points[rows, q]
+    is_bias = q >= bsl.start
+    # the column i of z[l] each point changes, as the loop computes it: (a W'^T)[:, i] + b'[i]
+    i = np.where(is_bias, q - bsl.start, (q - wsl.start) // n_in)
+    j = np.where(is_bias, 0, (q - wsl.start) % n_in)
+    col = np.empty((G, m), dtype=np.result_type(points.dtype, u.dtype))
+    col[...] = u.T[i]  # (a W^T)[:, i]: bitwise the loop's where only a bias moves
+    w = ~is_bias
+    col[w] += (new[w] - cache.base[q[w]])[:, None] * a.T[j[w]]  # the rank-one term d a[:, j]
+    b = cache.layers[l][1]
+    col += np.where(is_bias, new, b[i])[:, None]  # the point's own bias
+    if l == net.n_layers - 1:  # the last layer: z[L] is the base's but for one column
+        z = np.repeat(cache.zs[l][None].astype(col.dtype), G, axis=0)
+        z[np.arange(G), :, i] = col
+    else:
+        # a[l] differs from the base's in column i only, so z[l+1] by an outer product
+        act = net.hidden[l]
+        delta = act.f(col) - cache.inputs[l + 1].T[i]  # (G, m)
+        W1 = cache.layers[l + 1][0]  # (n[l+1], n[l])
+        z = cache.zs[l + 1][None] + delta[:, :, None] * W1.T[i][:, None, :]  # (G, m, n[l+1])
+        z = z.reshape(G * m, -1)
+        for l2 in range(l + 2, net.n_layers):  # the layers above: the base's weights, all G points stacked
+            A = net.hidden[l2 - 1].f(z)
+            W, bias = cache.layers[l2]
+            if A.dtype.kind == "c":
+                z = np.empty(A.shape[:-1] + (W.shape[0],), dtype=A.dtype)
+                z.real = A.real @ W.T
+                z.imag = A.imag @ W.T
+            else:
+                z = A @ W.T
+            z += bias
+        z = z.reshape(G, m, -1)
+    J = totals(net.head, z, Y) / m
+    if net.l2:
+        # the penalty's terms in the loop's order, layer l's from each point's own weights
+        own = points[rows, wsl]
+        terms = cache.squares
+        J = J + 0.5 * net.l2 * np.array([sum([*terms[:l], np.dot(own[k], own[k]), *terms[l + 1 :]]) for k in range(G)])
+    return J
+
+
+def totals(head, z: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """``head.total(z[k], Y)`` for each of the ``G`` points' ``z[k]`` (``z`` of shape ``(G, m, n)``).
+
+    The heads of the loss table are computed for all points at once, from the same row-wise
+    functions on the stacked samples and the same elementwise formula as
+    :mod:`gradlab.nn.losses`; each point's sum then runs over its own ``m n`` contiguous terms.
+    The first point is computed by ``head.total`` too, and must agree to the bit: a head whose
+    formula is not the table's (or a numpy that sums otherwise) is then called point by point."""
+    G, m, n = z.shape
+    totals = _table_totals(head, z, Y)
+    if totals is None or totals[0] != head.total(z[0], Y):
+        return np.array([head.total(z[k], Y) for k in range(G)])
+    return totals
+
+
+def _table_totals(head, z: np.ndarray, Y: np.ndarray) -> np.ndarray | None:
+    G, m, n = z.shape
+    key = (head.output_name, head.loss_name)
+    flat = z.reshape(G * m, n)
+    if key == ("softmax", "cross_entropy"):
+        terms = Y * log_softmax(flat).reshape(G, m, n)  # Y broadcast over the points: no copy of it per point
+        return -terms.reshape(G, m * n).sum(axis=1)
+    if key == ("sigmoid", "cross_entropy"):
+        terms = ACTIVATIONS["softplus"].f(z) - Y * z
+        return terms.reshape(G, m * n).sum(axis=1)
+    if head.loss_name == "mse" and (head.output_name in ACTIVATIONS or head.output_name == "softmax"):
+        r = head.output(flat).reshape(G, m, n) - Y
+        return 0.5 * (r * r).reshape(G, m * n).sum(axis=1)
+    return None
+
+
+# -- the layer networks -------------------------------------------------------------------
+
+
+#: the layer classes (exactly these, not subclasses) whose output for a sample depends on
+#: that sample alone, whatever else is in the batch: the layers above a perturbed one may
+#: then run on all points' samples stacked (a batch norm normalises over the batch, a dropout
+#: mask is drawn for the batch's shape: neither may)
+STACKABLE = (Dense, Conv2d, Activation, Flatten, MaxPool2d, AvgPool2d, LayerNorm, RNN, LSTM, Attention)
+
+
+class _NetworkBase:
+    """The base point's input to every layer, kept for the points that share it."""
+
+    def __init__(self, net, X, base: np.ndarray):
+        self.base = base
+        self.inputs = []
+        x = X
+        with np.errstate(over="ignore", invalid="ignore"):
+            for layer, p in zip(net.layers, net._views(base)):
+                self.inputs.append(x)
+                x, _ = layer.forward(p, x)
+
+
+def network_values(objective, points: np.ndarray) -> np.ndarray:
+    """``J`` at each row of ``points`` (``(K, n)``) for a :class:`~gradlab.nn.network.NetworkObjective`."""
+    net, X, Y = objective.net, objective.X, objective.Y
+    K = len(points)
+    starts = [s.start for slots in net._slots for _, s, _ in slots[:1]]
+    if K < 3 or not starts:
+        return np.array([objective.value(p) for p in points])
+    base = base_of(points)
+    cache = getattr(objective, "_stacked_base", None)
+    if cache is None or cache.base.dtype != base.dtype or not np.array_equal(cache.base, base):
+        cache = _NetworkBase(net, X, base)
+        objective._stacked_base = cache
+    layer_index = [i for i, slots in enumerate(net._slots) if slots]  # the layers that have parameters
+    _, which = _changed_blocks(points, base, np.array(starts))
+    n_changed = which.sum(axis=1)
+    out = np.empty(K, dtype=points.dtype if points.dtype.kind == "c" else net.dtype)
+    for k in np.flatnonzero(n_changed != 1).tolist():
+        out[k] = objective.value(points[k])
+    first = which.argmax(axis=1)
+    m = X.shape[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        for c, i in enumerate(layer_index):
+            rows = np.flatnonzero((n_changed == 1) & (first == c))
+            if not rows.size:
+                continue
+            layer = net.layers[i]
+            ys = [layer.forward(net._views(points[k])[i], cache.inputs[i])[0] for k in rows.tolist()]
+            above = list(zip(net.layers[i + 1 :], net._views(cache.base)[i + 1 :]))
+            if all(type(lay) in STACKABLE for lay, _ in above):
+                y = np.concatenate(ys)  # (G m, ...): every point's samples, stacked
+                for lay, p in above:
+                    y, _ = lay.forward(p, y)
+                ys = np.split(y, len(rows))
+            else:
+                for lay, p in above:
+                    ys = [lay.forward(p, y)[0] for y in ys]
+            out[rows] = [net.head.total(y, Y) / m for y in ys]
+    bad = np.flatnonzero(~np.isfinite(out))
+    if bad.size:
+        k = int(bad[0])
+        raise FloatingPointError(
+            f"J(theta) overflowed to {out[k]} at point {k} of a batch of {K}: rescale the inputs or the weights "
+            f"(largest |theta| {float(np.abs(points[k]).max()):.3g})"
+        )
+    return out
