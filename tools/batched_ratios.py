@@ -8,7 +8,7 @@ loss, all in interleaved rounds in one process; prints each ratio as the median 
 ratios, with their range.  It asserts as it goes: equal evaluation counts batched and looped,
 and every check passing this correct gradient.
 
-Run: ``PYTHONPATH=. python benchmarks/batched_ratios.py 19 60 120 --rounds 5 --gradcheck 19 60``.
+Run: ``PYTHONPATH=. python tools/batched_ratios.py 19 60 120 --rounds 5 --gradcheck 19 60``.
 """
 
 from __future__ import annotations
