@@ -2,10 +2,9 @@
 
 pytest-benchmark's own tables show timings only.  The accuracy groups' point is the error
 at each step and the checker groups' point is what each checker catches; both live in
-``extra_info``, and this module turns them into small tables (and the torch group's
-ratios into a third) (called from
-``pytest_terminal_summary`` in ``conftest.py``), followed by a one-line warning for each group
-whose timings are too spread to trust (:func:`spread_lines`).
+``extra_info``, and this module turns them into small tables, with a third for the torch
+group's ratios (called from ``pytest_terminal_summary`` in ``conftest.py``), followed by a
+one-line warning for each group whose timings are too spread to trust (:func:`spread_lines`).
 """
 
 from __future__ import annotations
