@@ -162,3 +162,20 @@ def test_the_options_zoo_in_fast_mode_has_no_silent_pass_on_small_entries():
     assert (clean["status"] != "failed").all(), clean
     # correct code keeps its verdict (the small block's own direction is as inconclusive as ever at 1e-8)
     assert (clean[clean["problem"] == problems[0]]["status"] == "passed").all(), clean
+
+
+def test_directions_matter_to_a_fast_check_only_where_it_localises_by_itself():
+    # why the bug zoo runs "fast, 1/2/4 directions" once on its small networks (bugzoo._same_fast_check)
+    from gradlab.check.directional import FULL_FALLBACK_MAX
+    from gradlab.experiments.bugzoo import BUGS, BugZooParams, _bound, _same_fast_check
+
+    obj, theta = BugZooParams().network("tanh", 0)
+    assert obj.n_params <= FULL_FALLBACK_MAX
+    grad = _bound(obj, BUGS["missing_batch_mean"])
+    one, four = (gradlab.gradcheck(obj, theta, grad=grad, fast=True, directions=k) for k in (1, 4))
+    assert one.status == four.status == "failed" and one.evaluations == four.evaluations
+    pd.testing.assert_frame_equal(one.table, four.table)
+    key = _same_fast_check({"fast": True, "directions": 4}, obj.n_params)
+    assert key == _same_fast_check({"fast": True, "directions": 1}, obj.n_params)
+    assert _same_fast_check({"fast": True, "directions": 4}, FULL_FALLBACK_MAX + 1) is None
+    assert _same_fast_check({"h": 1e-3}, obj.n_params) is None
