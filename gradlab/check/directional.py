@@ -6,6 +6,12 @@ norm), 2 evaluations when it agrees (4 when the first step is too coarse to tell
 disagreement pays for more: one direction per block localises the failing blocks, and a
 sample of entries in them names the entries (the full check when asked, or when it is cheap).
 
+A projection sees entry ``i`` only through its share ``a_i v_i`` of ``<a, v>``: a block whose
+share is below the projection's tolerance gets a direction of its own, a few entries whose
+share is (an entry at 1e-4 of max|g| beside large ones) are measured along their coordinate,
+and a passing result says what it could not see: entries below the analytic side's own
+rounding, which no check judges, and the least visible entry with the resolution it had.
+
 Each direction is judged as an entry is (:func:`~gradlab.check.judge.judge`), and the result
 names the reference that measured: central differences along ``v``, or the complex step
 along ``v`` where ``f`` evaluates in complex arithmetic and the real difference agrees.
