@@ -20,6 +20,7 @@ along ``v`` where ``f`` evaluates in complex arithmetic and the real difference 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -180,10 +181,13 @@ def fast_check(case: Case) -> GradcheckResult | None:
                 rows.append(project(e, case.entry_name(i), 0))
         if settled(rows):
             return _fast_result(case, rows, "passed", entry_notes(case, seen, tuple(owner)), "fast")
-    # a disagreement: is f random?  (the fast path skipped evaluating f twice up front)
-    if case.counted(point.copy()) != case.counted(point.copy()):
+    # a disagreement: is f random?  (the fast path skipped evaluating f at x up front)
+    f0, repeat = case.counted(point.copy()), case.counted(point.copy())
+    if f0 != repeat:
         why = "f is random: two evaluations at the same x differ; fix its seed or pass noise="
         return _fast_result(case, rows, "inconclusive", (why,), "fast")
+    # what the full check (the fallback) reads of f at x, learnt here
+    case.profile = replace(case.profile, f0=f0, repeat=repeat)
     if point.size <= FULL_FALLBACK_MAX:
         return None
     done = {r["block"] for r in rows}

@@ -274,12 +274,13 @@ def _cost_guard(case: Case):
     """Refuse a check above ``max_evaluations``, warn about a long one; a progress bar for a slow one."""
     s, prof, backend, n = case.settings, case.profile, case.backend, case.point.size
     count = FAST_EVALUATIONS if s.fast else backend.evaluations(n)
-    seconds = count * prof.seconds
+    seconds = count * prof.seconds  # NaN where f was not timed (the fast path): no warning, no bar
     advice = "try fast=True (a few evaluations whatever n), or scheduler='processes' or a dask cluster"
     if s.max_evaluations is not None and count > s.max_evaluations:
+        timing = f" (about {seconds:,.0f} s at {prof.seconds:.3g} s each)" if math.isfinite(seconds) else ""
         raise ValueError(
-            f"`max_evaluations` = {s.max_evaluations} is below what this check needs: {count:,} evaluations of f "
-            f"(about {seconds:,.0f} s at {prof.seconds:.3g} s each); {advice}"
+            f"`max_evaluations` = {s.max_evaluations} is below what this check needs: {count:,} evaluations of f"
+            f"{timing}; {advice}"
         )
     if seconds > COST_WARNING_SECONDS:
         warnings.warn(
