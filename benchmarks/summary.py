@@ -2,9 +2,9 @@
 
 pytest-benchmark's own tables show timings only.  The accuracy groups' point is the error
 at each step and the checker groups' point is what each checker catches; both live in
-``extra_info``, and this module turns them into two small tables (called from
-``pytest_terminal_summary`` in ``conftest.py``), followed by a one-line warning for each group
-whose timings are too spread to trust (:func:`spread_lines`).
+``extra_info``, and this module turns them into small tables, with a third for the torch
+group's ratios (called from ``pytest_terminal_summary`` in ``conftest.py``), followed by a
+one-line warning for each group whose timings are too spread to trust (:func:`spread_lines`).
 """
 
 from __future__ import annotations
@@ -50,9 +50,29 @@ def checker_lines(benches) -> list[str]:
     return lines
 
 
+def torch_lines(benches) -> list[str]:
+    """gradlab's time over torch's, per measure (rows) and N (columns), from the torch group."""
+    table: dict[str, dict[int, float]] = {}
+    for b in benches:
+        info = b.extra_info
+        if "torch_pair" in info:
+            table.setdefault(info["torch_pair"], {})[int(info["n_params"])] = float(info["ratio"])
+    if not table:
+        return []
+    sizes = sorted({n for row in table.values() for n in row})
+    width = max(len(m) for m in table) + 2
+    lines = [
+        "gradlab / torch: median seconds over interleaved rounds, one thread each (below 1: gradlab is faster)",
+        f"{'measure':<{width}}" + "".join(f"{f'N = {n:,}':>15}" for n in sizes),
+    ]
+    for measure, row in table.items():
+        lines.append(f"{measure:<{width}}" + "".join(f"{row[n]:>15.3f}" if n in row else f"{'—':>15}" for n in sizes))
+    return lines
+
+
 def write_summary(terminalreporter, config) -> None:
     benches = _benchmarks(config)
-    for lines in (accuracy_lines(benches), checker_lines(benches)):
+    for lines in (accuracy_lines(benches), checker_lines(benches), torch_lines(benches)):
         if lines:
             terminalreporter.write_sep("-", lines[0])
             for line in lines[1:]:

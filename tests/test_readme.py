@@ -217,6 +217,7 @@ def test_quick_start_claims():
     assert quick.mode == "fast" and quick.evaluations == FAST_PROBE_EVALUATIONS + PROJECTION_EVALUATIONS * len(
         quick.directions
     )
+    assert len(quick.directions) == 1 and quick.evaluations == 3  # the comment's figure
 
 
 def test_beyond_the_mlp_claims():

@@ -172,9 +172,8 @@ def _zoo_verdicts(zoo):
 
     assert (zoo[zoo["bug"] == "none"]["status"] != "failed").all(), zoo[zoo["status"] == "failed"]
     silent = zoo[(zoo["bug"] != "none") & (zoo["status"] == "passed") & ~zoo["listed"]]
-    # the one blind spot left, stated in every fast result: a projection cannot see a 1% bug on an
-    # entry at 1e-17 of the gradient
-    assert set(silent["problem"]) <= {"an entry at 1e-17 of max|g|"} and silent["fast"].all(), silent
+    # none: an entry at 1e-17 of the gradient, which no projection sees, is listed in fast mode too
+    assert silent.empty, silent
     smooth64 = zoo[(zoo["bug"] == "none") & (zoo["problem"] == "smooth float64")]
     small = smooth64[smooth64["h"].isna() | (smooth64["h"] <= 1e-2)]
     assert (small["status"] == "passed").all(), small[small["status"] != "passed"]

@@ -41,7 +41,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import array_api_compat
 import numpy as np
@@ -49,6 +49,7 @@ import numpy as np
 from .. import _validate as v
 from ..objective import Block
 from ..structure import Structure, flat_function, prepare, to_numpy
+from .result import replaced
 
 #: the cotangent's random stream, apart from the seed's own (directions, Taylor test)
 COTANGENT_STREAM = 7
@@ -65,7 +66,7 @@ class CheckCall:
 
     def finish(self, result):
         """The flat check's result with what was restated said in its notes."""
-        return replace(result, notes=(*self.notes, *result.notes)) if self.notes else result
+        return replaced(result, notes=(*self.notes, *result.notes)) if self.notes else result
 
 
 def prepare_check(f: object, x: object, *, grad: object, vjp: object, cotangent: object, seed: int) -> CheckCall | None:

@@ -6,6 +6,12 @@ norm), 2 evaluations when it agrees (4 when the first step is too coarse to tell
 disagreement pays for more: one direction per block localises the failing blocks, and a
 sample of entries in them names the entries (the full check when asked, or when it is cheap).
 
+A projection sees entry ``i`` only through its share ``a_i v_i`` of ``<a, v>``: a block whose
+share is below the projection's tolerance gets a direction of its own, a few entries whose
+share is (an entry at 1e-4 of max|g| beside large ones) are measured along their coordinate,
+and a passing result says what it could not see: entries below the analytic side's own
+rounding, which no check judges, and the least visible entry with the resolution it had.
+
 Each direction is judged as an entry is (:func:`~gradlab.check.judge.judge`), and the result
 names the reference that measured: central differences along ``v``, or the complex step
 along ``v`` where ``f`` evaluates in complex arithmetic and the real difference agrees.
@@ -14,6 +20,7 @@ along ``v`` where ``f`` evaluates in complex arithmetic and the real difference 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -24,8 +31,8 @@ from ..backends.complex_step import ROUNDING
 from ..backends.difference import StepTooSmallError
 from ..objective import Block
 from .case import Case
-from .judge import direction_table, judge
-from .result import GradcheckResult
+from .judge import ROUNDING_FLOOR, direction_table, judge
+from .result import Deferred, GradcheckResult
 
 #: the smallest scale of a direction's judgement (no atol: a projection's size is not an entry's)
 TINY = float(np.finfo(float).tiny)
@@ -37,6 +44,12 @@ FAST_EVALUATIONS = 4
 PROJECTION_EVALUATIONS = 3
 #: in fast mode, a disagreement is localised by the full check when n is at most this
 FULL_FALLBACK_MAX = 2000
+#: the analytic side's rounding, in its eps times max|g|, where a float32 x's reference is lifted to float64
+LIFTED_ROUNDING = 4
+#: a passing fast check measures on its own each entry its directions verified more coarsely than
+#: the limit, when there are at most this many (a small entry beside large ones: 1e-4 of max|g| in
+#: a block of 4); more are stated, not measured (a network's gradient has hundreds)
+SEPARATE_ENTRIES = 4
 
 
 def block_direction(point: np.ndarray, blocks: tuple[Block, ...], rng, only: Block | None = None) -> np.ndarray:
@@ -137,9 +150,13 @@ def fast_check(case: Case) -> GradcheckResult | None:
     localised by the full check (n is small)."""
     rng = np.random.default_rng(case.settings.seed)
     blocks, point = case.blocks, case.point
+    seen = []  # (direction, its row): what each entry was verified by
+    owner = {}  # an entry measured on its own ("W1[2, 0]") -> its block's name
 
     def project(v, label, k):
-        return {"block": label, "direction": k, **projection(case, v)}
+        row = {"block": label, "direction": k, **projection(case, v)}
+        seen.append((v, row))
+        return row
 
     def settled(rows):
         return not any(r["failed"] or r["coarse"] for r in rows)
@@ -153,12 +170,24 @@ def fast_check(case: Case) -> GradcheckResult | None:
         allowed = first["resolution"] * max(abs(first["analytic"]), abs(first["numeric"]))
         weak = [b for b in blocks if allowed > case.limit * abs(float(case.a[b.slice] @ v0[b.slice]))]
         rows += [project(block_direction(point, blocks, rng, b), b.name, 0) for b in weak]
+    if settled(rows):
+        # and so does an entry: a few that the directions cannot see are measured on their own
+        hidden = least_visible(case, seen)
+        if 0 < hidden.size <= SEPARATE_ENTRIES:
+            for i in hidden.tolist():
+                e = np.zeros(point.size)
+                e[i] = 1.0
+                owner[case.entry_name(i)] = next(b.name for b in blocks if b.offset <= i < b.offset + b.size)
+                rows.append(project(e, case.entry_name(i), 0))
         if settled(rows):
-            return _fast_result(case, rows, "passed", (), "fast")
-    # a disagreement: is f random?  (the fast path skipped evaluating f twice up front)
-    if case.counted(point.copy()) != case.counted(point.copy()):
+            return _fast_result(case, rows, "passed", entry_notes(case, seen, tuple(owner)), "fast")
+    # a disagreement: is f random?  (the fast path skipped evaluating f at x up front)
+    f0, repeat = case.counted(point.copy()), case.counted(point.copy())
+    if f0 != repeat:
         why = "f is random: two evaluations at the same x differ; fix its seed or pass noise="
         return _fast_result(case, rows, "inconclusive", (why,), "fast")
+    # what the full check (the fallback) reads of f at x, learnt here
+    case.profile = replace(case.profile, f0=f0, repeat=repeat)
     if point.size <= FULL_FALLBACK_MAX:
         return None
     done = {r["block"] for r in rows}
@@ -169,10 +198,82 @@ def fast_check(case: Case) -> GradcheckResult | None:
             rows.append(project(block_direction(point, blocks, rng, b), b.name, k))
     dirs = pd.DataFrame(rows)
     per_block = dirs[dirs["block"] != "all"]
-    bad = [b for b in blocks if per_block[(per_block["block"] == b.name)][["failed", "coarse"]].to_numpy().any()]
+    # a block is suspect by its own directions, or by an entry of it measured on its own (named "W1[2, 0]")
+    mine = per_block["block"].map(lambda label: owner.get(label, label))
+    bad = [b for b in blocks if per_block[mine == b.name][["failed", "coarse"]].to_numpy().any()]
     notes = (_sample_entries(case, bad, rng),) if bad else ()
     status = "failed" if per_block["failed"].any() else "inconclusive"
     return _fast_result(case, rows, status, notes, "fast, localised")
+
+
+def analytic_rounding(case: Case, largest: float) -> tuple[float, str]:
+    """The analytic side's own rounding, below which no entry can be judged relative to itself,
+    and how it was set: one rule for the full check and the fast one."""
+    rounding, how = ROUNDING_FLOOR * case.profile.eps_f * largest, f"{ROUNDING_FLOOR} eps max|g|"
+    if case.judged_dtype is not None:
+        # a float32 analytic side judged against a float64 reference: its own rounding, a few float32 eps
+        # of max|g| in an entry formed by cancellation, is what it is judged against (issue 18, item 4);
+        # below LIFTED_ROUNDING eps_32 max|g| / limit no entry can be judged relative to itself
+        lifted = LIFTED_ROUNDING * float(np.finfo(case.analytic.dtype).eps) * largest / case.limit
+        if lifted > rounding:
+            rounding, how = lifted, f"{LIFTED_ROUNDING} float32 eps max|g| / {case.limit:g}"
+    return rounding, how
+
+
+def _visibility(case: Case, seen: list[tuple[np.ndarray, dict]]) -> tuple[np.ndarray, np.ndarray, float, str]:
+    """Per entry, the relative error to which the directions ``seen`` verified it (0 where not
+    judged), which entries lie below the analytic side's own rounding, and that rounding.
+
+    A relative error ``r`` confined to entry ``i`` moves ``<a, v>`` by exactly ``r a_i v_i``, so
+    a direction verified entry ``i`` only to ``allowed / |a_i v_i|`` of itself, where ``allowed``
+    is what the direction's judgement let pass; the best direction through ``i`` counts.  Entries
+    below the analytic side's own rounding cannot be judged at all (as in the full check).  O(n)
+    arithmetic per direction, no evaluation."""
+    a = case.a
+    rounding, how = analytic_rounding(case, float(np.abs(a).max(initial=0.0)))
+    below = (np.abs(a) < rounding) & (a != 0)
+    share = np.zeros(a.size)
+    for v, row in seen:
+        allowed = row["resolution"] * max(abs(row["analytic"]), abs(row["numeric"]))
+        if allowed > 0 and math.isfinite(allowed):
+            share = np.maximum(share, np.abs(a * v) / allowed)  # 1 / (the entry's resolution) along v
+    judged = ~below & (a != 0)
+    with np.errstate(divide="ignore"):
+        resolution = np.where(judged, 1.0 / share, 0.0)
+    return resolution, below, rounding, how
+
+
+def least_visible(case: Case, seen: list[tuple[np.ndarray, dict]]) -> np.ndarray:
+    """The entries the directions verified more coarsely than the precision's limit (flat indices)."""
+    resolution, _, _, _ = _visibility(case, seen)
+    return np.flatnonzero(resolution > case.limit)
+
+
+def entry_notes(case: Case, seen: list[tuple[np.ndarray, dict]], alone: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """What a passing fast check says entry by entry (issue 18, item 5): the entries below the
+    analytic side's own rounding, which no check judges (the full check's note), and, where
+    entries were verified more coarsely than the limit, the least visible with what was verified
+    of it.  ``seen`` includes the entries measured on their own, named in ``alone``."""
+    resolution, below, rounding, how = _visibility(case, seen)
+    notes = []
+    if below.any():
+        first = case.entry_name(int(np.flatnonzero(below)[0]))
+        notes.append(
+            f"{int(below.sum())} entries lie below the analytic side's own rounding ({rounding:.3g}, {how}; "
+            f"{first} the first): no check can judge them relative to themselves, and this one did not"
+        )
+    if alone:
+        notes.append(f"measured on their own (too small a share of every direction to be seen): {', '.join(alone)}")
+    coarse = resolution > case.limit
+    if coarse.any():
+        i = int(np.argmax(resolution))
+        notes.append(
+            f"entry by entry the projection verified less: {int(coarse.sum())} entries carry so little of <a, v> "
+            f"that an error of more than {case.limit:g} of one of them alone could pass; the least visible, "
+            f"{case.entry_name(i)} (|g| = {abs(case.a[i]):.3g}), is verified only to a relative error of "
+            f"{resolution[i]:.3g} (fast=False judges every entry)"
+        )
+    return tuple(notes)
 
 
 def _sample_entries(case: Case, bad: list[Block], rng) -> str:
@@ -208,13 +309,19 @@ def _fast_result(case: Case, rows: list[dict], status: str, notes: tuple[str, ..
         max_rel_error=float(max(r["rel_error"] for r in rows)),
         max_abs_error=float(max(r["abs_error"] for r in rows)),
         norm_rel_error=math.nan,
-        table=direction_table(rows, case.blocks),
-        directions=pd.DataFrame(rows),
+        # built when read: a passing fast check costs a few evaluations, and these tables as much again
+        table=Deferred(direction_table, rows, case.blocks),
+        directions=Deferred(directions_frame, rows),
         mode=mode,
         atol=case.settings.atol or 0.0,
         reference=f"{measured} (directional)",
         notes=notes + (DIRECTIONAL_RESOLUTION,),
     )
+
+
+def directions_frame(rows: list[dict]) -> pd.DataFrame:
+    """The directions of a fast check, one row each (a result's ``directions``)."""
+    return pd.DataFrame(rows)
 
 
 #: what a fast check's resolution column means (it is no entry's)

@@ -22,19 +22,16 @@ from .._warnings import caller_level
 from ..backends import CENTRAL, Backend
 from .adapt import prepare_check
 from .case import Case, open_case
-from .directional import FAST_EVALUATIONS, fast_check
+from .directional import FAST_EVALUATIONS, analytic_rounding, fast_check
 from .forward import check_forward_rule, judge_forward_rule
 from .frameworks import framework_rules
 from .hints import hints_for
-from .judge import ROUNDING_FLOOR, block_table, judge, unjudged, unjudged_table
+from .judge import block_table, judge, unjudged, unjudged_table
 from .reference import KINK_NOTE, Refinement
-from .result import GradcheckResult
+from .result import GradcheckResult, replaced
 from .second_order import second_order_check, second_order_options
 from .settings import CheckSettings, validated
 from .taylor import taylor_test
-
-#: the analytic side's rounding, in its eps times max|g|, where a float32 x's reference is lifted to float64
-LIFTED_ROUNDING = 4
 
 #: a check whose estimated time exceeds this many seconds draws a CostWarning first
 COST_WARNING_SECONDS = 60.0
@@ -282,12 +279,13 @@ def _cost_guard(case: Case):
     """Refuse a check above ``max_evaluations``, warn about a long one; a progress bar for a slow one."""
     s, prof, backend, n = case.settings, case.profile, case.backend, case.point.size
     count = FAST_EVALUATIONS if s.fast else backend.evaluations(n)
-    seconds = count * prof.seconds
+    seconds = count * prof.seconds  # NaN where f was not timed (the fast path): no warning, no bar
     advice = "try fast=True (a few evaluations whatever n), or scheduler='processes' or a dask cluster"
     if s.max_evaluations is not None and count > s.max_evaluations:
+        timing = f" (about {seconds:,.0f} s at {prof.seconds:.3g} s each)" if math.isfinite(seconds) else ""
         raise ValueError(
-            f"`max_evaluations` = {s.max_evaluations} is below what this check needs: {count:,} evaluations of f "
-            f"(about {seconds:,.0f} s at {prof.seconds:.3g} s each); {advice}"
+            f"`max_evaluations` = {s.max_evaluations} is below what this check needs: {count:,} evaluations of f"
+            f"{timing}; {advice}"
         )
     if seconds > COST_WARNING_SECONDS:
         warnings.warn(
@@ -321,13 +319,7 @@ def _full_check(case: Case, progress) -> GradcheckResult:
     refinement = Refinement(estimate, case)
     # entries between the analytic side's rounding and the floor must agree relative to themselves
     # (a floor the caller chose by atol= is theirs)
-    rounding, how = ROUNDING_FLOOR * prof.eps_f * largest, f"{ROUNDING_FLOOR} eps max|g|"
-    if case.judged_dtype is not None:
-        # a float32 analytic side judged against a float64 reference: its own rounding, a few float32 eps
-        # of max|g| in an entry formed by cancellation, is what it is judged against (issue 18, item 4);
-        # below LIFTED_ROUNDING eps_32 max|g| / limit no entry can be judged relative to itself
-        rounding = max(rounding, LIFTED_ROUNDING * float(np.finfo(case.analytic.dtype).eps) * largest / case.limit)
-        how = f"{LIFTED_ROUNDING} float32 eps max|g| / {case.limit:g}"
+    rounding, how = analytic_rounding(case, largest)
     floor, own = atol / rtol, (rounding if s.atol is None else None)
     j = refinement.settle(lambda n, bound: judge(a, n, bound, rtol=rtol, floor=floor, limit=case.limit, rounding=own))
     unverified = (refinement.unverified | j.coarse) & ~j.failed
@@ -424,5 +416,4 @@ def _finish(result: GradcheckResult, case: Case) -> GradcheckResult:
     if taylor is not None and any(note.startswith(KINK_NOTE) for note in result.notes):
         # along d the residual of a kink is ~ t |f'(x; d) - <g, d>| whichever subgradient g is: rate 1
         taylor = replace(taylor, verdict="inconclusive (x sits on a kink of f: no Taylor expansion there)")
-    result = replace(result, taylor=taylor)
-    return replace(result, hints=tuple(hints_for(result)))
+    return replaced(result, taylor=taylor, hints=tuple(hints_for(result)))

@@ -20,6 +20,8 @@ def _factor_text(factor: float) -> str:
 def hints_for(result) -> list[str]:
     """Hints for a failed check: a constant analytic/numeric ratio per failing block (one line
     when every failing block shares it), and what the precision allows."""
+    if result.status == "passed":  # no block failed: nothing to hint (and a deferred table stays unbuilt)
+        return []
     hints = []
     bad = result.table[result.table["n_failed"] > 0]
     factors: dict[str, float] = {}

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -27,8 +28,10 @@ from ..objective import Block, Counted
 NOISE_POINTS = 6
 #: evaluations of the full probe: f at x twice, at a perturbed point, and the noise points
 PROBE_EVALUATIONS = 3 + NOISE_POINTS
-#: evaluations of the fast path's probe: f at x
-FAST_PROBE_EVALUATIONS = 1
+#: evaluations of the fast path's probe: none.  f at x would serve only to time f (a fast check's
+#: few evaluations need no cost guard's estimate) and to tell a random f, which the fast path asks
+#: only where its projection disagrees (evaluating f at x twice then)
+FAST_PROBE_EVALUATIONS = 0
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,8 @@ class Profile:
 
     @property
     def random(self) -> bool:
-        return self.f0 != self.repeat
+        # NaN: not measured (the fast path's probe), which says nothing of randomness
+        return not math.isnan(self.f0) and self.f0 != self.repeat
 
     @property
     def constant(self) -> bool:
@@ -53,19 +57,21 @@ class Profile:
 
 
 def profile(counted: Counted, point: np.ndarray, blocks: tuple[Block, ...], seed: int, *, full: bool = True) -> Profile:
-    """Three evaluations of ``f``: at ``x`` twice and at a randomly perturbed point (one, at
-    ``x``, when not ``full``: the fast path looks for randomness only if it must)."""
-    t0 = time.perf_counter()
-    f0 = counted(point.copy())
-    seconds = time.perf_counter() - t0
+    """Three evaluations of ``f`` (at ``x`` twice and at a randomly perturbed point) and the noise
+    points; none when not ``full``: the fast path learns ``f(x)`` only if its projection disagrees
+    (``f0``, ``repeat``, ``moved`` and ``seconds`` NaN: not measured)."""
     flat = point.reshape(-1).astype(np.float64)
+    nan = float("nan")
     if full:
+        t0 = time.perf_counter()
+        f0 = counted(point.copy())
+        seconds = time.perf_counter() - t0
         repeat = counted(point.copy())
         rng = np.random.default_rng(seed + 104729)
         moved_x = flat + 1e-3 * np.maximum(1.0, np.abs(flat)) * rng.standard_normal(flat.size)
         moved = counted(moved_x.astype(point.dtype).reshape(point.shape))
     else:
-        repeat, moved = f0, float("nan")
+        f0 = repeat = moved = seconds = nan
     lower = point.dtype == np.float64 and all(float(np.float32(y)) == y for y in (f0, repeat, moved))
     precision = "float32" if lower or point.dtype == np.float32 else "float64"
     noise = measured_noise(counted, point, f0, float(np.finfo(precision).eps), seed) if full else 0.0

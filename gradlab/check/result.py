@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,53 @@ TABLE_COLUMNS = (
     "status",
     "passed",
 )
+
+
+class Deferred:
+    """A table not built yet: ``build(*args)`` runs on the first read of the field that holds it.
+
+    A fast check that passes costs a handful of evaluations, and building two DataFrames
+    (about a millisecond each) would cost as much as the check itself; most callers read
+    ``status`` and never the table.  ``build`` must be a module-level function and ``args``
+    plain data, so that a result with a deferred table still pickles (dask returns results
+    from its workers).
+    """
+
+    __slots__ = ("build", "args")
+
+    def __init__(self, build, *args):
+        self.build, self.args = build, args
+
+    def __call__(self):
+        return self.build(*self.args)
+
+
+class _Lazy:
+    """A dataclass field that takes a value or a :class:`Deferred`, built on first read and kept.
+
+    A data descriptor, installed on the class after ``@dataclass`` has made the field (which
+    keeps its ``repr=False`` and its place in ``__init__``): the frozen dataclass's ``__init__``
+    stores through :meth:`__set__`, and the value lives in the instance's ``__dict__`` under the
+    field's own name, so that pickling and copying carry it as it is, built or not.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name]
+        if isinstance(value, Deferred):
+            value = value()
+            obj.__dict__[self.name] = value
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = value
+
+    def built(self, obj) -> bool:
+        return not isinstance(obj.__dict__[self.name], Deferred)
 
 
 class GradcheckError(AssertionError):
@@ -143,3 +190,14 @@ class GradcheckResult:
         if not self.passed:
             raise GradcheckError(self.message(), self)
         return self
+
+
+for _name in ("table", "directions"):
+    setattr(GradcheckResult, _name, _Lazy(_name))
+
+
+def replaced(result: GradcheckResult, **changes) -> GradcheckResult:
+    """:func:`dataclasses.replace` that leaves a deferred table deferred (``replace`` reads every
+    field, which would build it)."""
+    kept = {f.name: result.__dict__[f.name] for f in fields(result) if f.init and f.name not in changes}
+    return type(result)(**kept, **changes)
