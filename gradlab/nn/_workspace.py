@@ -1,0 +1,77 @@
+"""Scratch arrays that backprop and the HVP reuse from one call to the next, one set per thread.
+
+Why: a pass through the network makes a few arrays of the batch's size per layer (``z``, ``a``,
+tangents, products).  Fresh ones on every call cost more than their arithmetic once they are large:
+glibc serves allocations above its mmap threshold (128 KiB to start, 64 x 256 float64 already) from
+fresh pages, so every call pays an mmap, a munmap and a page fault per 4 KiB touched; below it the
+memory is reused but still handed out and returned layer by layer.  A workspace keeps one array per
+name, shape and dtype and hands the same memory back on the next call of the same shape.
+
+Thread safety: workspaces live in a ``threading.local``, so two threads (the threads scheduler of
+:mod:`gradlab.parallel`, a user's thread pool) never share one; a process gets its own on first use
+(nothing here is pickled).  A call that finds its thread's workspace already in use (a local rule
+that calls back into backprop) gets a fresh, private one, so no call ever writes into arrays another
+call in flight still reads.  Nothing handed out of a workspace may leave the call: results (the
+gradient, ``H v``) are fresh arrays, and the public :meth:`MLP.forward_cache` does not use one.
+
+Each thread keeps the workspaces of its :data:`KEEP` most recent keys (a key names the network's
+shape: the kind of pass, the layer widths, the batch size and the dtype), so interleaving a few
+networks, as the benchmarks do, does not reallocate on every switch, and memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+
+import numpy as np
+
+#: how many workspaces (distinct keys) a thread keeps
+KEEP = 8
+
+_local = threading.local()
+
+
+class Workspace:
+    """Named scratch arrays: :meth:`array` returns the same memory for the same name, shape and dtype."""
+
+    __slots__ = ("_arrays", "busy")
+
+    def __init__(self):
+        self._arrays: dict[Hashable, np.ndarray] = {}
+        self.busy = False
+
+    def array(self, name: Hashable, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """An uninitialised array of ``shape`` and ``dtype`` for ``name`` (the previous call's, reused)."""
+        a = self._arrays.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self._arrays[name] = np.empty(shape, dtype)
+        return a
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    def __enter__(self) -> Workspace:
+        self.busy = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.busy = False
+
+
+def workspace(key: Hashable) -> Workspace:
+    """This thread's workspace for ``key``, to hold in a ``with`` block (a fresh one if it is held already)."""
+    spaces = getattr(_local, "spaces", None)
+    if spaces is None:
+        spaces = _local.spaces = OrderedDict()
+    ws = spaces.get(key)
+    if ws is None:
+        ws = spaces[key] = Workspace()
+        while len(spaces) > KEEP:
+            spaces.popitem(last=False)
+    else:
+        spaces.move_to_end(key)
+    # re-entered from inside a call (a local rule calling back into backprop): never share arrays
+    # with the call in flight
+    return Workspace() if ws.busy else ws
