@@ -52,36 +52,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._workspace import workspace
+from ._workspace import whole, workspace
 from .activations import Activation
 from .losses import Head
-
-
-def _stacked(top: np.ndarray, bottom: np.ndarray) -> np.ndarray | None:
-    """The one C-contiguous array whose upper rows are ``top`` and lower rows ``bottom``, if they are
-    its two halves (as :func:`hvp` lays them out); None otherwise."""
-    base = top.base
-    if (
-        base is None
-        or bottom.base is not base
-        or not isinstance(base, np.ndarray)
-        or base.ndim != 2
-        or not base.flags.c_contiguous
-        or base.shape != (top.shape[0] + bottom.shape[0], top.shape[1])
-        or bottom.shape[1] != top.shape[1]
-    ):
-        return None
-    start = base.__array_interface__["data"][0]
-    if top.__array_interface__["data"][0] != start or bottom.__array_interface__["data"][0] != start + top.nbytes:
-        return None
-    return base
 
 
 def _rbp4(rdelta: np.ndarray, delta: np.ndarray, a_prev: np.ndarray, ra_prev: np.ndarray | None, out) -> None:
     if ra_prev is None:  # R{a[0]} = 0: the first layer has no second term
         np.matmul(rdelta.T, a_prev, out=out)  # R{delta}^T a[l-1]: (n[l], m) @ (m, n[l-1]) -> (n[l], n[l-1])
         return
-    D, A = _stacked(rdelta, delta), _stacked(a_prev, ra_prev)
+    D, A = whole(rdelta, delta), whole(a_prev, ra_prev)
     if D is not None and A is not None:  # both products in one: (n[l], 2m) @ (2m, n[l-1])
         np.matmul(D.T, A, out=out)
     else:
@@ -166,8 +146,7 @@ def hvp(net, theta: np.ndarray, v: np.ndarray, X: np.ndarray, Y: np.ndarray, rul
             rzs.append(rz)
             if l < L:
                 act = net.hidden[l - 1]
-                stack = ws.array(("a", l), (2 * m, n), dtype)  # [a[l]; R{a[l]}]: R of BP4 reads them as one
-                a, ra = stack[:m], stack[m:]
+                a, ra = ws.halves(("a", l), m, n, dtype)  # [a[l]; R{a[l]}]: R of BP4 reads them as one
                 if act.f_out is None:
                     a[...] = act.f(z)
                 else:
@@ -180,12 +159,11 @@ def hvp(net, theta: np.ndarray, v: np.ndarray, X: np.ndarray, Y: np.ndarray, rul
             else:
                 acts.append(head.output(z))
 
-        # backward pass with tangents; D = [R{delta[l]}; delta[l]], one array (see _rbp4)
-        D = ws.array(("d", L), (2 * m, zs[-1].shape[1]), dtype)
-        np.divide(rules.head(head, zs[-1], acts[-1], Y, rzs[-1]), m, out=D[:m])  # R of BP1: (m, n[L])
-        np.divide(head.delta(zs[-1], acts[-1], Y), m, out=D[m:])  # BP1: (m, n[L])
+        # backward pass with tangents; [R{delta[l]}; delta[l]] one array (see _rbp4)
+        rdelta, delta = ws.halves(("d", L), m, zs[-1].shape[1], dtype)
+        np.divide(rules.head(head, zs[-1], acts[-1], Y, rzs[-1]), m, out=rdelta)  # R of BP1: (m, n[L])
+        np.divide(head.delta(zs[-1], acts[-1], Y), m, out=delta)  # BP1: (m, n[L])
         for l in range(L, 0, -1):  # l = L .. 1; python lists are 0-based: index l-1
-            rdelta, delta = D[:m], D[m:]
             W, _ = layers[l - 1]
             dW, db = dWs[l - 1], tangents[l - 1][1]
             rgW, rgb = outs[l - 1]
@@ -203,8 +181,8 @@ def hvp(net, theta: np.ndarray, v: np.ndarray, X: np.ndarray, Y: np.ndarray, rul
                 # R{delta} = rback f' + back f'' R{z};  delta = back f'
                 curv = np.multiply(back, rzs[l - 2], out=ws.array(("curv", l - 1), shape, dtype))
                 curv *= rules.fsecond(act, zs[l - 2], acts[l - 1])
-                D = ws.array(("d", l - 1), (2 * m, shape[1]), dtype)
-                np.multiply(rback, fp, out=D[:m])
-                D[:m] += curv
-                np.multiply(back, fp, out=D[m:])
+                rdelta, delta = ws.halves(("d", l - 1), m, shape[1], dtype)
+                np.multiply(rback, fp, out=rdelta)
+                rdelta += curv
+                np.multiply(back, fp, out=delta)
     return rules.finish(net, out)
