@@ -46,7 +46,7 @@ def _fprime(net, zs: list[np.ndarray], acts: list[np.ndarray], k: int) -> np.nda
 
 
 def _bp3(delta: np.ndarray, out: np.ndarray) -> None:
-    np.sum(delta, axis=0, out=out)  # (m, n[l]) -> (n[l],)
+    np.add.reduce(delta, axis=0, out=out)  # (m, n[l]) -> (n[l],); np.sum without its Python wrapper
 
 
 def _bp4(delta: np.ndarray, acts: list[np.ndarray], l: int, out: np.ndarray) -> None:
