@@ -134,10 +134,12 @@ def _tanh_prime(z, a):
     # Real input, the hot path of backprop: the same rule in as few passes and temporaries as it
     # takes (every one costs about a microsecond on a small batch): 1 - a^2 in one array, then the
     # saturated entries (|a| > 0.9, i.e. 1 - a^2 < 0.19) recomputed from z by their flat indices.
-    out = np.asarray(np.multiply(a, a))
+    out = np.multiply(a, a)
+    if not isinstance(out, np.ndarray):  # a 0-d input gives a numpy scalar
+        out = np.asarray(out)
     np.subtract(1.0, out, out=out)
     flat = out.reshape(-1)
-    sat = np.flatnonzero(flat < 1.0 - _SATURATED**2)
+    sat = (flat < 1.0 - _SATURATED**2).nonzero()[0]
     if sat.size:
         e = np.abs(np.asarray(z).reshape(-1)[sat])
         e *= -2.0

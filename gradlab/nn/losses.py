@@ -56,6 +56,13 @@ def _softmax_tangent(a: np.ndarray, r: np.ndarray) -> np.ndarray:
     return a * (r - np.sum(a * r, axis=1, keepdims=True))
 
 
+def _softmax_cross_entropy_delta(z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``a sum(y) - y`` per sample (``a - y`` for one-hot ``y``), in one fresh array."""
+    out = a * np.add.reduce(y, axis=1, keepdims=True)
+    out -= y
+    return out
+
+
 def _normal_targets(rng: np.random.Generator, m: int, n: int) -> np.ndarray:
     return rng.normal(size=(m, n))
 
@@ -111,7 +118,7 @@ def _cross_entropy(output: str) -> Head:
         "cross_entropy",
         softmax,
         lambda z, y: -np.sum(y * log_softmax(z)),
-        lambda z, a, y: a * y.sum(axis=1, keepdims=True) - y,
+        _softmax_cross_entropy_delta,
         _one_hot_targets,
         _class_probabilities,
         # d(a sum(y) - y) = sum(y) J r: the softmax Jacobian, scaled by the targets' mass

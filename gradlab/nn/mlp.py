@@ -296,7 +296,8 @@ class MLP:
         """dJ/dtheta by backprop (BP1-BP4) at a validated ``theta``; ``rules`` replaces local rules."""
         with np.errstate(over="ignore", invalid="ignore"):
             g = backprop(self, theta, X, Y, rules)
-        if not _all_finite(g):
+            finite = _all_finite(g, quiet=True)
+        if not finite:
             i = int(np.flatnonzero(~np.isfinite(g))[0])
             block = next(b for b in self.blocks if b.offset <= i < b.offset + b.size)
             raise FloatingPointError(
@@ -311,7 +312,8 @@ class MLP:
         validated ``theta`` and direction ``v``; ``rules`` replaces local rules."""
         with np.errstate(over="ignore", invalid="ignore"):
             hv = _rop_hvp(self, theta, v, X, Y, rules)
-        if not _all_finite(hv):
+            finite = _all_finite(hv, quiet=True)
+        if not finite:
             i = int(np.flatnonzero(~np.isfinite(hv))[0])
             block = next(b for b in self.blocks if b.offset <= i < b.offset + b.size)
             raise FloatingPointError(
@@ -504,15 +506,20 @@ class MLPObjective:
         return f"MLPObjective({self.net!r}, batch={self.X.shape[0]})"
 
 
-def _all_finite(arr: np.ndarray) -> bool:
+def _all_finite(arr: np.ndarray, quiet: bool = False) -> bool:
     """Whether every entry of ``arr`` is finite.  For a real vector, first by one BLAS dot product
     (``x . x`` is NaN or infinite when any entry is; about half the time of ``isfinite(x).all()``,
     which makes and reads a boolean array of N): the check runs on every gradient and theta.  Only
-    a sum of squares that overflowed among finite entries (|x| above 1e154) is looked at entrywise."""
+    a sum of squares that overflowed among finite entries (|x| above 1e154) is looked at entrywise.
+    ``quiet``: the caller holds ``np.errstate(over="ignore")`` already (one context less on the hot path)."""
     if arr.ndim == 1 and arr.dtype.kind == "f":
-        with np.errstate(over="ignore"):  # an overflow is a case for the entrywise look, not a warning
+        if quiet:  # the caller already silenced overflow warnings
             if np.isfinite(np.dot(arr, arr)):
                 return True
+        else:
+            with np.errstate(over="ignore"):  # an overflow is a case for the entrywise look, not a warning
+                if np.isfinite(np.dot(arr, arr)):
+                    return True
     return bool(np.isfinite(arr).all())
 
 
