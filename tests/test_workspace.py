@@ -102,6 +102,25 @@ def test_a_thread_keeps_a_bounded_number_of_workspaces():
         assert ws.array("x", (2, 3), np.float32).dtype == np.float32
 
 
+def test_a_thread_keeps_no_more_than_its_byte_budget(monkeypatch):
+    monkeypatch.setattr(wsmod, "BUDGET", 10_000)
+    with wsmod.workspace(("test", "small")) as ws:
+        ws.array("x", (100,), np.float64)  # 800 bytes: kept
+    with wsmod.workspace(("test", "large")) as ws:
+        big = ws.array("x", (2_000,), np.float64)  # 16,000 bytes: more than the budget
+        assert ws.nbytes == 16_000
+    spaces = wsmod._local.spaces
+    assert ("test", "large") not in spaces and ("test", "small") not in spaces  # the large one dropped last
+    with wsmod.workspace(("test", "large")) as ws:
+        assert ws.array("x", (2_000,), np.float64) is not big  # a fresh one: nothing was held
+    with wsmod.workspace(("test", "small")) as ws:
+        ws.array("x", (100,), np.float64)
+    with wsmod.workspace(("test", "small2")) as ws:
+        ws.halves("d", 10, 10, np.float64)  # 1,600 bytes
+        assert ws.nbytes == 1_600
+    assert ("test", "small") in spaces and ("test", "small2") in spaces  # 2,400 bytes: both kept
+
+
 def test_whole_finds_only_the_two_halves_the_workspace_in_use_made():
     with wsmod.workspace(("test", "halves")) as ws:
         top, bottom = ws.halves("d", 3, 4, np.float64)

@@ -16,7 +16,10 @@ gradient, ``H v``) are fresh arrays, and the public :meth:`MLP.forward_cache` do
 
 Each thread keeps the workspaces of its :data:`KEEP` most recent keys (a key names the network's
 shape: the kind of pass, the layer widths, the batch size and the dtype), so interleaving a few
-networks, as the benchmarks do, does not reallocate on every switch, and memory stays bounded.
+networks, as the benchmarks do, does not reallocate on every switch; and it keeps no more than
+:data:`BUDGET` bytes of them, the least recently used dropped first, so that a large batch's
+arrays (what one call needs anyway) are not held after the call: such a call allocates as it
+would without a workspace, where reuse matters least.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import numpy as np
 
 #: how many workspaces (distinct keys) a thread keeps
 KEEP = 8
+#: how many bytes of workspaces a thread keeps between calls
+BUDGET = 64 * 2**20
 
 _local = threading.local()
 
@@ -36,19 +41,23 @@ _local = threading.local()
 class Workspace:
     """Named scratch arrays: :meth:`array` returns the same memory for the same name, shape and dtype."""
 
-    __slots__ = ("_arrays", "_halves", "_whole", "busy")
+    __slots__ = ("_arrays", "_halves", "_whole", "busy", "nbytes")
 
     def __init__(self):
         self._arrays: dict[Hashable, np.ndarray] = {}
         self._halves: dict[Hashable, tuple[np.ndarray, np.ndarray]] = {}
         self._whole: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.busy = False
+        #: bytes of the arrays it holds
+        self.nbytes = 0
 
     def array(self, name: Hashable, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """An uninitialised array of ``shape`` and ``dtype`` for ``name`` (the previous call's, reused)."""
         a = self._arrays.get(name)
         if a is None or a.shape != shape or a.dtype != dtype:
+            self.nbytes -= 0 if a is None else a.nbytes
             a = self._arrays[name] = np.empty(shape, dtype)
+            self.nbytes += a.nbytes
         return a
 
     def halves(self, name: Hashable, m: int, n: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -60,6 +69,7 @@ class Workspace:
         pair = self._halves.get(key)
         if pair is None:
             whole = np.empty((2 * m, n), dtype)
+            self.nbytes += whole.nbytes
             pair = self._halves[key] = (whole[:m], whole[m:])
             self._whole[id(pair[0])] = (*pair, whole)
         return pair
@@ -78,6 +88,11 @@ class Workspace:
     def __exit__(self, *exc) -> None:
         self.busy = False
         _local.active.pop()
+        spaces = getattr(_local, "spaces", None)
+        if spaces:
+            total = sum(ws.nbytes for ws in spaces.values())
+            while total > BUDGET and spaces:  # least recently used first; this one is the most recent
+                total -= spaces.popitem(last=False)[1].nbytes
 
 
 def workspace(key: Hashable) -> Workspace:
