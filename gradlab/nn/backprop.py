@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._workspace import Workspace, workspace
+from ._workspace import Workspace, ones, workspace
 from .losses import Head
 
 
@@ -46,7 +46,9 @@ def _fprime(net, zs: list[np.ndarray], acts: list[np.ndarray], k: int) -> np.nda
 
 
 def _bp3(delta: np.ndarray, out: np.ndarray) -> None:
-    np.add.reduce(delta, axis=0, out=out)  # (m, n[l]) -> (n[l],); np.sum without its Python wrapper
+    # the sum over samples as ones(m) @ delta: (m,) @ (m, n[l]) -> (n[l],), one BLAS product
+    # (cheaper than np.sum(delta, axis=0) on a batch; the same sum in another order)
+    np.matmul(ones(delta.shape[0], out.dtype), delta, out=out)
 
 
 def _bp4(delta: np.ndarray, acts: list[np.ndarray], l: int, out: np.ndarray) -> None:

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._workspace import whole, workspace
+from ._workspace import ones, whole, workspace
 from .activations import Activation
 from .losses import Head
 
@@ -168,7 +168,7 @@ def hvp(net, theta: np.ndarray, v: np.ndarray, X: np.ndarray, Y: np.ndarray, rul
             dW, db = dWs[l - 1], tangents[l - 1][1]
             rgW, rgb = outs[l - 1]
             rules.rbp4(rdelta, delta, acts[l - 1], racts[l - 1], rgW)  # R of BP4: (n[l], n[l-1])
-            np.add.reduce(rdelta, axis=0, out=rgb)  # R of BP3: (n[l],)
+            np.matmul(ones(m, dtype), rdelta, out=rgb)  # R of BP3, the sum over samples: (n[l],)
             if net.l2:
                 rgW += rules.l2_w(net.l2, dW)
                 rgb += rules.l2_b(net.l2, db)
