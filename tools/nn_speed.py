@@ -5,6 +5,12 @@ Run against any checkout (the one first on the path is measured)::
 
     PYTHONPATH=<checkout> python tools/nn_speed.py [--rounds R] [--hvp-widths 16,64,...]
                                                    [--torch-widths 19,60,...] [--min-time S]
+                                                   [--clock wall|cpu] [--baseline OTHER_CHECKOUT]
+
+``--baseline`` measures a second checkout in the same process, interleaved with the first (its
+``gradlab`` package is copied into a temporary directory as ``gradlab_baseline``: the package's
+imports of itself are relative), and adds its ratios and ``now / baseline`` time ratios: a
+before/after comparison that the machine's changes of speed do not blur.
 
 The networks are the cost ladder's ``[w, w, w, 10]``, tanh, softmax + cross-entropy, batch 64,
 float64 (:func:`gradlab.experiments.cost.ladder_problem`); N = 2 w^2 + 12 w + 10.  BLAS and torch
@@ -26,7 +32,11 @@ Both results are checked before timing: the HVP against a central difference of 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import shutil
+import sys
+import tempfile
 import time
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads BLAS
@@ -78,24 +88,44 @@ def torch_call(obj, theta):
     return call
 
 
-def hvp_calls(obj, theta):
+def hvp_calls(obj, theta, base=None):
     v = np.random.default_rng(1).standard_normal(obj.n_params)
     h = 1e-5
     ref = (obj.gradient(theta + h * v) - obj.gradient(theta - h * v)) / (2 * h)
     hv = obj.hvp(theta, v)
     assert np.abs(hv - ref).max() <= 1e-6 * np.abs(ref).max(), "the HVP disagrees with a difference of backprop"
-    return {"grad": lambda: obj.gradient(theta), "hvp": lambda: obj.hvp(theta, v)}
+    calls = {"grad": lambda: obj.gradient(theta), "hvp": lambda: obj.hvp(theta, v)}
+    if base is not None:
+        bobj, btheta = base
+        np.testing.assert_allclose(bobj.hvp(btheta, v), hv, rtol=1e-10, atol=1e-12 * np.abs(hv).max())
+        calls |= {"grad_base": lambda: bobj.gradient(btheta), "hvp_base": lambda: bobj.hvp(btheta, v)}
+    return calls
 
 
-def grad_calls(obj, theta):
+def grad_calls(obj, theta, base=None):
     calls = {
         "grad": lambda: obj.gradient(theta),
         "api": lambda: gradlab.gradient(obj, theta, backend="backprop"),
     }
+    if base is not None:
+        bobj, btheta = base
+        np.testing.assert_allclose(bobj.gradient(btheta), obj.gradient(theta), rtol=1e-12, atol=1e-15)
+        calls["grad_base"] = lambda: bobj.gradient(btheta)
     torch = torch_call(obj, theta)
     if torch is not None:
         calls["torch"] = torch
     return calls
+
+
+def baseline_module(checkout: str):
+    """``gradlab.experiments.cost`` of another checkout, imported as ``gradlab_baseline``."""
+    src = os.path.join(checkout, "gradlab")
+    if not os.path.isfile(os.path.join(src, "__init__.py")):
+        raise SystemExit(f"--baseline must be a checkout with a gradlab/ package; got {checkout!r}")
+    tmp = tempfile.mkdtemp(prefix="nn_speed_")
+    shutil.copytree(src, os.path.join(tmp, "gradlab_baseline"), ignore=shutil.ignore_patterns("__pycache__"))
+    sys.path.insert(0, tmp)
+    return importlib.import_module("gradlab_baseline.experiments.cost")
 
 
 def measure(problems, rounds: int, min_time: float, clock=time.perf_counter):
@@ -126,7 +156,9 @@ def main(argv=None):
         help="wall: time.perf_counter (the default, what a user waits); cpu: this thread's CPU time "
         "(time.process_time, all its threads), steadier on a machine shared with other work",
     )
+    p.add_argument("--baseline", help="another checkout to measure beside this one, interleaved")
     args = p.parse_args(argv)
+    base = baseline_module(args.baseline) if args.baseline else None
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     widths = {
         "hvp": [int(w) for w in args.hvp_widths.split(",") if w],
@@ -134,32 +166,40 @@ def main(argv=None):
     }
     with blas_threads(1):
         problems = {}
-        for w in widths["hvp"]:
-            problems["hvp", w] = hvp_calls(*ladder_problem(w, batch=64))
-        for w in widths["torch"]:
-            problems["torch", w] = grad_calls(*ladder_problem(w, batch=64))
+        for kind, make in (("hvp", hvp_calls), ("torch", grad_calls)):
+            for w in widths[kind]:
+                other = None if base is None else base.ladder_problem(w, batch=64)
+                problems[kind, w] = make(*ladder_problem(w, batch=64), other)
         info = blas_info()
         print(
             f"# {info.get('blas')}, {info.get('threads')} BLAS thread(s); {args.rounds} rounds, "
             f"{args.min_time:g} s per call per round, {args.clock} clock; median [min-max] of the per-round ratios"
         )
         times = measure(problems, args.rounds, args.min_time, clock)
-    print(f"{'N':>10}  {'grad ms':>8}  {'hvp / grad':>18}")
+    b = base is not None
+    print(f"{'N':>10}  {'grad ms':>8}  {'hvp / grad':>18}" + (f"  {'baseline':>18}  {'hvp now/base':>18}" if b else ""))
     for w in widths["hvp"]:
         t = times["hvp", w]
         n = 2 * w * w + 12 * w + 10
-        print(f"{n:>10,}  {1e3 * np.median(t['grad']):8.3f}  {ratio_row(t, 'hvp', 'grad'):>18}")
-    print(f"{'N':>10}  {'grad ms':>8}  {'grad / torch':>18}  {'api / torch':>18}")
+        row = f"{n:>10,}  {1e3 * np.median(t['grad']):8.3f}  {ratio_row(t, 'hvp', 'grad'):>18}"
+        if b:
+            row += f"  {ratio_row(t, 'hvp_base', 'grad_base'):>18}  {ratio_row(t, 'hvp', 'hvp_base'):>18}"
+        print(row)
+    print(
+        f"{'N':>10}  {'grad ms':>8}  {'grad / torch':>18}  {'api / torch':>18}"
+        + (f"  {'baseline':>18}  {'grad now/base':>18}" if b else "")
+    )
     for w in widths["torch"]:
         t = times["torch", w]
         n = 2 * w * w + 12 * w + 10
         if "torch" not in t:
             print(f"{n:>10,}  {1e3 * np.median(t['grad']):8.3f}  (torch not installed)")
             continue
-        print(
-            f"{n:>10,}  {1e3 * np.median(t['grad']):8.3f}  {ratio_row(t, 'grad', 'torch'):>18}  "
-            f"{ratio_row(t, 'api', 'torch'):>18}"
-        )
+        row = f"{n:>10,}  {1e3 * np.median(t['grad']):8.3f}  {ratio_row(t, 'grad', 'torch'):>18}  "
+        row += f"{ratio_row(t, 'api', 'torch'):>18}"
+        if b:
+            row += f"  {ratio_row(t, 'grad_base', 'torch'):>18}  {ratio_row(t, 'grad', 'grad_base'):>18}"
+        print(row)
 
 
 if __name__ == "__main__":
