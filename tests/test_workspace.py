@@ -166,3 +166,34 @@ def test_all_finite_sees_every_nonfinite_entry_and_no_false_one(dtype):
     assert not _all_finite(np.array([[1.0, np.nan]], dtype=dtype))  # not a vector: entrywise
     assert not _all_finite(np.array([1.0, complex(np.inf, 0.0)]))
     assert _all_finite(np.array([1.0, 1e200j]))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "softplus"])
+def test_f_second_from_the_noted_f_prime_is_the_table_s_to_the_last_bit(activation):
+    # the HVP's f'' reuses the forward pass's f' (Activation.d2f_fp, found by fprime_of): the product
+    # must be bitwise the one that recomputes f'' from the table (softplus has no d2f_fp: the table's)
+    from gradlab.nn import HvpRules
+
+    net = MLP([4, 6, 5, 3], activation=activation, output="softmax")
+    obj = net.objective(*net.random_batch(8, seed=3))
+    rng = np.random.default_rng(4)
+    theta = net.init(seed=1) + 0.5 * rng.standard_normal(net.n_params)
+    v = rng.standard_normal(net.n_params)
+    recomputed = obj.hvp(theta, v, rules=HvpRules(fsecond=lambda act, z, a: act.d2f(z, a)))
+    np.testing.assert_array_equal(obj.hvp(theta, v), recomputed)
+    act = net.hidden[0]
+    z = rng.standard_normal((8, 6)) * 4
+    a = act.f(z)
+    if act.d2f_fp is not None:
+        np.testing.assert_array_equal(act.d2f_fp(z, a, act.df(z, a)), act.d2f(z, a))
+
+
+def test_fprime_of_answers_only_for_the_noted_array_in_the_call():
+    z, fp = np.ones((2, 3)), np.full((2, 3), 0.5)
+    assert wsmod.fprime_of(z) is None  # no workspace in use
+    with wsmod.workspace(("test", "fprime")) as ws:
+        ws.note_fprime(z, fp)
+        assert wsmod.fprime_of(z) is fp
+        assert wsmod.fprime_of(z.copy()) is None and wsmod.fprime_of(z[:]) is None
+    with wsmod.workspace(("test", "fprime")) as ws:
+        assert wsmod.fprime_of(z) is None  # notes end with their call

@@ -42,12 +42,13 @@ _local = threading.local()
 class Workspace:
     """Named scratch arrays: :meth:`array` returns the same memory for the same name, shape and dtype."""
 
-    __slots__ = ("_arrays", "_halves", "_whole", "busy", "nbytes", "grew")
+    __slots__ = ("_arrays", "_halves", "_whole", "_fprimes", "busy", "nbytes", "grew")
 
     def __init__(self):
         self._arrays: dict[Hashable, np.ndarray] = {}
         self._halves: dict[Hashable, tuple[np.ndarray, np.ndarray]] = {}
         self._whole: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._fprimes: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # for this call only
         self.busy = False
         #: bytes of the arrays it holds, and whether that grew in the call in flight
         self.nbytes = 0
@@ -78,6 +79,10 @@ class Workspace:
             self._whole[id(pair[0])] = (*pair, whole)
         return pair
 
+    def note_fprime(self, z: np.ndarray, fp: np.ndarray) -> None:
+        """Record ``f'(z)`` of this call's ``z`` for :func:`fprime_of` (dropped when the call ends)."""
+        self._fprimes[id(z)] = (z, fp)
+
     def __len__(self) -> int:
         return len(self._arrays) + len(self._halves)
 
@@ -91,6 +96,7 @@ class Workspace:
 
     def __exit__(self, *exc) -> None:
         self.busy = False
+        self._fprimes.clear()
         _local.active.pop()
         spaces = getattr(_local, "spaces", None)
         if self.grew and spaces:  # a call that reused every array leaves the total as it was
@@ -132,6 +138,16 @@ def ones(n: int, dtype: np.dtype) -> np.ndarray:
 
 
 _ONES: dict[tuple[int, np.dtype], np.ndarray] = {}
+
+
+def fprime_of(z: np.ndarray) -> np.ndarray | None:
+    """``f'(z)`` as the call in flight noted it for this very array ``z`` (:meth:`Workspace.note_fprime`),
+    or None (another array, no note, no workspace in use)."""
+    active = getattr(_local, "active", None)
+    if not active:
+        return None
+    entry = active[-1]._fprimes.get(id(z))
+    return entry[1] if entry is not None and entry[0] is z else None
 
 
 def whole(top: np.ndarray, bottom: np.ndarray) -> np.ndarray | None:

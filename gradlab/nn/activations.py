@@ -61,6 +61,9 @@ class Activation:
     #: ``f(z)`` written into a given array ``out`` and returned (``None``: the row has no such form;
     #: backprop's forward pass then takes the fresh array ``f(z)``); lets the forward pass reuse memory
     f_out: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    #: ``f''(z)`` from ``z``, ``a`` and ``f'(z)`` already computed (the HVP's forward pass has it), a
+    #: fresh array equal to ``d2f(z, a)`` to the last bit; ``None``: ``d2f`` is used
+    d2f_fp: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
 
     def __post_init__(self):
         if self.init not in INITS:
@@ -155,8 +158,11 @@ def _tanh_prime(z, a):
 
 
 def _tanh_second(z, a):
-    out = _tanh_prime(z, a)  # tanh'' = -2 tanh tanh' (in place: out is fresh)
-    out *= a
+    return _tanh_second_fp(z, a, _tanh_prime(z, a))
+
+
+def _tanh_second_fp(z, a, fp):
+    out = fp * a  # tanh'' = -2 tanh tanh' (fresh, then in place)
     out *= -2.0
     return out
 
@@ -188,9 +194,18 @@ ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in [
         # sigma' = sigma (1 - sigma),  sigma'' = sigma' (1 - 2 sigma)
-        Activation("sigmoid", _sigmoid, _sigmoid_prime, d2f=_sigmoid_second),
+        Activation(
+            "sigmoid", _sigmoid, _sigmoid_prime, d2f=_sigmoid_second, d2f_fp=lambda z, a, fp: fp * (1.0 - 2.0 * a)
+        ),
         # tanh' = 1 - tanh^2,  tanh'' = -2 tanh tanh'
-        Activation("tanh", np.tanh, _tanh_prime, d2f=_tanh_second, f_out=lambda z, out: np.tanh(z, out=out)),
+        Activation(
+            "tanh",
+            np.tanh,
+            _tanh_prime,
+            d2f=_tanh_second,
+            f_out=lambda z, out: np.tanh(z, out=out),
+            d2f_fp=_tanh_second_fp,
+        ),
         Activation(
             "relu",
             lambda z: np.where(_re(z) > 0, z, 0.0),

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._workspace import ones, whole, workspace
+from ._workspace import fprime_of, ones, whole, workspace
 from .activations import Activation
 from .losses import Head
 
@@ -83,6 +83,13 @@ def _rz(a_prev, ra_prev, W, dW, db):
     return rz
 
 
+def _fsecond(act: Activation, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    # f''(z): from the f'(z) the forward pass computed for this z when it noted one (the same bits as
+    # act.d2f(z, a), without computing f' a second time), else from the table's d2f
+    fp = fprime_of(z) if act.d2f_fp is not None else None
+    return act.d2f(z, a) if fp is None else act.d2f_fp(z, a, fp)
+
+
 @dataclass(frozen=True)
 class HvpRules:
     """The local rules of the R-operator (samples as rows; ``l`` counts layers from 1).
@@ -99,7 +106,7 @@ class HvpRules:
         head.curvature(z, a, Y, rz)
     )
     #: f''(z, a) of a hidden activation
-    fsecond: Callable[[Activation, np.ndarray, np.ndarray], np.ndarray] = lambda act, z, a: act.d2f(z, a)
+    fsecond: Callable[[Activation, np.ndarray, np.ndarray], np.ndarray] = _fsecond
     #: R{delta[l+1]} W[l+1] + delta[l+1] dW[l+1]
     rbp2: Callable = _rbp2
     #: R{dJ/dW[l]} into out, from R{delta[l]}, delta[l], a[l-1] and R{a[l-1]}
@@ -152,6 +159,7 @@ def hvp(net, theta: np.ndarray, v: np.ndarray, X: np.ndarray, Y: np.ndarray, rul
                 else:
                     act.f_out(z, a)
                 fp = act.df(z, a)
+                ws.note_fprime(z, fp)  # for f''(z) in the backward pass (see _fsecond)
                 np.multiply(fp, rz, out=ra)
                 fps.append(fp)
                 acts.append(a)
