@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._workspace import ones
 from .activations import ACTIVATIONS, OUTPUT_ONLY, log_softmax, softmax
 
 
@@ -53,7 +54,26 @@ class Head:
 def _softmax_tangent(a: np.ndarray, r: np.ndarray) -> np.ndarray:
     """The tangent of ``a = softmax(z)`` along ``r``: ``J r = a * (r - <a, r>)`` row by row
     (``J = diag(a) - a a^T``, symmetric, so it is also the vjp)."""
-    return a * (r - np.sum(a * r, axis=1, keepdims=True))
+    ar = a * r
+    if ar.ndim == 2:  # <a, r> per row as one BLAS product, ar @ ones
+        dot = np.matmul(ar, ones(ar.shape[1], _real_dtype(ar)))[:, None]
+    else:
+        dot = np.sum(ar, axis=1, keepdims=True)
+    out = r - dot
+    out *= a
+    return out
+
+
+def _softmax_cross_entropy_delta(z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``a sum(y) - y`` per sample (``a - y`` for one-hot ``y``), in one fresh array."""
+    mass = np.matmul(y, ones(y.shape[1], y.dtype))  # the row sums, one BLAS product: (m, n) @ (n,) -> (m,)
+    out = a * mass[:, None]
+    out -= y
+    return out
+
+
+def _real_dtype(x: np.ndarray) -> np.dtype:
+    return x.real.dtype if np.iscomplexobj(x) else x.dtype
 
 
 def _normal_targets(rng: np.random.Generator, m: int, n: int) -> np.ndarray:
@@ -111,11 +131,11 @@ def _cross_entropy(output: str) -> Head:
         "cross_entropy",
         softmax,
         lambda z, y: -np.sum(y * log_softmax(z)),
-        lambda z, a, y: a * y.sum(axis=1, keepdims=True) - y,
+        _softmax_cross_entropy_delta,
         _one_hot_targets,
         _class_probabilities,
         # d(a sum(y) - y) = sum(y) J r: the softmax Jacobian, scaled by the targets' mass
-        curvature=lambda z, a, y, r: y.sum(axis=1, keepdims=True) * _softmax_tangent(a, r),
+        curvature=lambda z, a, y, r: _softmax_tangent(a, r) * np.matmul(y, ones(y.shape[1], y.dtype))[:, None],
     )
 
 

@@ -24,6 +24,13 @@ products (forward, BP2, BP4) and this does 8 (forward, 2 for ``R{z}``, BP2, 2 fo
 ``R{delta}``, 2 for ``R{dW}``); the first layer needs 3 against backprop's 2 (no BP2 below
 it, and ``R{a[0]} = 0``).  So an HVP costs between 1.5 and 2.7 gradients, whatever N.
 
+Memory: the forward and backward arrays (``z[l]``, ``a[l]``, ``R{a[l]}``, ``delta[l]``,
+``R{delta[l]}``) live in a per-thread workspace (:mod:`._workspace`) that the next call of the same
+shape reuses; only ``H v`` is a fresh array.  Each ``a[l]`` sits above ``R{a[l]}`` in one
+``(2m, n[l])`` array, and each ``R{delta[l]}`` above ``delta[l]``, so that the two products of R of
+BP4 are one: ``R{delta}^T a + delta^T R{a} = [R{delta}; delta]^T [a; R{a}]``, a single matrix
+product over ``2m`` samples straight into the result (no temporary, no sum of two).
+
 Exactness: the result is the derivative of backprop's gradient along ``v``, computed in
 the network's precision; the only error is rounding.  On a piecewise network (ReLU,
 hard-*) ``f'' = 0`` on every piece and the result is the Hessian of the piece that
@@ -45,13 +52,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._workspace import fprime_of, ones, whole, workspace
 from .activations import Activation
 from .losses import Head
 
 
 def _rbp4(rdelta: np.ndarray, delta: np.ndarray, a_prev: np.ndarray, ra_prev: np.ndarray | None, out) -> None:
-    np.matmul(rdelta.T, a_prev, out=out)  # R{delta}^T a[l-1]: (n[l], m) @ (m, n[l-1]) -> (n[l], n[l-1])
-    if ra_prev is not None:  # R{a[0]} = 0: the first layer has no second term
+    if ra_prev is None:  # R{a[0]} = 0: the first layer has no second term
+        np.matmul(rdelta.T, a_prev, out=out)  # R{delta}^T a[l-1]: (n[l], m) @ (m, n[l-1]) -> (n[l], n[l-1])
+        return
+    D, A = whole(rdelta, delta), whole(a_prev, ra_prev)
+    if D is not None and A is not None:  # both products in one: (n[l], 2m) @ (2m, n[l-1])
+        np.matmul(D.T, A, out=out)
+    else:
+        np.matmul(rdelta.T, a_prev, out=out)
         out += delta.T @ ra_prev  # delta^T R{a[l-1]}: (n[l], m) @ (m, n[l-1])
 
 
@@ -67,6 +81,13 @@ def _rz(a_prev, ra_prev, W, dW, db):
         rz += ra_prev @ W.T  # (m, n[l-1]) @ (n[l-1], n[l])
     rz += db
     return rz
+
+
+def _fsecond(act: Activation, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    # f''(z): from the f'(z) the forward pass computed for this z when it noted one (the same bits as
+    # act.d2f(z, a), without computing f' a second time), else from the table's d2f
+    fp = fprime_of(z) if act.d2f_fp is not None else None
+    return act.d2f(z, a) if fp is None else act.d2f_fp(z, a, fp)
 
 
 @dataclass(frozen=True)
@@ -85,7 +106,7 @@ class HvpRules:
         head.curvature(z, a, Y, rz)
     )
     #: f''(z, a) of a hidden activation
-    fsecond: Callable[[Activation, np.ndarray, np.ndarray], np.ndarray] = lambda act, z, a: act.d2f(z, a)
+    fsecond: Callable[[Activation, np.ndarray, np.ndarray], np.ndarray] = _fsecond
     #: R{delta[l+1]} W[l+1] + delta[l+1] dW[l+1]
     rbp2: Callable = _rbp2
     #: R{dJ/dW[l]} into out, from R{delta[l]}, delta[l], a[l-1] and R{a[l-1]}
@@ -113,53 +134,63 @@ def hvp(net, theta: np.ndarray, v: np.ndarray, X: np.ndarray, Y: np.ndarray, rul
     if head.curvature is None:
         raise ValueError(f"head {head.output_name} + {head.loss_name} has no second-order term: no exact HVP")
     m, L = X.shape[0], net.n_layers
+    dtype = np.result_type(theta.dtype, v.dtype, X.dtype)
     layers, tangents = net.layers(theta), net.layers(v)
-    out = np.empty_like(theta)
+    out = np.empty(theta.shape, dtype)
     outs = net.layers(out)
     dWs = [rules.tangent_w(l, dW) for l, (dW, _) in enumerate(tangents, start=1)]
 
-    # forward pass with tangents: a[l], R{a[l]}, and what the backward pass reuses
-    acts, racts, zs, rzs, fps = [X], [None], [], [], []
-    for l in range(1, L + 1):
-        W, b = layers[l - 1]
-        z = acts[-1] @ W.T  # (m, n[l-1]) @ (n[l-1], n[l]) -> (m, n[l])
-        z += b
-        rz = rules.rz(acts[-1], racts[-1], W, dWs[l - 1], tangents[l - 1][1])  # (m, n[l])
-        zs.append(z)
-        rzs.append(rz)
-        if l < L:
-            act = net.hidden[l - 1]
-            a = act.f(z)
-            fp = act.df(z, a)
-            fps.append(fp)
-            acts.append(a)
-            racts.append(fp * rz)
-        else:
-            acts.append(head.output(z))
+    with workspace(("hvp", net.sizes, m, dtype)) as ws:
+        # forward pass with tangents: a[l], R{a[l]}, and what the backward pass reuses
+        acts, racts, zs, rzs, fps = [X], [None], [], [], []
+        for l in range(1, L + 1):
+            W, b = layers[l - 1]
+            n = W.shape[0]
+            z = np.matmul(acts[-1], W.T, out=ws.array(("z", l), (m, n), dtype))  # (m, n[l-1]) @ (n[l-1], n[l])
+            z += b
+            rz = rules.rz(acts[-1], racts[-1], W, dWs[l - 1], tangents[l - 1][1])  # (m, n[l])
+            zs.append(z)
+            rzs.append(rz)
+            if l < L:
+                act = net.hidden[l - 1]
+                a, ra = ws.halves(("a", l), m, n, dtype)  # [a[l]; R{a[l]}]: R of BP4 reads them as one
+                if act.f_out is None:
+                    a[...] = act.f(z)
+                else:
+                    act.f_out(z, a)
+                fp = act.df(z, a)
+                ws.note_fprime(z, fp)  # for f''(z) in the backward pass (see _fsecond)
+                np.multiply(fp, rz, out=ra)
+                fps.append(fp)
+                acts.append(a)
+                racts.append(ra)
+            else:
+                acts.append(head.output(z))
 
-    # backward pass with tangents
-    delta = head.delta(zs[-1], acts[-1], Y) / m  # BP1: (m, n[L])
-    rdelta = rules.head(head, zs[-1], acts[-1], Y, rzs[-1]) / m  # R of BP1: (m, n[L])
-    for l in range(L, 0, -1):  # l = L .. 1; python lists are 0-based: index l-1
-        W, _ = layers[l - 1]
-        dW, db = dWs[l - 1], tangents[l - 1][1]
-        rgW, rgb = outs[l - 1]
-        rules.rbp4(rdelta, delta, acts[l - 1], racts[l - 1], rgW)  # R of BP4: (n[l], n[l-1])
-        np.sum(rdelta, axis=0, out=rgb)  # R of BP3: (n[l],)
-        if net.l2:
-            rgW += rules.l2_w(net.l2, dW)
-            rgb += rules.l2_b(net.l2, db)
-        if l > 1:
-            act = net.hidden[l - 2]
-            back = delta @ W  # BP2 before f': (m, n[l]) @ (n[l], n[l-1]) -> (m, n[l-1])
-            rback = rules.rbp2(rdelta, delta, W, dW)  # (m, n[l-1])
-            fp = fps[l - 2]
-            # R{delta} = rback f' + back f'' R{z};  delta = back f'  (in place: rback and back are fresh)
-            curv = back * rzs[l - 2]
-            curv *= rules.fsecond(act, zs[l - 2], acts[l - 1])
-            rback *= fp
-            rback += curv
-            rdelta = rback
-            back *= fp
-            delta = back
+        # backward pass with tangents; [R{delta[l]}; delta[l]] one array (see _rbp4)
+        rdelta, delta = ws.halves(("d", L), m, zs[-1].shape[1], dtype)
+        np.divide(rules.head(head, zs[-1], acts[-1], Y, rzs[-1]), m, out=rdelta)  # R of BP1: (m, n[L])
+        np.divide(head.delta(zs[-1], acts[-1], Y), m, out=delta)  # BP1: (m, n[L])
+        for l in range(L, 0, -1):  # l = L .. 1; python lists are 0-based: index l-1
+            W, _ = layers[l - 1]
+            dW, db = dWs[l - 1], tangents[l - 1][1]
+            rgW, rgb = outs[l - 1]
+            rules.rbp4(rdelta, delta, acts[l - 1], racts[l - 1], rgW)  # R of BP4: (n[l], n[l-1])
+            np.matmul(ones(m, dtype), rdelta, out=rgb)  # R of BP3, the sum over samples: (n[l],)
+            if net.l2:
+                rgW += rules.l2_w(net.l2, dW)
+                rgb += rules.l2_b(net.l2, db)
+            if l > 1:
+                act, shape = net.hidden[l - 2], (m, W.shape[1])
+                # BP2 before f': (m, n[l]) @ (n[l], n[l-1]) -> (m, n[l-1])
+                back = np.matmul(delta, W, out=ws.array(("back", l - 1), shape, dtype))
+                rback = rules.rbp2(rdelta, delta, W, dW)  # (m, n[l-1])
+                fp = fps[l - 2]
+                # R{delta} = rback f' + back f'' R{z};  delta = back f'
+                curv = np.multiply(back, rzs[l - 2], out=ws.array(("curv", l - 1), shape, dtype))
+                curv *= rules.fsecond(act, zs[l - 2], acts[l - 1])
+                rdelta, delta = ws.halves(("d", l - 1), m, shape[1], dtype)
+                np.multiply(rback, fp, out=rdelta)
+                rdelta += curv
+                np.multiply(back, fp, out=delta)
     return rules.finish(net, out)
