@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import gradlab
+from gradlab.backends import get
 from gradlab.backends.adaptive import ADAPTIVE
 
 # -- item 4/float32: the adaptive reference concludes on correct float32 code -------------------------
@@ -138,6 +139,7 @@ def test_central_differences_warn_where_the_default_stencil_spans_a_period_of_si
     assert issubclass(w[0].category, gradlab.StepWarning)
     assert abs(r.gradient[0] - np.cos(1e6)) > 0.5  # the value is wrong: the warning is all there is
     assert r.evaluations == 2 * x.size + 3  # f(x) and one pilot pair, at the one suspicious entry
+    assert r.looks == 3 and r.evaluations - r.looks == get("central").evaluations(x.size)
 
 
 def test_the_stencil_look_is_cheap_and_quiet_where_f_is_smooth_on_its_scale(recwarn):
@@ -147,10 +149,10 @@ def test_the_stencil_look_is_cheap_and_quiet_where_f_is_smooth_on_its_scale(recw
     x = 1e4 + np.arange(200.0)
     r = gradlab.differentiate(lambda x: np.sum(np.exp(x / 1e4)), x, backend="central")
     np.testing.assert_allclose(r.gradient, np.exp(x / 1e4) / 1e4, rtol=1e-8)
-    assert r.evaluations == 2 * x.size + 1 + 2 * LOOKS
+    assert r.evaluations == 2 * x.size + 1 + 2 * LOOKS and r.looks == 1 + 2 * LOOKS
     # steps below 1e-2 (|x| <= 1: every network's parameters), or the caller's own step: no look at all
     small = gradlab.differentiate(lambda x: np.sum(np.sin(x)), np.linspace(-1, 1, 50), backend="central")
-    assert small.evaluations == 100
+    assert small.evaluations == 100 and small.looks == 0
     own = gradlab.differentiate(lambda x: np.sum(np.sin(x)), np.array([1e6]), backend="central", h=6.0)
     assert own.evaluations == 2
     assert not [w for w in recwarn if issubclass(w.category, gradlab.StepWarning)]

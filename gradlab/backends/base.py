@@ -93,6 +93,10 @@ class GradientResult:
     jvps : int
         Jacobian-vector products (forward-mode passes of one tangent each) it cost: ``n`` for
         ``forward_ad``, 0 otherwise.
+    looks : int
+        Of ``evaluations``, those a fixed-step scheme spent looking at ``f``'s scale where its
+        default step is large (at most 7, and 0 wherever every step is below 1e-2; see
+        :mod:`gradlab.backends.scale`): ``evaluations - looks`` is the scheme's own count.
     """
 
     gradient: np.ndarray = field(repr=False)
@@ -103,6 +107,7 @@ class GradientResult:
     step: np.ndarray | None = field(default=None, repr=False)
     error: np.ndarray | None = field(default=None, repr=False)
     jvps: int = 0
+    looks: int = 0
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,8 @@ class DifferenceScheme(Backend):
             message = scale.look(objective, x, result.gradient.reshape(-1), result.step.reshape(-1), reach, self.name)
             if message is not None:
                 warnings.warn(message, StencilScaleWarning, stacklevel=caller_level())
-            result = replace(result, evaluations=objective.evaluations - start)
+            spent = objective.evaluations - start
+            result = replace(result, evaluations=spent, looks=spent - result.evaluations)
         return result
 
     def _gradient(self, objective: Counted, x: np.ndarray, h, scheduler, progress=None) -> GradientResult:

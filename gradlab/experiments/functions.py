@@ -419,6 +419,8 @@ class Outcome:
     gradient: np.ndarray
     evaluations: int
     estimate: np.ndarray | None = None
+    #: of ``evaluations``, those spent looking at f's scale (GradientResult.looks)
+    looks: int = 0
 
 
 class _Counting:
@@ -436,7 +438,7 @@ def backend_method(name: str) -> Callable[[Case], Outcome]:
     def run(case: Case) -> Outcome:
         f = _Counting(case.function())
         r = differentiate(f, case.point, backend=name)
-        return Outcome(np.asarray(r.gradient, dtype=np.float64), f.calls, r.error)
+        return Outcome(np.asarray(r.gradient, dtype=np.float64), f.calls, r.error, r.looks)
 
     return run
 
@@ -534,6 +536,7 @@ def accuracy(
     (``inf`` where the method failed: it raised or returned a non-finite number),
     ``abs_error``, ``estimate`` (the method's own error estimate; nan where it gives none),
     ``bounded`` (estimate >= true error; ``<NA>`` without an estimate), ``evaluations_per_entry``,
+    ``look_evaluations`` (of the case's evaluations, those a large default step spent looking at f's scale),
     ``seconds`` (wall time of the whole case), ``failed`` and ``message``.
     """
     chosen = methods() if methods_ is None else methods_
@@ -550,9 +553,10 @@ def accuracy(
                     out = run(case)
                 grad = np.asarray(out.gradient, dtype=np.float64).reshape(-1)
                 est = None if out.estimate is None else np.asarray(out.estimate, dtype=np.float64).reshape(-1)
-                evals = out.evaluations / n
+                evals, looks = out.evaluations / n, out.looks
             except Exception as exc:  # a method that raises has failed on this case; say how
                 grad, est, evals, message = np.full(n, np.nan), None, math.nan, f"{type(exc).__name__}: {exc}"
+                looks = 0
             seconds = time.perf_counter() - t0
             for i in range(n):
                 failed = not math.isfinite(grad[i])
@@ -572,6 +576,7 @@ def accuracy(
                         "estimate": e,
                         "bounded": pd.NA if failed or math.isnan(e) else bool(e >= abs_err),
                         "evaluations_per_entry": evals,
+                        "look_evaluations": looks,
                         "seconds": seconds,
                         "failed": failed,
                         "message": message or ("" if not failed else "non-finite result"),
