@@ -36,9 +36,10 @@ measured on the first *batch* of entries, which the caller computes itself, in t
 run's order, while the rest is farmed out.
 
 Chunk bounds are multiples of the kernel's batch (the entries one batched call of
-``values`` takes: :func:`gradlab.backends.stencil.batch_size`).  A chunk that is not wastes a
-partial batch at each end, and, aligned, every call a worker makes is one the serial run makes,
-on the same points: the bits do not even depend on BLAS choosing its kernel by matrix size.
+``values`` takes, the ``batch`` the backend passes: :func:`gradlab.backends.stencil.batch_size`).
+A chunk that is not wastes a partial batch at each end, and, aligned, every call a worker makes
+is one the serial run makes, on the same points: the bits do not even depend on BLAS choosing
+its kernel by matrix size.
 
 Progress
 --------
@@ -264,17 +265,6 @@ def round_trip(scheduler: object) -> float:
     return trip
 
 
-def batch_entries(kernel: Callable, counted: Counted, x: np.ndarray, per_entry: int) -> int:
-    """The entries one batched call of the kernel takes (1 for a plain ``f``): the stencil's
-    batch of points (:func:`~gradlab.backends.stencil.batch_size`; complex points for the
-    complex step) shared between the entry's ``per_entry`` points."""
-    from .backends import complex_step, stencil
-
-    if kernel is complex_step.complex_values or kernel is stencil.complex_values:
-        return stencil.batch_size(counted, x, 2 * x.itemsize)
-    return max(1, stencil.batch_size(counted, x) // max(1, per_entry))
-
-
 class _Tracked(Counted):
     """A worker's :class:`Counted` that starts counting where the serial run would be
     (so that messages naming an evaluation read the same) and remembers which entry it
@@ -352,6 +342,7 @@ def map_entries(
     per_entry: int,
     scheduler: object = None,
     progress: object = None,
+    batch: int = 1,
     **static,
 ) -> tuple[np.ndarray, ...]:
     """``kernel(counted, x, steps=steps, start=0, stop=n, **static)``, run in chunks on ``scheduler``.
@@ -363,6 +354,9 @@ def map_entries(
     evaluations added to ``counted.evaluations``.  With no scheduler (argument or
     :func:`use`), this is the plain call.  ``progress``: a tqdm-like bar over the entries,
     advanced as chunks come back (serially: after each slice of about 1% of them).
+    ``batch``: the entries one call of the kernel's batched ``values`` takes (1 for a plain ``f``;
+    :func:`~gradlab.backends.stencil.batch_size` over the points an entry needs): chunk bounds are
+    multiples of it, and the caller computes the first batch itself, timed, to size the chunks.
     """
     scheduler = current(scheduler)
     n = steps.size
@@ -373,7 +367,15 @@ def map_entries(
     if isinstance(scheduler, str) and scheduler not in LOCAL:
         with use(scheduler, progress=_PROGRESS.get()) as client:
             return map_entries(
-                kernel, counted, x, steps, per_entry=per_entry, scheduler=client, progress=progress, **static
+                kernel,
+                counted,
+                x,
+                steps,
+                per_entry=per_entry,
+                scheduler=client,
+                progress=progress,
+                batch=batch,
+                **static,
             )
     objective = counted.objective
     if scheduler != "threads":
@@ -381,7 +383,7 @@ def map_entries(
     base = counted.evaluations
     # the first batch here, timed: the cost of an entry that sizes the chunks (the serial run's
     # first call, so its values and its count are the serial run's too)
-    align = batch_entries(kernel, counted, x, per_entry)
+    align = max(1, int(batch))
     head = min(n, align)
     t = time.perf_counter()
     first = kernel(counted, x, steps=steps, start=0, stop=head, **static)
