@@ -405,3 +405,35 @@ def test_mlp_values_in_workspace_memory_are_bitwise_the_fresh_array_computation(
         want = _reference_mlp_values(obj, points)
         assert got.dtype == want.dtype
         assert np.array_equal(got.view(np.uint8), want.view(np.uint8))  # bitwise, -0.0 and all
+
+
+def test_batched_mlp_values_reuse_their_memory_across_calls_of_any_size():
+    # steady state: after the first call, calls of fewer points (a chunk's last, partial batch) and
+    # of as many again allocate no scratch array (the workspace hands back the same ones)
+    from gradlab.nn import _workspace
+    from gradlab.nn.batched import mlp_values
+
+    net = nn.MLP([7, 6, 5, 4], activation="tanh", output="softmax", loss="cross_entropy")
+    X, Y = net.random_batch(9, seed=1)
+    obj, theta = net.objective(X, Y), net.init(seed=2)
+
+    def points(K):
+        p = np.repeat(theta[None], K, axis=0)
+        p[np.arange(K), np.arange(K) % theta.size] += 1e-3
+        return p
+
+    first = mlp_values(obj, points(40))
+    key = ("batched-mlp", tuple(s for _, s, _ in net._layout), 9, np.dtype(np.float64), net.dtype)
+    ws = _workspace.workspace(key)
+    held = {name: a for name, a in ws._arrays.items()}
+    assert {"z", "a", "diff"} <= set(held) and ws.nbytes == sum(a.nbytes for a in held.values())
+    mlp_values(obj, points(13))
+    again = mlp_values(obj, points(40))
+    assert all(ws._arrays[name] is a for name, a in held.items()) and set(ws._arrays) == set(held)
+    assert np.array_equal(first, again)
+    # at_least: grows, never shrinks, and a new dtype is a new array
+    a = ws.at_least("probe", 10, np.dtype(np.float64))
+    assert (
+        ws.at_least("probe", 4, np.dtype(np.float64)) is a and ws.at_least("probe", 11, np.dtype(np.float64)).size == 11
+    )
+    assert ws.at_least("probe", 4, np.dtype(np.float32)).dtype == np.float32

@@ -124,7 +124,7 @@ def mlp_values(objective, points: np.ndarray) -> np.ndarray:
         cache = _MLPBase(net, X, base)
         objective._stacked_base = cache  # one assignment: a thread sees the old base or the new one
     shapes = tuple(shape for _, shape, _ in net._layout)
-    with workspace(("batched-mlp", shapes, X.shape[0], K, points.dtype, net.dtype)) as ws:
+    with workspace(("batched-mlp", shapes, X.shape[0], points.dtype, net.dtype)) as ws:
         scratch = _Scratch(ws, K, X.shape[0] * max(n_out for n_out, _ in shapes))
         moved, entry = _moved(points, base, ws)
         out = np.empty(K, dtype=points.dtype if points.dtype.kind == "c" else net.dtype)
@@ -155,7 +155,7 @@ def _moved(points: np.ndarray, base: np.ndarray, ws) -> tuple[np.ndarray, np.nda
     a fresh mmap where the allocator returns memory eagerly (a dask worker)."""
     K, n = points.shape
     block = max(1, min(K, DIFF_BYTES // max(1, n)))
-    diff = ws.array("diff", (block, n), np.dtype(bool))
+    diff = ws.at_least("diff", block * n, np.dtype(bool))[: block * n].reshape(block, n)
     moved, entry = np.empty(K, dtype=np.intp), np.empty(K, dtype=np.intp)
     for lo in range(0, K, block):
         hi = min(K, lo + block)
@@ -168,11 +168,13 @@ def _moved(points: np.ndarray, base: np.ndarray, ws) -> tuple[np.ndarray, np.nda
 class _Scratch:
     """Arrays of ``G <= K`` points' rows from a workspace: one flat array per name, sized for all ``K``
     points of the call, of which a call for ``G`` of them takes the first ``G`` rows' worth
-    (contiguous).  The points of a call split between the layers in ever different numbers, so
-    an array per exact shape would be reallocated on nearly every call; this one is reallocated
-    only when ``K`` or the dtype changes.  A ``wide`` array has room for ``wide`` numbers per
-    point (``m`` times the widest layer), so that one name serves every layer: the ``z`` and the
-    ``a`` of the stacked layers take turns in two such arrays instead of one pair per layer."""
+    (contiguous).  The points of a call split between the layers in ever different numbers, and
+    a chunk's last call has fewer points, so an array per exact shape would be reallocated on
+    nearly every call; this one only when a call has more points than any before it in the
+    thread (:meth:`~gradlab.nn._workspace.Workspace.at_least`).  A ``wide`` array has room for
+    ``wide`` numbers per point (``m`` times the widest layer), so that one name serves every
+    layer: the ``z`` and the ``a`` of the stacked layers take turns in two such arrays instead
+    of one pair per layer."""
 
     __slots__ = ("ws", "K", "wide")
 
@@ -183,7 +185,7 @@ class _Scratch:
         size = 1
         for s in shape:
             size *= s
-        flat = self.ws.array(name, (self.K * (self.wide if wide else size),), np.dtype(dtype))
+        flat = self.ws.at_least(name, self.K * (self.wide if wide else size), np.dtype(dtype))
         return flat[: G * size].reshape(G, *shape)
 
 
@@ -243,7 +245,7 @@ def _mlp_one_entry(net, Y, cache: _MLPBase, points: np.ndarray, rows: np.ndarray
                 # contiguous memory before BLAS; the copy is made here, into reused memory, so the
                 # GEMM is the same call on the same numbers (the same bits) without a fresh array each time
                 part = buf("re-im", G, (m, A.shape[1]), W.dtype, wide=True).reshape(A.shape)
-                prod = buf("re-im W", G, (m, W.shape[0]), W.dtype, wide=True).reshape(G * m, W.shape[0])
+                prod = buf(("re-im W", l2), G, (m, W.shape[0]), W.dtype).reshape(G * m, W.shape[0])
                 np.copyto(part, A.real)
                 z.real = np.matmul(part, W.T, out=prod)
                 np.copyto(part, A.imag)
