@@ -25,12 +25,21 @@ thread (or task) that entered it and in nothing else.
 
 Chunks
 ------
-``min(n, CHUNKS_PER_WORKER * workers, MAX_CHUNKS)`` chunks of (nearly) equal size, with
+At most ``min(n, CHUNKS_PER_WORKER * workers, MAX_CHUNKS)`` chunks of (nearly) equal size, with
 ``workers`` the threads of the cluster (``sum(client.nthreads().values())``) or of the
 local pool (dask's ``num_workers``, else the CPU count).  Four chunks per worker let a fast
-worker take over the tail of a slow one; the bound keeps the per-task overhead (a few
-milliseconds on a LocalCluster: ``benchmarks/test_bench_parallel.py``) small against the
-work of a chunk.
+worker take over the tail of a slow one.  Fewer where the work is small: every chunk should
+take at least :data:`ROUND_TRIPS_PER_CHUNK` task round trips, so that the per-task overhead
+stays a few percent of the work.  The round trip is measured once per scheduler (a no-op
+task, :func:`round_trip`: a few milliseconds on a LocalCluster); the cost of an entry is
+measured on the first *batch* of entries, which the caller computes itself, in the serial
+run's order, while the rest is farmed out.
+
+Chunk bounds are multiples of the kernel's batch (the entries one batched call of
+``values`` takes, the ``batch`` the backend passes: :func:`gradlab.backends.stencil.batch_size`).
+A chunk that is not wastes a partial batch at each end, and, aligned, every call a worker makes
+is one the serial run makes, on the same points: the bits do not even depend on BLAS choosing
+its kernel by matrix size.
 
 Progress
 --------
@@ -57,6 +66,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import sys
+import time
+import weakref
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -67,6 +78,10 @@ from .objective import Counted, describe
 LOCAL = ("threads", "processes", "synchronous")
 CHUNKS_PER_WORKER = 4
 MAX_CHUNKS = 1024
+#: a chunk's work should take at least this many task round trips (overhead <= about 5%)
+ROUND_TRIPS_PER_CHUNK = 20
+#: no-op tasks timed to measure a round trip (the fastest counts: the others met a busy scheduler)
+TRIP_SAMPLES = 3
 #: entries at least per slice of the serial loop when a progress bar is attached
 PROGRESS_SLICE = 256
 
@@ -186,11 +201,68 @@ def workers(scheduler: object) -> int:
     return int(dask.config.get("num_workers", None) or CPU_COUNT)
 
 
-def chunks(n: int, workers: int) -> list[tuple[int, int]]:
-    """``0..n`` cut into ``min(n, CHUNKS_PER_WORKER * workers, MAX_CHUNKS)`` contiguous ranges."""
-    c = max(1, min(n, CHUNKS_PER_WORKER * workers, MAX_CHUNKS))
-    bounds = [n * k // c for k in range(c + 1)]
+def chunks(
+    n: int, workers: int, *, align: int = 1, entry_seconds: float | None = None, trip_seconds: float | None = None
+) -> list[tuple[int, int]]:
+    """``0..n`` cut into at most ``min(n, CHUNKS_PER_WORKER * workers, MAX_CHUNKS)`` contiguous ranges.
+
+    ``align``: every bound but the last is a multiple of it (the kernel's batch of entries).
+    ``entry_seconds`` and ``trip_seconds`` (the measured cost of an entry and of a task's round
+    trip): no more chunks than leave each at least :data:`ROUND_TRIPS_PER_CHUNK` round trips of
+    work (at least one chunk).
+
+    >>> chunks(10, 2)[:3], len(chunks(10, 2))
+    ([(0, 1), (1, 2), (2, 3)], 8)
+    >>> chunks(1000, 2, align=64)   # 16 batches (the last partial) in 8 chunks of 2
+    [(0, 128), (128, 256), (256, 384), (384, 512), (512, 640), (640, 768), (768, 896), (896, 1000)]
+    >>> chunks(1000, 2, align=64, entry_seconds=1e-5, trip_seconds=1e-3)   # 10 ms of work: one chunk
+    [(0, 1000)]
+    """
+    align = max(1, int(align))
+    units = -(-n // align)  # batches, the last one possibly partial
+    c = min(units, CHUNKS_PER_WORKER * workers, MAX_CHUNKS)
+    if entry_seconds is not None and trip_seconds is not None and trip_seconds > 0:
+        c = min(c, int(n * entry_seconds / (ROUND_TRIPS_PER_CHUNK * trip_seconds)))
+    c = max(1, c)
+    bounds = [min(n, align * (units * k // c)) for k in range(c + 1)]
+    bounds[-1] = n
     return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _noop() -> None:
+    return None
+
+
+_TRIPS: dict = {}  # scheduler name -> seconds
+_CLIENT_TRIPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Client -> seconds
+
+
+def round_trip(scheduler: object) -> float:
+    """Seconds a no-op task takes from submission to its result on ``scheduler`` (the fastest of
+    :data:`TRIP_SAMPLES`), measured once per client or local scheduler and kept."""
+    client = _is_client(scheduler)
+    cached = _CLIENT_TRIPS.get(scheduler) if client else _TRIPS.get(scheduler)
+    if cached is not None:
+        return cached
+    times = []
+    if client:
+        for _ in range(TRIP_SAMPLES):
+            t = time.perf_counter()
+            scheduler.submit(_noop, pure=False).result()
+            times.append(time.perf_counter() - t)
+    else:
+        dask = _import_dask()
+        for _ in range(TRIP_SAMPLES):  # a local pool: per task, in a graph of a few (a pool's start shared)
+            tasks = [dask.delayed(_noop, pure=False)() for _ in range(4)]
+            t = time.perf_counter()
+            dask.compute(*tasks, scheduler=scheduler)
+            times.append((time.perf_counter() - t) / len(tasks))
+    trip = min(times)
+    if client:
+        _CLIENT_TRIPS[scheduler] = trip
+    else:
+        _TRIPS[scheduler] = trip
+    return trip
 
 
 class _Tracked(Counted):
@@ -270,6 +342,7 @@ def map_entries(
     per_entry: int,
     scheduler: object = None,
     progress: object = None,
+    batch: int = 1,
     **static,
 ) -> tuple[np.ndarray, ...]:
     """``kernel(counted, x, steps=steps, start=0, stop=n, **static)``, run in chunks on ``scheduler``.
@@ -281,6 +354,9 @@ def map_entries(
     evaluations added to ``counted.evaluations``.  With no scheduler (argument or
     :func:`use`), this is the plain call.  ``progress``: a tqdm-like bar over the entries,
     advanced as chunks come back (serially: after each slice of about 1% of them).
+    ``batch``: the entries one call of the kernel's batched ``values`` takes (1 for a plain ``f``;
+    :func:`~gradlab.backends.stencil.batch_size` over the points an entry needs): chunk bounds are
+    multiples of it, and the caller computes the first batch itself, timed, to size the chunks.
     """
     scheduler = current(scheduler)
     n = steps.size
@@ -291,13 +367,34 @@ def map_entries(
     if isinstance(scheduler, str) and scheduler not in LOCAL:
         with use(scheduler, progress=_PROGRESS.get()) as client:
             return map_entries(
-                kernel, counted, x, steps, per_entry=per_entry, scheduler=client, progress=progress, **static
+                kernel,
+                counted,
+                x,
+                steps,
+                per_entry=per_entry,
+                scheduler=client,
+                progress=progress,
+                batch=batch,
+                **static,
             )
     objective = counted.objective
     if scheduler != "threads":
         _serialisable(objective, scheduler)
-    ranges = chunks(n, workers(scheduler))
     base = counted.evaluations
+    # the first batch here, timed: the cost of an entry that sizes the chunks (the serial run's
+    # first call, so its values and its count are the serial run's too)
+    align = max(1, int(batch))
+    head = min(n, align)
+    t = time.perf_counter()
+    first = kernel(counted, x, steps=steps, start=0, stop=head, **static)
+    entry_seconds = (time.perf_counter() - t) / max(1, head)
+    if progress is not None:
+        progress.update(head)
+    if head == n:
+        return first
+    trip = round_trip(scheduler)
+    ranges = [(head + lo, head + hi) for lo, hi in chunks(n - head, workers(scheduler), align=align,
+              entry_seconds=entry_seconds, trip_seconds=trip)]  # fmt: skip
     mode = (counted.vector, counted.shape)
     args = [(lo, hi, base + lo * per_entry) for lo, hi in ranges]
     if _is_client(scheduler):
@@ -305,7 +402,7 @@ def map_entries(
     else:
         results = _on_local(scheduler, kernel, objective, x, steps, args, static, mode, progress)
     counted.evaluations += sum(count for _, count, _ in results)
-    parts = [out for out, _, _ in results]
+    parts = [first, *(out for out, _, _ in results)]
     if counted.vector:
         _one_shape(counted, [shape for _, _, shape in results], ranges)
     return tuple(np.concatenate(column) for column in zip(*parts))

@@ -303,3 +303,137 @@ def test_a_progress_bar_advances_by_every_entry_once_in_batches():
                                  progress=bar)  # fmt: skip
     assert sum(bar.steps) == theta.size and values.shape == (theta.size, 2)
     assert len(bar.steps) == -(-theta.size // max(4, stencil.PROGRESS_SLICE // 4 * 4))  # one update per slice
+
+
+def _reference_mlp_values(obj, points):
+    """``mlp_values`` as it was written before its arrays came from a workspace (fresh arrays for
+    every (G, m, n) temporary): the values the rewrite must reproduce to the bit."""
+    from gradlab.nn.activations import log_softmax
+    from gradlab.nn.batched import _MLPBase, base_of
+
+    net, X, Y = obj.net, obj.X, obj.Y
+    base = base_of(points)
+    cache = _MLPBase(net, X, base)
+    diff = points != base
+    moved, entry = np.count_nonzero(diff, axis=1), diff.argmax(axis=1)
+    out = np.empty(len(points), dtype=points.dtype if points.dtype.kind == "c" else net.dtype)
+    for k in np.flatnonzero(moved != 1):
+        out[k] = obj.value(points[k])
+    single = np.flatnonzero(moved == 1)
+    layer_of = np.searchsorted(cache.starts, entry[single], side="right") - 1
+    for l in range(net.n_layers):
+        rows = single[layer_of == l]
+        if not rows.size:
+            continue
+        q = entry[rows]
+        G = len(rows)
+        wsl, (n_out, n_in), bsl = net._layout[l]
+        a, u = cache.inputs[l], cache.products[l]
+        m = a.shape[0]
+        new = points[rows, q]
+        is_bias = q >= bsl.start
+        i = np.where(is_bias, q - bsl.start, (q - wsl.start) // n_in)
+        j = np.where(is_bias, 0, (q - wsl.start) % n_in)
+        col = np.empty((G, m), dtype=np.result_type(points.dtype, u.dtype))
+        col[...] = u.T[i]
+        w = ~is_bias
+        col[w] += (new[w] - cache.base[q[w]])[:, None] * a.T[j[w]]
+        col += np.where(is_bias, new, cache.layers[l][1][i])[:, None]
+        if l == net.n_layers - 1:
+            z = np.repeat(cache.zs[l][None].astype(col.dtype), G, axis=0)
+            z[np.arange(G), :, i] = col
+        else:
+            delta = net.hidden[l].f(col) - cache.inputs[l + 1].T[i]
+            W1 = cache.layers[l + 1][0]
+            z = (cache.zs[l + 1][None] + delta[:, :, None] * W1.T[i][:, None, :]).reshape(G * m, -1)
+            for l2 in range(l + 2, net.n_layers):
+                A = net.hidden[l2 - 1].f(z)
+                W, bias = cache.layers[l2]
+                if A.dtype.kind == "c":
+                    z = np.empty(A.shape[:-1] + (W.shape[0],), dtype=A.dtype)
+                    z.real, z.imag = A.real @ W.T, A.imag @ W.T
+                else:
+                    z = A @ W.T
+                z += bias
+            z = z.reshape(G, m, -1)
+        n = z.shape[2]
+        if (net.head.output_name, net.head.loss_name) == ("softmax", "cross_entropy"):
+            J = -(Y * log_softmax(z.reshape(G * m, n)).reshape(G, m, n)).reshape(G, m * n).sum(axis=1)
+        else:
+            J = np.array([net.head.total(z[k], Y) for k in range(G)])
+        J = J / m
+        if net.l2:
+            own, terms = points[rows, wsl], cache.squares
+            J = J + 0.5 * net.l2 * np.array(
+                [sum([*terms[:l], np.dot(own[k], own[k]), *terms[l + 1 :]]) for k in range(G)]
+            )
+        out[rows] = J
+    return out
+
+
+@pytest.mark.parametrize("complex_points", [False, True])
+@pytest.mark.parametrize(("activation", "output", "loss", "l2", "dtype"), [
+    ("tanh", "softmax", "cross_entropy", 0.0, np.float64),
+    ("tanh", "softmax", "cross_entropy", 0.1, np.float32),
+    ("sigmoid", "softmax", "cross_entropy", 0.0, np.float64),
+    ("relu", "identity", "mse", 0.0, np.float64),
+])  # fmt: skip
+def test_mlp_values_in_workspace_memory_are_bitwise_the_fresh_array_computation(
+    complex_points, activation, output, loss, l2, dtype
+):
+    # the workspace rewrite runs the same operations with out= arguments: every value is the
+    # fresh-array computation's to the bit, on a first call, on a repeated one (reused memory,
+    # the base cached) and on one of fewer points (a prefix of the same memory)
+    from gradlab.nn.batched import mlp_values
+
+    net = nn.MLP([7, 6, 5, 4], activation=activation, output=output, loss=loss, l2=l2, dtype=dtype)
+    X, Y = net.random_batch(9, seed=1)
+    obj, theta = net.objective(X, Y), net.init(seed=2)
+    g = np.random.default_rng(5)
+    for K in (40, 40, 13):
+        entries = np.concatenate([np.arange(theta.size), g.integers(0, theta.size, K)])[
+            g.permutation(theta.size + K)[:K]
+        ]
+        cdt = np.complex64 if dtype == np.float32 else np.complex128
+        points = np.repeat(theta[None], K, axis=0).astype(cdt if complex_points else dtype)
+        if complex_points:
+            points.imag[np.arange(K), entries] = 1e-20
+        else:
+            points[np.arange(K), entries] += g.normal(size=K) * 1e-3
+        points[0, :2] += 0.5  # a point that moves two entries: evaluated by value
+        got = mlp_values(obj, points)
+        want = _reference_mlp_values(obj, points)
+        assert got.dtype == want.dtype
+        assert np.array_equal(got.view(np.uint8), want.view(np.uint8))  # bitwise, -0.0 and all
+
+
+def test_batched_mlp_values_reuse_their_memory_across_calls_of_any_size():
+    # steady state: after the first call, calls of fewer points (a chunk's last, partial batch) and
+    # of as many again allocate no scratch array (the workspace hands back the same ones)
+    from gradlab.nn import _workspace
+    from gradlab.nn.batched import mlp_values
+
+    net = nn.MLP([7, 6, 5, 4], activation="tanh", output="softmax", loss="cross_entropy")
+    X, Y = net.random_batch(9, seed=1)
+    obj, theta = net.objective(X, Y), net.init(seed=2)
+
+    def points(K):
+        p = np.repeat(theta[None], K, axis=0)
+        p[np.arange(K), np.arange(K) % theta.size] += 1e-3
+        return p
+
+    first = mlp_values(obj, points(40))
+    key = ("batched-mlp", tuple(s for _, s, _ in net._layout), 9, np.dtype(np.float64), net.dtype)
+    ws = _workspace.workspace(key)
+    held = {name: a for name, a in ws._arrays.items()}
+    assert {"z", "a", "diff"} <= set(held) and ws.nbytes == sum(a.nbytes for a in held.values())
+    mlp_values(obj, points(13))
+    again = mlp_values(obj, points(40))
+    assert all(ws._arrays[name] is a for name, a in held.items()) and set(ws._arrays) == set(held)
+    assert np.array_equal(first, again)
+    # at_least: grows, never shrinks, and a new dtype is a new array
+    a = ws.at_least("probe", 10, np.dtype(np.float64))
+    assert (
+        ws.at_least("probe", 4, np.dtype(np.float64)) is a and ws.at_least("probe", 11, np.dtype(np.float64)).size == 11
+    )
+    assert ws.at_least("probe", 4, np.dtype(np.float32)).dtype == np.float32

@@ -122,8 +122,9 @@ class Bar:
 
 @pytest.mark.parametrize("scheduler", [None, "threads", "synchronous", "cluster"])
 @pytest.mark.parametrize("backend", ["central", "complex_step"])
-def test_a_progress_bar_advances_as_chunks_come_back(backend, scheduler, client):
-    n = 1000  # serial: slices of 256 entries; on a scheduler: one update per chunk
+def test_a_progress_bar_advances_as_chunks_come_back(backend, scheduler, client, monkeypatch):
+    n = 1000  # serial: slices of 256 entries; on a scheduler: the caller's first entry, then one update per chunk
+    monkeypatch.setattr(parallel, "round_trip", lambda scheduler: 1e-12)  # as many chunks as the workers take
     x = np.linspace(-1.0, 1.0, n)
     counted = Counted(lambda v: np.sum(np.sin(v) * v))
     bar = Bar(counted)
@@ -140,7 +141,8 @@ def test_a_progress_bar_advances_as_chunks_come_back(backend, scheduler, client)
         seen = [e for _, e in bar.updates]
         assert seen == sorted(seen) and seen[0] < seen[-1] <= counted.evaluations
     else:  # one update per chunk (the counts reach the caller's counter at the end)
-        assert len(steps) == len(parallel.chunks(n, parallel.workers(sched))) > 1
+        assert steps[0] == 1  # a plain f: a batch of one entry, computed by the caller
+        assert len(steps) - 1 == len(parallel.chunks(n - 1, parallel.workers(sched))) > 1
 
 
 def test_gradchecks_progress_bar_reaches_its_total_on_a_scheduler(monkeypatch, capsys, problem):
@@ -157,6 +159,48 @@ def test_chunks_cover_the_range_in_order():
     assert parallel.chunks(10, 2) == [(0, 1), (1, 2), (2, 3), (3, 5), (5, 6), (6, 7), (7, 8), (8, 10)]
     assert parallel.chunks(3, 8) == [(0, 1), (1, 2), (2, 3)]
     assert len(parallel.chunks(10**7, 10**4)) == parallel.MAX_CHUNKS
+
+
+def test_chunks_align_to_the_batch_and_are_as_many_as_the_work_pays_for():
+    # 1000 entries in batches of 64: 16 batches (the last of 40), every bound but the end a multiple of 64
+    assert parallel.chunks(1000, 2, align=64) == [(k * 128, min(1000, k * 128 + 128)) for k in range(8)]
+    assert parallel.chunks(1000, 100, align=64) == [(k * 64, min(1000, k * 64 + 64)) for k in range(16)]
+    # 0.1 s of work at 1 ms a round trip pays for 0.1 / (20 * 1e-3) = 5 chunks: 16 batches cut 3, 3, 3, 3, 4
+    five = parallel.chunks(1000, 2, align=64, entry_seconds=1e-4, trip_seconds=1e-3)
+    assert five == [(0, 192), (192, 384), (384, 576), (576, 768), (768, 1000)]
+    assert len(parallel.chunks(1000, 2, align=64, entry_seconds=1e-3, trip_seconds=1e-3)) == 8  # capped at 4 a worker
+    assert parallel.chunks(1000, 2, align=64, entry_seconds=1e-6, trip_seconds=1e-3) == [(0, 1000)]  # at least one
+    assert parallel.chunks(50, 2, align=64) == [(0, 50)]
+    for n, w, a in [(1, 1, 1), (7, 3, 2), (129, 2, 64), (13770, 2, 64), (13770, 2, 128), (5, 8, 1)]:
+        got = parallel.chunks(n, w, align=a)
+        assert got[0][0] == 0 and got[-1][1] == n and all(hi == lo2 for (_, hi), (lo2, _) in zip(got, got[1:]))
+        assert all(lo < hi for lo, hi in got) and all(hi % a == 0 for _, hi in got[:-1])
+
+
+def test_round_trip_is_measured_once_per_scheduler(client):
+    first = parallel.round_trip(client)
+    assert 0 < first < 1 and parallel.round_trip(client) == first  # kept: the same number
+    assert 0 < parallel.round_trip("threads") < 1
+
+
+@pytest.mark.parametrize("backend", ["central", "complex_step"])
+def test_a_batched_mlp_farmed_out_in_aligned_chunks_is_bitwise_serial(backend, client, monkeypatch):
+    # a batch of 8 points: 4 entries a call for central, 8 for the complex step; the caller computes
+    # the first batch, the workers the rest in chunks whose bounds are multiples of it
+    net = gradlab.MLP([6, 7, 5, 3], activation="tanh", output="softmax", loss="cross_entropy")
+    X, Y = net.random_batch(5, seed=3)
+    obj, theta = net.objective(X, Y), net.init(seed=3)
+    monkeypatch.setattr(parallel, "round_trip", lambda scheduler: 1e-12)
+    seen = []
+    chunks = parallel.chunks
+    monkeypatch.setattr(parallel, "chunks", lambda *a, **k: seen.append((a, k)) or chunks(*a, **k))
+    serial = gradlab.differentiate(obj, theta, backend=backend, batch=8)
+    r = gradlab.differentiate(obj, theta, backend=backend, batch=8, scheduler=client)
+    assert r.gradient.tobytes() == serial.gradient.tobytes() and r.evaluations == serial.evaluations
+    align = 4 if backend == "central" else 8
+    (n, workers), kw = seen[-1]
+    assert n == theta.size - align and kw["align"] == align and workers == 2
+    assert len(chunks(*seen[-1][0], **kw)) == 8  # the workers got 4 chunks each
 
 
 @pytest.mark.parametrize(

@@ -128,8 +128,9 @@ class ComplexStep(Backend):
             )
         steps = self.default_step(flat) if h is None else np.full(flat.size, float(h))
         real, imag = parallel.map_entries(
-            complex_values, objective, x, steps, per_entry=1, scheduler=scheduler, progress=progress
-        )
+            complex_values, objective, x, steps, per_entry=1, scheduler=scheduler, progress=progress,
+            batch=stencil.batch_size(objective, x, 2 * x.itemsize),  # chunks on the kernel's batches
+        )  # fmt: skip
         out = imag.shape[1:]  # the shape of f's values: () for a scalar f
         g = imag / steps.reshape(-1, *(1,) * len(out))  # (n,) + out
         if h is None:

@@ -360,6 +360,7 @@ def all_node_values(
     moving = sum(1 for o in offsets if o != 0)
     return parallel.map_entries(
         node_values, objective, x, steps, per_entry=moving, scheduler=scheduler, progress=progress,
+        batch=max(1, stencil.batch_size(objective, x) // max(1, moving)),  # chunks on the kernel's batches
         offsets=offsets, f0=f0, checked=True,
     )  # fmt: skip
 

@@ -64,6 +64,18 @@ class Workspace:
             self.grew = True
         return a
 
+    def at_least(self, name: Hashable, size: int, dtype: np.dtype) -> np.ndarray:
+        """A flat uninitialised array of at least ``size`` elements of ``dtype`` for ``name``: the
+        previous call's when it is large enough (grown, never shrunk, so that calls of varying
+        sizes, as the batched values' partial batches are, do not reallocate back and forth)."""
+        a = self._arrays.get(name)
+        if a is None or a.size < size or a.dtype != dtype or a.ndim != 1:
+            self.nbytes -= 0 if a is None else a.nbytes
+            a = self._arrays[name] = np.empty(size, dtype)
+            self.nbytes += a.nbytes
+            self.grew = True
+        return a
+
     def halves(self, name: Hashable, m: int, n: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
         """The upper and lower ``m`` rows of a ``(2 m, n)`` array for ``name``: the same two view
         objects on every call, so that :func:`whole` can give back the array they are the halves of

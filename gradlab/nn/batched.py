@@ -55,8 +55,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import ACTIVATIONS, log_softmax
+from ._workspace import workspace
+from .activations import ACTIVATIONS
 from .layers import LSTM, RNN, Activation, Attention, AvgPool2d, Conv2d, Dense, Flatten, LayerNorm, MaxPool2d
+
+#: the memory of the block of ``points != base`` rows :func:`mlp_values` compares at a time
+DIFF_BYTES = 2**16
 
 
 def base_of(points: np.ndarray) -> np.ndarray:
@@ -119,19 +123,20 @@ def mlp_values(objective, points: np.ndarray) -> np.ndarray:
     if cache is None or cache.base.dtype != base.dtype or not np.array_equal(cache.base, base):
         cache = _MLPBase(net, X, base)
         objective._stacked_base = cache  # one assignment: a thread sees the old base or the new one
-    diff = points != base
-    moved = np.count_nonzero(diff, axis=1)
-    entry = diff.argmax(axis=1)  # the one entry a stencil's point moves
-    out = np.empty(K, dtype=points.dtype if points.dtype.kind == "c" else net.dtype)
-    for k in np.flatnonzero(moved != 1).tolist():  # the base itself, or a point that moves several entries
-        out[k] = objective.value(points[k])
-    single = np.flatnonzero(moved == 1)
-    layer_of = np.searchsorted(cache.starts, entry[single], side="right") - 1
-    with np.errstate(over="ignore", invalid="ignore"):
-        for l in range(net.n_layers):
-            rows = single[layer_of == l]
-            if rows.size:
-                out[rows] = _mlp_one_entry(net, Y, cache, points, rows, entry[rows], l)
+    shapes = tuple(shape for _, shape, _ in net._layout)
+    with workspace(("batched-mlp", shapes, X.shape[0], points.dtype, net.dtype)) as ws:
+        scratch = _Scratch(ws, K, X.shape[0] * max(n_out for n_out, _ in shapes))
+        moved, entry = _moved(points, base, ws)
+        out = np.empty(K, dtype=points.dtype if points.dtype.kind == "c" else net.dtype)
+        for k in np.flatnonzero(moved != 1).tolist():  # the base itself, or a point that moves several entries
+            out[k] = objective.value(points[k])
+        single = np.flatnonzero(moved == 1)
+        layer_of = np.searchsorted(cache.starts, entry[single], side="right") - 1
+        with np.errstate(over="ignore", invalid="ignore"):
+            for l in range(net.n_layers):
+                rows = single[layer_of == l]
+                if rows.size:
+                    out[rows] = _mlp_one_entry(net, Y, cache, points, rows, entry[rows], l, scratch)
     bad = np.flatnonzero(~np.isfinite(out))
     if bad.size:
         k = int(bad[0])
@@ -143,8 +148,60 @@ def mlp_values(objective, points: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mlp_one_entry(net, Y, cache: _MLPBase, points: np.ndarray, rows: np.ndarray, q: np.ndarray, l: int):
-    """``J`` at the points ``points[rows]``, each of which moves the one entry ``q`` of layer ``l`` (0-based)."""
+def _moved(points: np.ndarray, base: np.ndarray, ws) -> tuple[np.ndarray, np.ndarray]:
+    """How many entries each point moves from ``base``, and the first one it moves (the one, for a
+    stencil's point), from ``points != base`` a block of rows at a time in reused memory: the whole
+    ``(K, n)`` comparison at once would be a fresh 1.7 MB (``K = 128``, ``n = 13,770``) on every call,
+    a fresh mmap where the allocator returns memory eagerly (a dask worker)."""
+    K, n = points.shape
+    block = max(1, min(K, DIFF_BYTES // max(1, n)))
+    diff = ws.at_least("diff", block * n, np.dtype(bool))[: block * n].reshape(block, n)
+    moved, entry = np.empty(K, dtype=np.intp), np.empty(K, dtype=np.intp)
+    for lo in range(0, K, block):
+        hi = min(K, lo + block)
+        d = np.not_equal(points[lo:hi], base, out=diff[: hi - lo])
+        moved[lo:hi] = np.count_nonzero(d, axis=1)
+        entry[lo:hi] = d.argmax(axis=1)
+    return moved, entry
+
+
+class _Scratch:
+    """Arrays of ``G <= K`` points' rows from a workspace: one flat array per name, sized for all ``K``
+    points of the call, of which a call for ``G`` of them takes the first ``G`` rows' worth
+    (contiguous).  The points of a call split between the layers in ever different numbers, and
+    a chunk's last call has fewer points, so an array per exact shape would be reallocated on
+    nearly every call; this one only when a call has more points than any before it in the
+    thread (:meth:`~gradlab.nn._workspace.Workspace.at_least`).  A ``wide`` array has room for
+    ``wide`` numbers per point (``m`` times the widest layer), so that one name serves every
+    layer: the ``z`` and the ``a`` of the stacked layers take turns in two such arrays instead
+    of one pair per layer."""
+
+    __slots__ = ("ws", "K", "wide")
+
+    def __init__(self, ws, K: int, wide: int):
+        self.ws, self.K, self.wide = ws, K, wide
+
+    def __call__(self, name, G: int, shape: tuple[int, ...], dtype, wide: bool = False) -> np.ndarray:
+        size = 1
+        for s in shape:
+            size *= s
+        flat = self.ws.at_least(name, self.K * (self.wide if wide else size), np.dtype(dtype))
+        return flat[: G * size].reshape(G, *shape)
+
+
+def _fresh(name, G: int, shape: tuple[int, ...], dtype, wide: bool = False) -> np.ndarray:
+    """Without a workspace: a fresh array for every name."""
+    return np.empty((G, *shape), dtype)
+
+
+def _mlp_one_entry(net, Y, cache: _MLPBase, points: np.ndarray, rows: np.ndarray, q: np.ndarray, l: int,
+                   scratch=None):  # fmt: skip
+    """``J`` at the points ``points[rows]``, each of which moves the one entry ``q`` of layer ``l`` (0-based).
+
+    The ``(G, m, n)`` arrays are written into ``scratch``'s memory (:class:`_Scratch`) with the
+    ``out=`` forms of the same operations the fresh-array expressions run, so the values are the
+    same to the bit; only the returned ``(G,)`` values are fresh."""
+    buf = _fresh if scratch is None else scratch
     G = len(rows)
     wsl, (n_out, n_in), bsl = net._layout[l]
     a, u = cache.inputs[l], cache.products[l]  # (m, n_in), (m, n_out)
@@ -154,34 +211,50 @@ def _mlp_one_entry(net, Y, cache: _MLPBase, points: np.ndarray, rows: np.ndarray
     # the column i of z[l] each point changes, as the loop computes it: (a W'^T)[:, i] + b'[i]
     i = np.where(is_bias, q - bsl.start, (q - wsl.start) // n_in)
     j = np.where(is_bias, 0, (q - wsl.start) % n_in)
-    col = np.empty((G, m), dtype=np.result_type(points.dtype, u.dtype))
+    dtype = np.result_type(points.dtype, u.dtype)
+    col = buf("col", G, (m,), dtype)
     col[...] = u.T[i]  # (a W^T)[:, i]: bitwise the loop's where only a bias moves
     w = ~is_bias
     col[w] += (new[w] - cache.base[q[w]])[:, None] * a.T[j[w]]  # the rank-one term d a[:, j]
     b = cache.layers[l][1]
     col += np.where(is_bias, new, b[i])[:, None]  # the point's own bias
     if l == net.n_layers - 1:  # the last layer: z[L] is the base's but for one column
-        z = np.repeat(cache.zs[l][None].astype(col.dtype), G, axis=0)
+        z = buf("z", G, (m, n_out), dtype, wide=True)
+        z[...] = cache.zs[l][None]  # the base's z[L] (cast to complex for complex points: exact)
         z[np.arange(G), :, i] = col
     else:
         # a[l] differs from the base's in column i only, so z[l+1] by an outer product
         act = net.hidden[l]
-        delta = act.f(col) - cache.inputs[l + 1].T[i]  # (G, m)
+        fcol = act.f(col) if act.f_out is None else act.f_out(col, buf("fcol", G, (m,), dtype))
+        delta = np.subtract(fcol, cache.inputs[l + 1].T[i], out=buf("delta", G, (m,), dtype))  # (G, m)
         W1 = cache.layers[l + 1][0]  # (n[l+1], n[l])
-        z = cache.zs[l + 1][None] + delta[:, :, None] * W1.T[i][:, None, :]  # (G, m, n[l+1])
-        z = z.reshape(G * m, -1)
+        n1 = W1.shape[0]
+        z = np.multiply(delta[:, :, None], W1.T[i][:, None, :], out=buf("z", G, (m, n1), dtype, wide=True))
+        np.add(cache.zs[l + 1][None], z, out=z)  # (G, m, n[l+1]): z_base[l+1] + the outer product
+        z = z.reshape(G * m, n1)
         for l2 in range(l + 2, net.n_layers):  # the layers above: the base's weights, all G points stacked
-            A = net.hidden[l2 - 1].f(z)
-            W, bias = cache.layers[l2]
-            if A.dtype.kind == "c":
-                z = np.empty(A.shape[:-1] + (W.shape[0],), dtype=A.dtype)
-                z.real = A.real @ W.T
-                z.imag = A.imag @ W.T
+            act = net.hidden[l2 - 1]
+            if act.f_out is None:
+                A = act.f(z)
             else:
-                z = A @ W.T
+                A = act.f_out(z, buf("a", G, (m, z.shape[1]), dtype, wide=True).reshape(z.shape))
+            W, bias = cache.layers[l2]
+            z = buf("z", G, (m, W.shape[0]), dtype, wide=True).reshape(G * m, W.shape[0])  # z[l2-1] is spent
+            if A.dtype.kind == "c":
+                # Re A W^T and Im A W^T as two real GEMMs.  numpy copies a strided operand (A.real) to
+                # contiguous memory before BLAS; the copy is made here, into reused memory, so the
+                # GEMM is the same call on the same numbers (the same bits) without a fresh array each time
+                part = buf("re-im", G, (m, A.shape[1]), W.dtype, wide=True).reshape(A.shape)
+                prod = buf(("re-im W", l2), G, (m, W.shape[0]), W.dtype).reshape(G * m, W.shape[0])
+                np.copyto(part, A.real)
+                z.real = np.matmul(part, W.T, out=prod)
+                np.copyto(part, A.imag)
+                z.imag = np.matmul(part, W.T, out=prod)
+            else:
+                np.matmul(A, W.T, out=z)
             z += bias
         z = z.reshape(G, m, -1)
-    J = totals(net.head, z, Y) / m
+    J = totals(net.head, z, Y, scratch) / m
     if net.l2:
         # the penalty's terms in the loop's order, layer l's from each point's own weights
         own = points[rows, wsl]
@@ -190,27 +263,36 @@ def _mlp_one_entry(net, Y, cache: _MLPBase, points: np.ndarray, rows: np.ndarray
     return J
 
 
-def totals(head, z: np.ndarray, Y: np.ndarray) -> np.ndarray:
+def totals(head, z: np.ndarray, Y: np.ndarray, scratch=None) -> np.ndarray:
     """``head.total(z[k], Y)`` for each of the ``G`` points' ``z[k]`` (``z`` of shape ``(G, m, n)``).
 
     The heads of the loss table are computed for all points at once, from the same row-wise
     functions on the stacked samples and the same elementwise formula as
     :mod:`gradlab.nn.losses`; each point's sum then runs over its own ``m n`` contiguous terms.
     The first point is computed by ``head.total`` too, and must agree to the bit: a head whose
-    formula is not the table's (or a numpy that sums otherwise) is then called point by point."""
+    formula is not the table's (or a numpy that sums otherwise) is then called point by point.
+    ``scratch`` (a :class:`_Scratch`): where the softmax head's temporaries go (fresh arrays without one)."""
     G, m, n = z.shape
-    totals = _table_totals(head, z, Y)
+    totals = _table_totals(head, z, Y, _fresh if scratch is None else scratch)
     if totals is None or totals[0] != head.total(z[0], Y):
         return np.array([head.total(z[k], Y) for k in range(G)])
     return totals
 
 
-def _table_totals(head, z: np.ndarray, Y: np.ndarray) -> np.ndarray | None:
+def _table_totals(head, z: np.ndarray, Y: np.ndarray, buf=_fresh) -> np.ndarray | None:
     G, m, n = z.shape
     key = (head.output_name, head.loss_name)
     flat = z.reshape(G * m, n)
     if key == ("softmax", "cross_entropy"):
-        terms = Y * log_softmax(flat).reshape(G, m, n)  # Y broadcast over the points: no copy of it per point
+        # log_softmax(flat) (activations.py), step by step into reused memory: the same operations
+        shift = np.max(flat.real, axis=1, keepdims=True, out=buf("shift", G, (m, 1), flat.real.dtype).reshape(G * m, 1))
+        zs = np.subtract(flat, shift, out=buf("a", G, (m, n), z.dtype, wide=True).reshape(G * m, n))  # a is spent
+        e = np.exp(zs, out=buf("exp", G, (m, n), z.dtype).reshape(G * m, n))
+        lse = np.sum(e, axis=1, keepdims=True, out=buf("lse", G, (m, 1), z.dtype).reshape(G * m, 1))
+        np.log(lse, out=lse)
+        np.subtract(zs, lse, out=zs)  # log softmax
+        # Y broadcast over the points: no copy of it per point
+        terms = np.multiply(Y, zs.reshape(G, m, n), out=e.reshape(G, m, n))
         return -terms.reshape(G, m * n).sum(axis=1)
     if key == ("sigmoid", "cross_entropy"):
         terms = ACTIVATIONS["softplus"].f(z) - Y * z
