@@ -20,6 +20,12 @@ keeps the others idle for its whole length.  :data:`LONGEST_FIRST` lists the fil
 longest, and they are collected first; pyproject passes ``--no-loadscope-reorder`` so that
 pytest-xdist hands out files in that order (its default orders them by the number of tests,
 which says little about their time), and the short files fill in around them.
+
+A plain run does not collect the benchmark modules (``benchmarks/test_bench_*.py``): it would
+skip every benchmark in them anyway, and each worker would pay their imports (torch and dask's
+``distributed`` among them: about two seconds) before its first test.  A benchmark option or a
+command line that names them collects them; ``benchmarks/test_suite.py`` (the suite's own tests)
+is always collected.
 """
 
 import os
@@ -65,6 +71,26 @@ def pytest_xdist_auto_num_workers(config):
         return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return min(cores, MAX_WORKERS) if cores > 1 else 0
+
+
+def benchmarks_wanted(config) -> bool:
+    """Whether this run times or runs benchmarks, or names what it collects itself."""
+    if any(config.getoption(o, False) for o in BENCHMARK_OPTIONS):
+        return True
+    return config.args_source == pytest.Config.ArgsSource.ARGS
+
+
+def pytest_ignore_collect(collection_path, config):
+    if collection_path.name.startswith("test_bench_") and collection_path.parent.name == "benchmarks":
+        if collection_path.parent.parent == config.rootpath and not benchmarks_wanted(config):
+            return True
+    return None
+
+
+def pytest_report_header(config):
+    if not benchmarks_wanted(config):
+        return "benchmarks: not collected (`pytest --benchmark-only` times them, `--benchmark-disable` runs each once)"
+    return None
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -3,6 +3,10 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+# a helper module (test_frameworks.py imports it when its torch tests run), not a test file: were it
+# collected (for its doctests: --doctest-modules), every worker would import torch to find none
+collect_ignore = ["torch_rules.py"]
+
 # Hypothesis profiles: "dev" for the plain `pytest` (the quick loop; the README's command) and "ci",
 # twice the examples, for CI's slow step (.ci/run: `GRADLAB_HYPOTHESIS_PROFILE=ci pytest -m "slow or
 # hypothesis"`), where every property test runs again at the larger size.  No deadline: these machines'

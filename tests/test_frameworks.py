@@ -2,8 +2,9 @@
 a jax custom_vjp / custom_jvp function's rule, in float32 and float64, without the user converting
 anything.  torch and jax stay optional: each test skips without its library.
 
-The torch tests are in the plain run (torch's import is paid once, in this file's worker); jax's
-import and tracing cost seconds, so its tests carry the ``slow`` marker (CI runs them).
+The torch tests are in the plain run; torch is imported when they first run (tests/torch_rules.py),
+not at collection, which every pytest-xdist worker does.  jax's import and tracing cost seconds, so
+its tests carry the ``slow`` marker (CI runs them).
 """
 
 from __future__ import annotations
@@ -13,60 +14,27 @@ import pytest
 
 import gradlab
 
-torch = pytest.importorskip("torch")
 
-
-class Affine(torch.autograd.Function):
-    """out = tanh(x @ w + b), its backward written by hand (the classic ctx style)."""
-
-    @staticmethod
-    def forward(ctx, x, w, b):
-        y = torch.tanh(x @ w + b)
-        ctx.save_for_backward(x, w, y)
-        return y
-
-    @staticmethod
-    def backward(ctx, dout):
-        x, w, y = ctx.saved_tensors
-        d = dout * (1 - y * y)
-        return d @ w.T, x.T @ d, d.sum(0)
-
-
-class TransposedWeight(Affine):
-    """dx uses w instead of w.T (w square, so the shapes still fit): only x's gradient is wrong."""
-
-    @staticmethod
-    def backward(ctx, dout):
-        x, w, y = ctx.saved_tensors
-        d = dout * (1 - y * y)
-        return d @ w, x.T @ d, d.sum(0)
-
-
-class MissingFactor(Affine):
-    """db forgets tanh's derivative (1 - y^2): only b's gradient is wrong."""
-
-    @staticmethod
-    def backward(ctx, dout):
-        x, w, y = ctx.saved_tensors
-        d = dout * (1 - y * y)
-        return d @ w.T, x.T @ d, dout.sum(0)
-
-
-def _inputs(dtype):
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(5, 3, generator=g, dtype=dtype)
-    w = torch.randn(3, 3, generator=g, dtype=dtype)
-    b = torch.randn(3, generator=g, dtype=dtype)
-    return x, w, b
+@pytest.fixture(scope="module")
+def rules():
+    """The torch Functions (tests/torch_rules.py); skips without torch."""
+    return pytest.importorskip("tests.torch_rules")
 
 
 def _failing(res):
     return res.table.loc[res.table["n_failed"] > 0, "block"].tolist()
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
-def test_an_autograd_function_is_checked_by_argument_in_either_precision(dtype):
-    args = _inputs(dtype)
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_an_autograd_function_is_checked_by_argument_in_either_precision(rules, precision):
+    torch, Affine, TransposedWeight, MissingFactor = (
+        rules.torch,
+        rules.Affine,
+        rules.TransposedWeight,
+        rules.MissingFactor,
+    )
+    dtype = getattr(torch, precision)
+    args = rules.inputs(dtype)
     before = [a.clone() for a in args]
     ok = gradlab.gradcheck(Affine.apply, args)
     assert ok.status == "passed" and list(ok.table["block"]) == ["x", "w", "b"]
@@ -86,26 +54,8 @@ def test_an_autograd_function_is_checked_by_argument_in_either_precision(dtype):
     assert all(a.dtype == dtype and torch.equal(a, c) for a, c in zip(args, before))
 
 
-class Embed(torch.autograd.Function):
-    """A lookup table: ids (int64) pick rows of E; new style (setup_context), so forward has no ctx."""
-
-    @staticmethod
-    def forward(E, ids, scale):
-        return E[ids] * scale
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        E, ids, scale = inputs
-        ctx.save_for_backward(E, ids, scale)
-
-    @staticmethod
-    def backward(ctx, dout):
-        E, ids, scale = ctx.saved_tensors
-        dE = torch.zeros_like(E).index_add_(0, ids, dout * scale)
-        return dE, None, (dout * E[ids]).sum().reshape(scale.shape)
-
-
-def test_integer_ids_pass_through_and_new_style_forward_names_the_arguments():
+def test_integer_ids_pass_through_and_new_style_forward_names_the_arguments(rules):
+    torch, Embed = rules.torch, rules.Embed
     E = torch.randn(6, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float32)
     ids = torch.tensor([0, 3, 3, 5])
     scale = torch.tensor([1.5])
@@ -114,22 +64,8 @@ def test_integer_ids_pass_through_and_new_style_forward_names_the_arguments():
     assert ids.dtype == torch.int64 and ids.tolist() == [0, 3, 3, 5]
 
 
-class Star(torch.autograd.Function):
-    """forward(ctx, *inputs): no names to read; the blocks are arg0, arg1."""
-
-    @staticmethod
-    def forward(ctx, *inputs):
-        x, y = inputs
-        ctx.save_for_backward(x, y)
-        return x * y
-
-    @staticmethod
-    def backward(ctx, dout):
-        x, y = ctx.saved_tensors
-        return dout * y, dout * y  # the second should be dout * x
-
-
-def test_unnamed_arguments_are_arg0_arg1_and_a_scalar_output_is_a_gradient():
+def test_unnamed_arguments_are_arg0_arg1_and_a_scalar_output_is_a_gradient(rules):
+    torch, Star = rules.torch, rules.Star
     x = torch.linspace(0.5, 1.5, 4, dtype=torch.float64)
     y = torch.linspace(-1.0, 2.0, 4, dtype=torch.float64)
     res = gradlab.gradcheck(Star.apply, (x, y))
@@ -151,18 +87,20 @@ def test_unnamed_arguments_are_arg0_arg1_and_a_scalar_output_is_a_gradient():
     assert any("its gradient" in n for n in scalar.notes)
 
 
-def test_a_non_tensor_input_is_refused_by_name():
-    x, w, b = _inputs(torch.float64)
+def test_a_non_tensor_input_is_refused_by_name(rules):
+    torch, Affine = rules.torch, rules.Affine
+    x, w, b = rules.inputs(torch.float64)
     with pytest.raises(TypeError, match=r"`x\[2\]` must be a torch tensor"):
         gradlab.gradcheck(Affine.apply, (x, w, 0.5))
     with pytest.raises(ValueError, match="`h` must be"):  # options validated before the forward runs
         gradlab.gradcheck(Affine.apply, (x, w, b), h=-1.0)
 
 
-def test_a_float32_torch_callable_is_lifted_and_a_captured_float32_matrix_says_why_not():
+def test_a_float32_torch_callable_is_lifted_and_a_captured_float32_matrix_says_why_not(rules):
     """Issue 18's leftover: float32 torch code with float32 data.  Data passed as an argument (or used
     elementwise) is lifted to float64 and gets a verdict; a float32 matrix captured in a closure
     cannot be (torch refuses float32 @ float64), and the result says why and what would let it."""
+    torch = rules.torch
     g = torch.Generator().manual_seed(0)
     X = torch.randn(20, 5, generator=g)
     w = torch.randn(5, generator=g)

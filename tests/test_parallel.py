@@ -4,6 +4,7 @@ One in-process LocalCluster (2 single-threaded workers) serves the module; the "
 scheduler and a cluster of worker processes are started once each, where a test needs them.
 """
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -17,13 +18,24 @@ from gradlab import parallel
 from gradlab.backends import get
 from gradlab.objective import Counted
 
-distributed = pytest.importorskip("distributed")
+# the whole file needs dask.distributed, found without importing it: collecting this file would cost
+# every pytest-xdist worker its import (half a second); the tests import it where they use it
+if importlib.util.find_spec("distributed") is None:
+    pytest.skip("needs dask.distributed: pip install 'gradlab[dask]'", allow_module_level=True)
+
+
+def _distributed():
+    import distributed
+
+    return distributed
+
 
 BACKENDS = ("central", "forward", "richardson", "complex_step")
 
 
 @pytest.fixture(scope="module")
 def client():
+    distributed = _distributed()
     with (
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster,
         distributed.Client(cluster, set_as_default=False) as c,
@@ -303,6 +315,7 @@ def test_a_worker_lost_mid_check_changes_nothing(tmp_path):
 
     # the same values as f's, one point at a time as f is evaluated (f would end this process)
     serial = gradlab.differentiate(obj, theta, batch=1)
+    distributed = _distributed()
     with (
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
         distributed.Client(cluster, set_as_default=False) as c,
