@@ -437,3 +437,16 @@ def test_batched_mlp_values_reuse_their_memory_across_calls_of_any_size():
         ws.at_least("probe", 4, np.dtype(np.float64)) is a and ws.at_least("probe", 11, np.dtype(np.float64)).size == 11
     )
     assert ws.at_least("probe", 4, np.dtype(np.float32)).dtype == np.float32
+
+
+def test_the_kept_forward_pass_is_not_pickled_with_the_objective():
+    pickle = pytest.importorskip("cloudpickle")  # what dask sends objectives with (the loss table has lambdas)
+    net = gradlab.MLP([6, 8, 3], activation="tanh", output="softmax", loss="cross_entropy")
+    X, Y = net.random_batch(16, seed=0)
+    obj, theta = net.objective(X, Y), net.init(seed=0)
+    bare = len(pickle.dumps(obj))
+    g = gradlab.gradient(obj, theta, backend="central")  # batched: keeps the base's forward pass
+    assert getattr(obj, "_stacked_base", None) is not None
+    again = pickle.loads(pickle.dumps(obj))
+    assert len(pickle.dumps(obj)) == bare and not hasattr(again, "_stacked_base")
+    assert np.array_equal(gradlab.gradient(again, theta, backend="central"), g)

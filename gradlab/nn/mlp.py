@@ -429,6 +429,13 @@ class MLPObjective:
         self.net, self.X, self.Y = net, X, Y
         self.kinks = self._pieces if net.kinked else None
 
+    def __getstate__(self) -> dict:
+        # the forward pass kept for values(points) (nn.batched) stays behind: a dask worker computes its
+        # own, and pickling it sent ten times the objective's own bytes with every task's shared items
+        state = dict(self.__dict__)
+        state.pop("_stacked_base", None)
+        return state
+
     @property
     def n_params(self) -> int:
         return self.net.n_params
