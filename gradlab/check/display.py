@@ -30,21 +30,7 @@ import re
 
 import pandas as pd
 
-#: the table's columns as shown, in order (``offset`` and ``passed`` say nothing ``status`` does not)
-SHOWN_COLUMNS = (
-    "block",
-    "shape",
-    "size",
-    "max_rel_error",
-    "max_abs_error",
-    "worst_index",
-    "analytic",
-    "numeric",
-    "n_failed",
-    "n_unverified",
-    "resolution",
-    "status",
-)
+from .columns import SHOWN_COLUMNS
 
 #: translucent backgrounds: over dark text on white and light text on near-black alike
 BACKGROUND = {

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..objective import Block
-from .result import TABLE_COLUMNS
+from .columns import TABLE_COLUMNS
 
 #: a difference counts as a failure only beyond this many times what is allowed
 GREY = 3.0

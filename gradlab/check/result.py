@@ -7,26 +7,9 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 
+from .columns import TABLE_COLUMNS  # noqa: F401  (the columns of GradcheckResult.table, the same in every mode)
 from .display import result_html, result_markdown
 from .taylor import TaylorResult
-
-#: the columns of :attr:`GradcheckResult.table`, the same in every mode
-TABLE_COLUMNS = (
-    "block",
-    "shape",
-    "size",
-    "offset",
-    "max_rel_error",
-    "max_abs_error",
-    "worst_index",
-    "analytic",
-    "numeric",
-    "n_failed",
-    "n_unverified",
-    "resolution",
-    "status",
-    "passed",
-)
 
 
 class Deferred:

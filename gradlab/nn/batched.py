@@ -63,6 +63,36 @@ from .layers import LSTM, RNN, Activation, Attention, AvgPool2d, Conv2d, Dense, 
 DIFF_BYTES = 2**16
 
 
+#: the attribute of an objective that keeps its base's forward pass between calls
+KEPT = "_stacked_base"
+
+
+def _kept(objective, base: np.ndarray, build):
+    """The forward pass of ``base`` kept on ``objective`` (``build(net, X, base)`` where none is, or
+    another base's)."""
+    cache = getattr(objective, KEPT, None)
+    if cache is None or cache.base.dtype != base.dtype or not np.array_equal(cache.base, base):
+        cache = build(objective.net, objective.X, base)
+        setattr(objective, KEPT, cache)  # one assignment: a thread sees the old base or the new one
+    return cache
+
+
+def _raise_on_overflow(out: np.ndarray, advice) -> None:
+    """Raise on the first point whose value overflowed, with ``advice(k)`` for point ``k``."""
+    bad = np.flatnonzero(~np.isfinite(out))
+    if bad.size:
+        k = int(bad[0])
+        raise FloatingPointError(f"J(theta) overflowed to {out[k]} at point {k} of a batch of {len(out)}: {advice(k)}")
+
+
+def state_without_kept_pass(objective) -> dict:
+    """``objective``'s pickle state without its kept forward pass: a dask worker computes its own,
+    and pickling it sent ten times the objective's own bytes with every task's shared items."""
+    state = dict(objective.__dict__)
+    state.pop(KEPT, None)
+    return state
+
+
 def base_of(points: np.ndarray) -> np.ndarray:
     """The point the rows of ``points`` (``(K, n)``, ``K >= 3``) share, entry by entry: the value
     two of rows ``0``, ``K // 2`` and ``K - 1`` agree on (row 0's where none do), real parts only.
@@ -119,10 +149,7 @@ def mlp_values(objective, points: np.ndarray) -> np.ndarray:
     if K < 3:
         return np.array([objective.value(p) for p in points])
     base = base_of(points)
-    cache = getattr(objective, "_stacked_base", None)
-    if cache is None or cache.base.dtype != base.dtype or not np.array_equal(cache.base, base):
-        cache = _MLPBase(net, X, base)
-        objective._stacked_base = cache  # one assignment: a thread sees the old base or the new one
+    cache = _kept(objective, base, _MLPBase)
     shapes = tuple(shape for _, shape, _ in net._layout)
     with workspace(("batched-mlp", shapes, X.shape[0], points.dtype, net.dtype)) as ws:
         scratch = _Scratch(ws, K, X.shape[0] * max(n_out for n_out, _ in shapes))
@@ -137,14 +164,13 @@ def mlp_values(objective, points: np.ndarray) -> np.ndarray:
                 rows = single[layer_of == l]
                 if rows.size:
                     out[rows] = _mlp_one_entry(net, Y, cache, points, rows, entry[rows], l, scratch)
-    bad = np.flatnonzero(~np.isfinite(out))
-    if bad.size:
-        k = int(bad[0])
-        raise FloatingPointError(
-            f"J(theta) overflowed to {out[k]} at point {k} of a batch of {K}: the network's numbers exceed float "
-            f"range (largest |x| {float(np.abs(X).max()):.3g}, largest |theta| "
-            f"{float(np.abs(points[k]).max()):.3g}, l2 = {net.l2:g}); rescale the inputs or the weights"
-        )
+    _raise_on_overflow(
+        out,
+        lambda k: (
+            f"the network's numbers exceed float range (largest |x| {float(np.abs(X).max()):.3g}, largest "
+            f"|theta| {float(np.abs(points[k]).max()):.3g}, l2 = {net.l2:g}); rescale the inputs or the weights"
+        ),
+    )
     return out
 
 
@@ -334,10 +360,7 @@ def network_values(objective, points: np.ndarray) -> np.ndarray:
     if K < 3 or not starts:
         return np.array([objective.value(p) for p in points])
     base = base_of(points)
-    cache = getattr(objective, "_stacked_base", None)
-    if cache is None or cache.base.dtype != base.dtype or not np.array_equal(cache.base, base):
-        cache = _NetworkBase(net, X, base)
-        objective._stacked_base = cache
+    cache = _kept(objective, base, _NetworkBase)
     layer_index = [i for i, slots in enumerate(net._slots) if slots]  # the layers that have parameters
     _, which = _changed_blocks(points, base, np.array(starts))
     n_changed = which.sum(axis=1)
@@ -363,11 +386,7 @@ def network_values(objective, points: np.ndarray) -> np.ndarray:
                 for lay, p in above:
                     ys = [lay.forward(p, y)[0] for y in ys]
             out[rows] = [net.head.total(y, Y) / m for y in ys]
-    bad = np.flatnonzero(~np.isfinite(out))
-    if bad.size:
-        k = int(bad[0])
-        raise FloatingPointError(
-            f"J(theta) overflowed to {out[k]} at point {k} of a batch of {K}: rescale the inputs or the weights "
-            f"(largest |theta| {float(np.abs(points[k]).max()):.3g})"
-        )
+    _raise_on_overflow(
+        out, lambda k: f"rescale the inputs or the weights (largest |theta| {float(np.abs(points[k]).max()):.3g})"
+    )
     return out

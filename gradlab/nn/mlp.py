@@ -299,14 +299,18 @@ class MLP:
             g = backprop(self, theta, X, Y, rules)
             finite = _all_finite(g, quiet=True)
         if not finite:
-            i = int(np.flatnonzero(~np.isfinite(g))[0])
-            block = next(b for b in self.blocks if b.offset <= i < b.offset + b.size)
+            i, block = self._first_nonfinite(g)
             raise FloatingPointError(
                 f"the backprop gradient overflowed to {g[i]} in {block.name} (flat index {i}): the network's "
                 f"numbers exceed float range (largest |x| {float(np.abs(X).max()):.3g}, largest |theta| "
                 f"{float(np.abs(theta).max()):.3g}, l2 = {self.l2:g}); rescale the inputs or the weights"
             )
         return g
+
+    def _first_nonfinite(self, flat: np.ndarray):
+        """The first non-finite entry of a flat vector laid out like theta, and its block."""
+        i = int(np.flatnonzero(~np.isfinite(flat))[0])
+        return i, next(b for b in self.blocks if b.offset <= i < b.offset + b.size)
 
     def hvp(self, theta: np.ndarray, v: np.ndarray, X: np.ndarray, Y: np.ndarray, rules: HvpRules = HVP_RULES):
         """The Hessian-vector product ``H v`` of J by the R-operator (:mod:`gradlab.nn.rop`) at a
@@ -315,8 +319,7 @@ class MLP:
             hv = _rop_hvp(self, theta, v, X, Y, rules)
             finite = _all_finite(hv, quiet=True)
         if not finite:
-            i = int(np.flatnonzero(~np.isfinite(hv))[0])
-            block = next(b for b in self.blocks if b.offset <= i < b.offset + b.size)
+            i, block = self._first_nonfinite(hv)
             raise FloatingPointError(
                 f"the Hessian-vector product overflowed to {hv[i]} in {block.name} (flat index {i}): the "
                 f"network's numbers exceed float range (largest |theta| {float(np.abs(theta).max()):.3g}, "
@@ -430,11 +433,7 @@ class MLPObjective:
         self.kinks = self._pieces if net.kinked else None
 
     def __getstate__(self) -> dict:
-        # the forward pass kept for values(points) (nn.batched) stays behind: a dask worker computes its
-        # own, and pickling it sent ten times the objective's own bytes with every task's shared items
-        state = dict(self.__dict__)
-        state.pop("_stacked_base", None)
-        return state
+        return batched.state_without_kept_pass(self)
 
     @property
     def n_params(self) -> int:

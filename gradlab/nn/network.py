@@ -314,11 +314,7 @@ class NetworkObjective:
         self.kinks = self._pieces if net.kinked else None
 
     def __getstate__(self) -> dict:
-        # the forward pass kept for values(points) (nn.batched) stays behind: a dask worker computes its
-        # own, and pickling it sent ten times the objective's own bytes with every task's shared items
-        state = dict(self.__dict__)
-        state.pop("_stacked_base", None)
-        return state
+        return batched.state_without_kept_pass(self)
 
     @property
     def n_params(self) -> int:
