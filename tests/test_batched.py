@@ -450,3 +450,71 @@ def test_the_kept_forward_pass_is_not_pickled_with_the_objective():
     again = pickle.loads(pickle.dumps(obj))
     assert len(pickle.dumps(obj)) == bare and not hasattr(again, "_stacked_base")
     assert np.array_equal(gradlab.gradient(again, theta, backend="central"), g)
+
+
+@pytest.mark.parametrize("complex_points", [False, True])
+def test_a_warm_batched_call_makes_no_large_transient_array(complex_points):
+    # A dask worker's allocator hands every freed chunk of 64 KiB or more back to the system
+    # (MALLOC_TRIM_THRESHOLD_=65536), so a transient of that size is page-faulted in again on every
+    # call: the base's copy and numpy's 128 KiB ufunc buffers cost 10-15% of a check there.  After a
+    # first call, a call of stencil points allocates only small (K,)-sized arrays and buffers under
+    # 32 KiB: its peak of transient memory stays under 160 KiB (it was 240-420 KiB before), and the
+    # ufunc buffer size it lowers is the caller's again afterwards.
+    import tracemalloc
+
+    w = 80  # N = 13,770: the dask benchmark's network
+    net = gradlab.MLP([w, w, w, 10], activation="tanh", output="softmax", loss="cross_entropy")
+    X, Y = net.random_batch(64, seed=0)
+    obj, theta = net.objective(X, Y), net.init(seed=0)
+    K = 64
+    bufsize = np.getbufsize()
+    for start in (0, 6_400, 13_000):  # entries of W1, W2, W3: every layer's path
+        points = np.repeat(theta[None].astype(complex if complex_points else float), K, axis=0)
+        if complex_points:
+            points.imag[np.arange(K), start + np.arange(K)] = 1e-20
+        else:
+            points[np.arange(K), start + np.arange(K)] += 1e-4
+        first = obj.values(points)
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            again = obj.values(points)
+            peak = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+        assert np.array_equal(first, again)
+        assert peak < 160 * 2**10, (start, peak)
+        assert np.getbufsize() == bufsize
+
+
+def test_points_that_move_no_entry_or_several_are_evaluated_by_value():
+    # the moved-entry count is 0, 1 or "more": the base itself and a point that moves two entries
+    # (one of them anywhere after the first) are each J at that point, to the bit
+    obj, theta = _mlp()
+    points = np.repeat(theta[None], 6, axis=0)
+    points[1, 3] += 1e-3  # one entry
+    points[2, [3, theta.size - 1]] += 1e-3  # two, far apart
+    points[3, [0, 1]] -= 1e-3  # two, adjacent
+    points[4, 5] += 1e-3
+    got = obj.values(points)
+    for k in (0, 2, 3, 5):  # 0 and 5: theta itself
+        assert got[k] == obj.value(points[k])
+    np.testing.assert_allclose(got[[1, 4]], [obj.value(points[1]), obj.value(points[4])], rtol=1e-13)
+
+
+def test_the_complex_step_kernel_advances_a_progress_bar_by_every_entry_once():
+    class Bar:
+        def __init__(self):
+            self.steps = []
+
+        def update(self, k):
+            self.steps.append(k)
+
+    obj, theta = _mlp(sizes=(9, 20, 20, 3))
+    steps = np.full(theta.size, 1e-20)
+    for batch in (1, 8):  # the loop and the batched kernel
+        bar = Bar()
+        real, imag = stencil.complex_values(Counted(obj, batch=batch), theta, steps, progress=bar)
+        assert sum(bar.steps) == theta.size and imag.shape == (theta.size,)
+        assert len(bar.steps) == -(-theta.size // stencil.PROGRESS_SLICE)  # one update per slice
+        assert np.array_equal(imag, stencil.complex_values(Counted(obj, batch=batch), theta, steps)[1])

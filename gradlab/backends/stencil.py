@@ -232,22 +232,31 @@ def _allocate(rows: int, width: int, sample: object) -> np.ndarray:
 
 
 def complex_values(
-    evaluate: Callable, x: np.ndarray, steps: np.ndarray, start: int = 0, stop: int | None = None
+    evaluate: Callable,
+    x: np.ndarray,
+    steps: np.ndarray,
+    start: int = 0,
+    stop: int | None = None,
+    *,
+    progress: object = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(Re, Im) f(x + i h_i e_i)`` for entries ``start..stop - 1`` (float64, shape ``(stop - start,) + out``).
 
     ``evaluate`` is a counted ``f`` (its :meth:`~gradlab.objective.Counted.complex` is called,
-    with ``where = (i, 1)``), on a private complex copy of ``x``.
+    with ``where = (i, 1)``), on a private complex copy of ``x``.  ``progress`` (a tqdm-like bar)
+    is advanced every :data:`PROGRESS_SLICE` entries or so (a whole number of batched calls).
     """
     stop = x.size if stop is None else stop
     batch = batch_size(evaluate, x, 2 * x.itemsize) if stop > start else 1
     if batch > 1:
-        return _batched_complex_values(evaluate, x, steps, start, stop, batch)
+        return _batched_complex_values(evaluate, x, steps, start, stop, batch, progress)
     work = Working(x, complex_dtype(x.dtype))
     xf = work.flat
     real = imag = None
     call = evaluate.complex
     for row, i in enumerate(range(start, stop)):
+        if progress is not None and row and row % PROGRESS_SLICE == 0:
+            progress.update(PROGRESS_SLICE)
         # Working.at, inlined: the hot path of the complex step
         xi = xf[i]
         xf[i] = complex(xi.real, steps[i])
@@ -259,18 +268,23 @@ def complex_values(
             real = np.empty((stop - start, *np.shape(y)), dtype=np.float64)
             imag = np.empty_like(real)
         real[row], imag[row] = y.real, y.imag
+    if progress is not None and stop > start:
+        progress.update((stop - start - 1) % PROGRESS_SLICE + 1)  # the last slice, whole or not
     if real is None:
         real = imag = np.empty(0, dtype=np.float64)
     return real, imag
 
 
-def _batched_complex_values(evaluate, x, steps, start, stop, batch) -> tuple[np.ndarray, np.ndarray]:
+def _batched_complex_values(evaluate, x, steps, start, stop, batch, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`complex_values` by ``evaluate.values``, ``batch`` entries per call: each point is the
     complex copy of ``x`` with the imaginary part of its entry set to the step, as the loop's is."""
     flat = x.reshape(-1).astype(complex_dtype(x.dtype))
     real = imag = None
-    stack = np.repeat(flat[None, :], min(batch, stop - start), axis=0)  # reused by every call, as above
-    for a in range(start, stop, batch):
+    # one stack for every call of the range (O(K n), 16 MB at most: BATCH_BYTES), never one per call
+    stack = np.repeat(flat[None, :], min(batch, stop - start), axis=0)
+    every = max(1, PROGRESS_SLICE // batch)  # calls between two updates of the bar
+    shown = start  # the entries the bar has been told of
+    for call, a in enumerate(range(start, stop, batch), start=1):
         b = min(a + batch, stop)
         entries, at = np.arange(a, b), np.arange(b - a)
         part = stack[: b - a]
@@ -284,6 +298,9 @@ def _batched_complex_values(evaluate, x, steps, start, stop, batch) -> tuple[np.
             real = np.empty((stop - start, *y.shape[1:]), dtype=np.float64)
             imag = np.empty_like(real)
         real[a - start : b - start], imag[a - start : b - start] = y.real, y.imag
+        if progress is not None and (call % every == 0 or b == stop):
+            progress.update(b - shown)
+            shown = b
     return real, imag
 
 

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._workspace import workspace
+from ._workspace import small_buffers, workspace
 from .activations import ACTIVATIONS
 from .layers import LSTM, RNN, Activation, Attention, AvgPool2d, Conv2d, Dense, Flatten, LayerNorm, MaxPool2d
 
@@ -72,7 +72,7 @@ def _kept(objective, base: np.ndarray, build):
     another base's)."""
     cache = getattr(objective, KEPT, None)
     if cache is None or cache.base.dtype != base.dtype or not np.array_equal(cache.base, base):
-        cache = build(objective.net, objective.X, base)
+        cache = build(objective.net, objective.X, base.copy())  # its own copy: base may be scratch
         setattr(objective, KEPT, cache)  # one assignment: a thread sees the old base or the new one
     return cache
 
@@ -93,16 +93,26 @@ def state_without_kept_pass(objective) -> dict:
     return state
 
 
-def base_of(points: np.ndarray) -> np.ndarray:
+def base_of(points: np.ndarray, ws=None) -> np.ndarray:
     """The point the rows of ``points`` (``(K, n)``, ``K >= 3``) share, entry by entry: the value
     two of rows ``0``, ``K // 2`` and ``K - 1`` agree on (row 0's where none do), real parts only.
+    With a workspace ``ws`` the base and its masks are written into its memory (the base must then
+    not outlive the call: :func:`_kept` copies it when it keeps it).
 
     Only speed depends on it: every value is computed from the base *and* the point's own
     entries, so a poor base (points that share nothing) costs time, never correctness."""
     r0, r1, r2 = (points[k].real for k in (0, len(points) // 2, len(points) - 1))
-    base = r0.copy()
-    odd = (r0 != r1) & (r0 != r2)
-    base[odd] = r1[odd]
+    if ws is None:
+        base, odd, other = r0.copy(), r0 != r1, r0 != r2
+    else:
+        n = r0.size
+        base = ws.at_least("base", n, r0.dtype)[:n]
+        np.copyto(base, r0)
+        odd = np.not_equal(r0, r1, out=ws.at_least("odd", n, np.dtype(bool))[:n])
+        other = np.not_equal(r0, r2, out=ws.at_least("other", n, np.dtype(bool))[:n])
+    odd &= other
+    if odd.any():
+        base[odd] = r1[odd]
     return base
 
 
@@ -139,6 +149,27 @@ class _MLPBase:
         self.squares = [np.dot(W.ravel(), W.ravel()) for W, _ in self.layers] if net.l2 else None
         #: where each layer's block starts in theta
         self.starts = np.array([w.start for w, _, _ in net._layout])
+        self._twins = {}
+
+    def like(self, dtype: np.dtype) -> _MLPBase:
+        """This forward pass with its arrays in ``dtype`` (the complex points' own), cast once and kept:
+        numpy computes a complex-with-real operation by casting the real operand to complex in
+        64-128 KB buffers it allocates and frees on every call (a fresh page-faulted buffer each time
+        where the allocator returns memory eagerly, as on a dask worker); an operation on operands
+        already complex is the same arithmetic on the same numbers, without the buffers.  The
+        weights above the perturbed layer stay real (:attr:`layers`): their GEMMs run on real parts."""
+        dtype = np.dtype(dtype)
+        if dtype == self.products[0].dtype:
+            return self
+        twin = self._twins.get(dtype)
+        if twin is None:
+            twin = object.__new__(_MLPBase)
+            twin.base, twin.starts, twin.squares, twin._twins = self.base.astype(dtype), self.starts, self.squares, {}
+            twin.layers = [(W.astype(dtype), b.astype(dtype)) for W, b in self.layers]
+            for name in ("inputs", "products", "zs"):
+                setattr(twin, name, [x.astype(dtype) for x in getattr(self, name)])
+            self._twins[dtype] = twin
+        return twin
 
 
 def mlp_values(objective, points: np.ndarray) -> np.ndarray:
@@ -148,10 +179,10 @@ def mlp_values(objective, points: np.ndarray) -> np.ndarray:
     K = len(points)
     if K < 3:
         return np.array([objective.value(p) for p in points])
-    base = base_of(points)
-    cache = _kept(objective, base, _MLPBase)
     shapes = tuple(shape for _, shape, _ in net._layout)
-    with workspace(("batched-mlp", shapes, X.shape[0], points.dtype, net.dtype)) as ws:
+    with workspace(("batched-mlp", shapes, X.shape[0], points.dtype, net.dtype)) as ws, small_buffers():
+        base = base_of(points, ws)
+        cache = _kept(objective, base, _MLPBase)
         scratch = _Scratch(ws, K, X.shape[0] * max(n_out for n_out, _ in shapes))
         moved, entry = _moved(points, base, ws)
         out = np.empty(K, dtype=points.dtype if points.dtype.kind == "c" else net.dtype)
@@ -175,10 +206,13 @@ def mlp_values(objective, points: np.ndarray) -> np.ndarray:
 
 
 def _moved(points: np.ndarray, base: np.ndarray, ws) -> tuple[np.ndarray, np.ndarray]:
-    """How many entries each point moves from ``base``, and the first one it moves (the one, for a
-    stencil's point), from ``points != base`` a block of rows at a time in reused memory: the whole
-    ``(K, n)`` comparison at once would be a fresh 1.7 MB (``K = 128``, ``n = 13,770``) on every call,
-    a fresh mmap where the allocator returns memory eagerly (a dask worker)."""
+    """Whether each point moves no entry of ``base`` (0), exactly one (1) or more (2), and the first
+    one it moves (the one, for a stencil's point), from ``points != base`` a block of rows at a time
+    in reused memory.  Every step allocates only ``(K,)`` arrays: the whole ``(K, n)`` comparison at
+    once would be a fresh 1.7 MB (``K = 128``, ``n = 13,770``) on every call, and a count of the
+    differences (``count_nonzero``, a bool-to-int sum) a 64 KB cast buffer, each of them handed back
+    to the system and faulted in again on the next call where the allocator returns memory eagerly
+    (a dask worker's ``MALLOC_TRIM_THRESHOLD_``: 10% of a gradcheck's time)."""
     K, n = points.shape
     block = max(1, min(K, DIFF_BYTES // max(1, n)))
     diff = ws.at_least("diff", block * n, np.dtype(bool))[: block * n].reshape(block, n)
@@ -186,8 +220,13 @@ def _moved(points: np.ndarray, base: np.ndarray, ws) -> tuple[np.ndarray, np.nda
     for lo in range(0, K, block):
         hi = min(K, lo + block)
         d = np.not_equal(points[lo:hi], base, out=diff[: hi - lo])
-        moved[lo:hi] = np.count_nonzero(d, axis=1)
-        entry[lo:hi] = d.argmax(axis=1)
+        first = d.argmax(axis=1)  # the first True (0 where there is none)
+        rows = np.arange(hi - lo)
+        hit = d[rows, first]
+        d[rows, first] = False  # the comparison is scratch: what is left says whether another moved
+        moved[lo:hi] = hit
+        moved[lo:hi] += d.any(axis=1)
+        entry[lo:hi] = first
     return moved, entry
 
 
@@ -238,25 +277,34 @@ def _mlp_one_entry(net, Y, cache: _MLPBase, points: np.ndarray, rows: np.ndarray
     i = np.where(is_bias, q - bsl.start, (q - wsl.start) // n_in)
     j = np.where(is_bias, 0, (q - wsl.start) % n_in)
     dtype = np.result_type(points.dtype, u.dtype)
-    col = buf("col", G, (m,), dtype)
-    col[...] = u.T[i]  # (a W^T)[:, i]: bitwise the loop's where only a bias moves
+    c = cache.like(dtype)  # the kept arrays in the points' dtype: no mixed-type operation below
+    a, u = c.inputs[l], c.products[l]
+    # (G, m) columns gathered with np.take into reused memory (a fancy index would be a fresh array)
+    col = np.take(u.T, i, axis=0, out=buf("col", G, (m,), dtype), mode="clip")  # (a W^T)[:, i]: bitwise the loop's where only a bias moves
     w = ~is_bias
-    col[w] += (new[w] - cache.base[q[w]])[:, None] * a.T[j[w]]  # the rank-one term d a[:, j]
-    b = cache.layers[l][1]
+    if w.all():  # every point moves a weight (a call that holds no bias entry): in place
+        rank1 = np.take(a.T, j, axis=0, out=buf("a-col", G, (m,), dtype), mode="clip")
+        rank1 *= (new - c.base[q])[:, None]
+        col += rank1  # the rank-one term d a[:, j]
+    else:
+        col[w] += (new[w] - c.base[q[w]])[:, None] * a.T[j[w]]  # the rank-one term d a[:, j]
+    b = c.layers[l][1]
     col += np.where(is_bias, new, b[i])[:, None]  # the point's own bias
     if l == net.n_layers - 1:  # the last layer: z[L] is the base's but for one column
         z = buf("z", G, (m, n_out), dtype, wide=True)
-        z[...] = cache.zs[l][None]  # the base's z[L] (cast to complex for complex points: exact)
+        z[...] = c.zs[l][None]  # the base's z[L]
         z[np.arange(G), :, i] = col
     else:
         # a[l] differs from the base's in column i only, so z[l+1] by an outer product
         act = net.hidden[l]
         fcol = act.f(col) if act.f_out is None else act.f_out(col, buf("fcol", G, (m,), dtype))
-        delta = np.subtract(fcol, cache.inputs[l + 1].T[i], out=buf("delta", G, (m,), dtype))  # (G, m)
-        W1 = cache.layers[l + 1][0]  # (n[l+1], n[l])
+        delta = np.take(c.inputs[l + 1].T, i, axis=0, out=buf("delta", G, (m,), dtype), mode="clip")
+        np.subtract(fcol, delta, out=delta)  # (G, m): a[l][:, i] - a_base[l][:, i]
+        W1 = c.layers[l + 1][0]  # (n[l+1], n[l])
         n1 = W1.shape[0]
-        z = np.multiply(delta[:, :, None], W1.T[i][:, None, :], out=buf("z", G, (m, n1), dtype, wide=True))
-        np.add(cache.zs[l + 1][None], z, out=z)  # (G, m, n[l+1]): z_base[l+1] + the outer product
+        w1 = np.take(W1.T, i, axis=0, out=buf("w-col", G, (n1,), dtype, wide=True), mode="clip")  # W[l+1][:, i]
+        z = np.multiply(delta[:, :, None], w1[:, None, :], out=buf("z", G, (m, n1), dtype, wide=True))
+        np.add(c.zs[l + 1][None], z, out=z)  # (G, m, n[l+1]): z_base[l+1] + the outer product
         z = z.reshape(G * m, n1)
         for l2 in range(l + 2, net.n_layers):  # the layers above: the base's weights, all G points stacked
             act = net.hidden[l2 - 1]
@@ -264,7 +312,7 @@ def _mlp_one_entry(net, Y, cache: _MLPBase, points: np.ndarray, rows: np.ndarray
                 A = act.f(z)
             else:
                 A = act.f_out(z, buf("a", G, (m, z.shape[1]), dtype, wide=True).reshape(z.shape))
-            W, bias = cache.layers[l2]
+            W, bias = cache.layers[l2][0], c.layers[l2][1]  # real weights (the GEMMs below), bias like z
             z = buf("z", G, (m, W.shape[0]), dtype, wide=True).reshape(G * m, W.shape[0])  # z[l2-1] is spent
             if A.dtype.kind == "c":
                 # Re A W^T and Im A W^T as two real GEMMs.  numpy copies a strided operand (A.real) to
@@ -305,6 +353,12 @@ def totals(head, z: np.ndarray, Y: np.ndarray, scratch=None) -> np.ndarray:
     return totals
 
 
+def _cast(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``x`` written into ``out`` (of another dtype): numpy's exact cast, no buffer of its own."""
+    np.copyto(out, x)
+    return out
+
+
 def _table_totals(head, z: np.ndarray, Y: np.ndarray, buf=_fresh) -> np.ndarray | None:
     G, m, n = z.shape
     key = (head.output_name, head.loss_name)
@@ -312,6 +366,9 @@ def _table_totals(head, z: np.ndarray, Y: np.ndarray, buf=_fresh) -> np.ndarray 
     if key == ("softmax", "cross_entropy"):
         # log_softmax(flat) (activations.py), step by step into reused memory: the same operations
         shift = np.max(flat.real, axis=1, keepdims=True, out=buf("shift", G, (m, 1), flat.real.dtype).reshape(G * m, 1))
+        if z.dtype.kind == "c":  # operands of z's own dtype: numpy would cast the real one in fresh buffers
+            shift = _cast(shift, buf("shift-c", G, (m, 1), z.dtype).reshape(G * m, 1))
+            Y = _cast(Y, buf("Y-c", 1, Y.shape, z.dtype)[0])
         zs = np.subtract(flat, shift, out=buf("a", G, (m, n), z.dtype, wide=True).reshape(G * m, n))  # a is spent
         e = np.exp(zs, out=buf("exp", G, (m, n), z.dtype).reshape(G * m, n))
         lse = np.sum(e, axis=1, keepdims=True, out=buf("lse", G, (m, 1), z.dtype).reshape(G * m, 1))
