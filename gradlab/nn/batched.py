@@ -280,7 +280,8 @@ def _mlp_one_entry(net, Y, cache: _MLPBase, points: np.ndarray, rows: np.ndarray
     c = cache.like(dtype)  # the kept arrays in the points' dtype: no mixed-type operation below
     a, u = c.inputs[l], c.products[l]
     # (G, m) columns gathered with np.take into reused memory (a fancy index would be a fresh array)
-    col = np.take(u.T, i, axis=0, out=buf("col", G, (m,), dtype), mode="clip")  # (a W^T)[:, i]: bitwise the loop's where only a bias moves
+    # (a W^T)[:, i]: bitwise the loop's where only a bias moves
+    col = np.take(u.T, i, axis=0, out=buf("col", G, (m,), dtype), mode="clip")
     w = ~is_bias
     if w.all():  # every point moves a weight (a call that holds no bias entry): in place
         rank1 = np.take(a.T, j, axis=0, out=buf("a-col", G, (m,), dtype), mode="clip")
