@@ -33,7 +33,8 @@ take at least :data:`ROUND_TRIPS_PER_CHUNK` task round trips, so that the per-ta
 stays a few percent of the work.  The round trip is measured once per scheduler (a no-op
 task, :func:`round_trip`: a few milliseconds on a LocalCluster); the cost of an entry is
 measured on the first *batch* of entries, which the caller computes itself, in the serial
-run's order, while the rest is farmed out.
+run's order, while the rest is farmed out.  On a cluster the shared items (below) are sent
+before that first batch, so that the workers fetch them while the caller computes it.
 
 Chunk bounds are multiples of the kernel's batch (the entries one batched call of
 ``values`` takes, the ``batch`` the backend passes: :func:`gradlab.backends.stencil.batch_size`).
@@ -379,24 +380,32 @@ def map_entries(
     if scheduler != "threads":
         _serialisable(objective, scheduler)
     base = counted.evaluations
-    # the first batch here, timed: the cost of an entry that sizes the chunks (the serial run's
-    # first call, so its values and its count are the serial run's too)
     align = max(1, int(batch))
     head = min(n, align)
-    t = time.perf_counter()
-    first = kernel(counted, x, steps=steps, start=0, stop=head, **static)
-    entry_seconds = (time.perf_counter() - t) / max(1, head)
+    trip = round_trip(scheduler) if head < n else 0.0  # before anything else is in the cluster's queue
+    # on a cluster the shared items go out first, so that the workers fetch them while the first
+    # batch is computed here (a few tens of milliseconds of a check they would otherwise wait)
+    shared = _share(scheduler, (objective, x, steps)) if _is_client(scheduler) and head < n else None
+    # the first batch here, timed: the cost of an entry that sizes the chunks (the serial run's
+    # first call, so its values and its count are the serial run's too)
+    try:
+        t = time.perf_counter()
+        first = kernel(counted, x, steps=steps, start=0, stop=head, **static)
+        entry_seconds = (time.perf_counter() - t) / max(1, head)
+    except BaseException:
+        if shared is not None:
+            scheduler.cancel(shared)
+        raise
     if progress is not None:
         progress.update(head)
     if head == n:
         return first
-    trip = round_trip(scheduler)
     ranges = [(head + lo, head + hi) for lo, hi in chunks(n - head, workers(scheduler), align=align,
               entry_seconds=entry_seconds, trip_seconds=trip)]  # fmt: skip
     mode = (counted.vector, counted.shape)
     args = [(lo, hi, base + lo * per_entry) for lo, hi in ranges]
     if _is_client(scheduler):
-        results = _on_cluster(scheduler, kernel, objective, x, steps, args, static, mode, progress)
+        results = _on_cluster(scheduler, kernel, shared, args, static, mode, progress)
     else:
         results = _on_local(scheduler, kernel, objective, x, steps, args, static, mode, progress)
     counted.evaluations += sum(count for _, count, _ in results)
@@ -431,11 +440,14 @@ def _itself(item: object) -> object:
     return item
 
 
-def _on_cluster(client, kernel, objective, x, steps, args, static, mode, bar=None) -> list:
-    # Each shared item is the result of a task of its own, which a worker fetches once whatever
-    # the number of its chunks.  Not `scatter`: scattered data lost with a worker cannot be
-    # recovered, while a task's result is simply computed again from the spec the scheduler holds.
-    shared = [client.submit(_itself, item, pure=False) for item in (objective, x, steps)]
+def _share(client, items) -> list:
+    """Each shared item as the result of a task of its own, which a worker fetches once whatever
+    the number of its chunks.  Not ``scatter``: scattered data lost with a worker cannot be
+    recovered, while a task's result is simply computed again from the spec the scheduler holds."""
+    return [client.submit(_itself, item, pure=False) for item in items]
+
+
+def _on_cluster(client, kernel, shared, args, static, mode, bar=None) -> list:
     futures = [
         client.submit(_run_chunk, kernel, *shared, lo, hi, base, static, mode, pure=False) for lo, hi, base in args
     ]

@@ -260,6 +260,20 @@ def test_an_exception_on_a_worker_keeps_its_type_and_message_and_names_the_entry
     assert "entry 29, evaluated at x - h*e[29]" in note and "on a dask worker" in note
 
 
+def test_a_failure_in_the_callers_first_batch_leaves_nothing_on_the_cluster(client):
+    # the shared items go out before the caller computes its first batch; an f that fails there
+    # raises as it would serially, and the items are released, not left in the cluster's memory
+    def f(x):
+        if x[0] != 0.5:
+            raise FloatingPointError("no value at entry 0")
+        return float(np.sum(x**2))
+
+    before = set(client.futures)
+    with pytest.raises(FloatingPointError, match="no value at entry 0"):
+        gradlab.gradient(f, np.full(40, 0.5), scheduler=client)
+    assert set(client.futures) <= before
+
+
 @pytest.mark.parametrize("scheduler", ["processes", "cluster"])
 def test_an_unserialisable_f_is_refused_clearly(scheduler, client):
     lock = threading.Lock()
