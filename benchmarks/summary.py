@@ -57,6 +57,10 @@ def torch_lines(benches) -> list[str]:
         info = b.extra_info
         if "torch_pair" in info:
             table.setdefault(info["torch_pair"], {})[int(info["n_params"])] = float(info["ratio"])
+            if "gemm_floor" in info:  # what the same matrix products alone take: the ratio's floor
+                table.setdefault("its GEMMs alone / torch autograd", {})[int(info["n_params"])] = float(
+                    info["gemm_floor"]
+                )
     if not table:
         return []
     sizes = sorted({n for row in table.values() for n in row})

@@ -9,6 +9,9 @@ interleaved rounds (gradlab, torch, gradlab, torch, ...) in this one process, on
 (:func:`benchmarks.summary.torch_lines`).  A full check pays N evaluations or more, so it runs at
 the small sizes only, the fast check to N ~ 3e4, backprop at every size.
 
+Backprop's row also times the bare matrix products of the pass (:meth:`Pair.gemms`), whose ratio
+to torch is the floor any implementation of those products meets (``gemm_floor``).
+
 What the benchmark asserts is what each side answered, never its time: every check passes the
 correct gradient (gradlab ``passed``, torch ``True``), and gradlab's backprop agrees with torch's
 autograd to 1e-10 of the largest entry (the same loss in two independent implementations).
@@ -56,6 +59,9 @@ class Pair:
         self.leaves = [torch.tensor(p.copy(), requires_grad=True) for p in self.net.params(self.theta).values()]
         self.flat = torch.tensor(self.theta.copy(), requires_grad=True)
         self.layout = [(b.offset, b.size, b.shape) for b in self.net.blocks]
+        self.X_np = X
+        self.weights = [W for W, _ in self.net.layers(self.theta)]
+        self.deltas = [np.ones((BATCH, W.shape[0])) for W in self.weights]
 
     def loss(self, params) -> "torch.Tensor":
         """The same loss as gradlab's: mean cross-entropy of softmax over the batch (``W`` is ``(out, in)``)."""
@@ -74,6 +80,21 @@ class Pair:
             p.grad = None
         self.loss(self.leaves).backward()
         return np.concatenate([p.grad.numpy().reshape(-1) for p in self.leaves])
+
+    def gemms(self):
+        """The matrix products alone that any backprop of this network makes, in numpy with its own
+        weights: per layer the forward ``a W^T``, the weight gradient ``delta^T a`` and, above the
+        first layer, ``delta W`` (no activation, loss or bias).  Their time over torch's backprop is
+        the floor of the ratio: no implementation of the same products can go below it."""
+        a, deltas = self.X_np, self.deltas
+        acts = []
+        for W in self.weights:
+            acts.append(a)
+            a = a @ W.T
+        for l in range(len(self.weights) - 1, -1, -1):
+            deltas[l].T @ acts[l]
+            if l:
+                deltas[l] @ self.weights[l]
 
     def torch_check(self, fast: bool) -> bool:
         return torch.autograd.gradcheck(self.J, (self.flat,), fast_mode=fast)
@@ -113,9 +134,11 @@ def test_backprop_against_torch_autograd(benchmark, width):
     theirs = pair.torch_backprop()
     scale = np.abs(theirs).max()
     assert np.abs(ours - theirs).max() <= AGREEMENT * scale, np.abs(ours - theirs).max() / scale
-    calls = {"gradlab": lambda: pair.obj.gradient(pair.theta), "torch": pair.torch_backprop}
+    calls = {"gradlab": lambda: pair.obj.gradient(pair.theta), "torch": pair.torch_backprop, "gemms": pair.gemms}
     med = _interleaved(calls, FAST_ROUNDS)
-    _record(benchmark, pair, "backprop / torch autograd", med, FAST_ROUNDS)
+    floor = med["gemms"] / med["torch"]
+    _record(benchmark, pair, "backprop / torch autograd", med, FAST_ROUNDS, gemm_floor=floor, gemms_s=med["gemms"])
+    print(f"  its GEMMs alone / torch autograd: {floor:.3f} (the floor of the ratio above)")
     benchmark.pedantic(calls["gradlab"], rounds=3, iterations=1)
 
 
