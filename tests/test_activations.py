@@ -149,3 +149,34 @@ def test_a_saturated_tanh_output_is_no_false_alarm():
         theta = (net.init(seed=seed) + 0.2 * rng.normal(size=net.n_params)) * 8.0
         result = gradlab.gradcheck(net.objective(X, Y), theta)
         assert result.status != "failed", result.message()
+
+
+def test_complex_tanh_is_numpys_to_a_few_ulp_everywhere_and_carries_the_complex_step():
+    EPS = np.finfo(np.float64).eps
+    # the activation's complex tanh is computed from real functions (cheaper than numpy's ctanh);
+    # it must be the same function: on a grid of tiny to huge real parts and imaginary parts from a
+    # complex step's to O(1), in one piece and in many (a large array), contiguous or not
+    from gradlab.nn.activations import _TANH_PIECE, _complex_tanh
+
+    x = np.concatenate(
+        [[0.0, -0.0, 1e-300, -1e-12, 1e-8, 0.3, -2.0, 19.0, -40.0, 400.0, -1e308], np.linspace(-30, 30, 601)]
+    )
+    y = np.array([0.0, 1e-300, 1e-20, -1e-8, 0.1, -1.2, 3.0])
+    z = (x[:, None] + 1j * y[None, :]).reshape(-1)
+    got, want = _complex_tanh(z), np.tanh(z)
+    for part in ("real", "imag"):
+        g, w = getattr(got, part), getattr(want, part)
+        assert np.all(np.abs(g - w) <= 8 * EPS * np.abs(w) + 1e-300), part
+    big = np.repeat(z, -(-3 * _TANH_PIECE // z.size))  # several pieces
+    assert np.array_equal(
+        _complex_tanh(big), np.concatenate([_complex_tanh(big[:_TANH_PIECE]), _complex_tanh(big[_TANH_PIECE:])])
+    )
+    strided = big[::3]
+    np.testing.assert_allclose(_complex_tanh(strided), np.tanh(strided), rtol=8 * EPS, atol=1e-300)
+    # infinities and NaN as numpy's: tanh(+-inf + 0i) = +-1, NaN stays NaN
+    special = _complex_tanh(np.array([np.inf + 0j, -np.inf + 0j, complex(np.nan, 0.0)]))
+    assert special[0] == 1 and special[1] == -1 and np.isnan(special[2].real)
+    # the complex step through it: Im tanh(x + i h) / h = sech^2 x, to rounding
+    h = 1e-20
+    xs = np.linspace(-20, 20, 401)
+    np.testing.assert_allclose(_complex_tanh(xs + 1j * h).imag / h, 1 / np.cosh(xs) ** 2, rtol=4 * EPS)

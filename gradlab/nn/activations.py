@@ -128,6 +128,72 @@ def _decaying(z, scale):
     return np.exp(np.where(_re(z) >= 0, -scale * z, scale * z))
 
 
+def _complex_tanh(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``tanh(x + i y)`` from real functions of x and y: the same function as numpy's complex
+    ``tanh`` (within a few ulp; tested), at about two thirds of its cost (its ``ctanh`` is 17 times a real
+    ``tanh``, and the complex step spends most of a network's evaluation there).
+
+    With ``e = exp(-2|x|) <= 1`` (no overflow at any x)::
+
+        tanh(x + i y) = (sign(x) (1 - e^2) + 2 i e sin 2y) / (1 + e^2 + 2 e cos 2y)
+
+    and ``1 - e^2 = -expm1(-4|x|)``, exact in relative terms where ``x`` is tiny.  The denominator
+    vanishes only at the poles ``x = 0, y = pi/2 + k pi``, as ``tanh``'s does.
+
+    Large arrays go through in pieces of :data:`_TANH_PIECE` entries, so that no temporary reaches
+    64 KiB (a dask worker returns such memory to the system at every free, :mod:`gradlab.nn._workspace`)."""
+    if out is None:
+        out = np.empty(z.shape, dtype=z.dtype)
+    with np.errstate(over="ignore"):  # -2|x| and -4|x| may overflow to -inf: exp gives 0, the limit
+        if z.size <= _TANH_PIECE or not (z.flags.c_contiguous and out.flags.c_contiguous):
+            return _complex_tanh_piece(z, out)
+        flat_z, flat_out = z.reshape(-1), out.reshape(-1)  # views: both contiguous
+        for lo in range(0, z.size, _TANH_PIECE):
+            _complex_tanh_piece(flat_z[lo : lo + _TANH_PIECE], flat_out[lo : lo + _TANH_PIECE])
+    return out
+
+
+#: entries of a piece of :func:`_complex_tanh`: its real temporaries stay under 64 KiB
+_TANH_PIECE = 2048
+
+
+def _complex_tanh_piece(z: np.ndarray, out: np.ndarray) -> np.ndarray:
+    x, y = z.real, z.imag
+    ax = np.abs(x)
+    e = np.multiply(ax, -2.0)
+    np.exp(e, out=e)
+    real = np.multiply(ax, -4.0)
+    np.expm1(real, out=real)
+    np.negative(real, out=real)
+    np.copysign(real, x, out=real)
+    y2 = np.multiply(y, 2.0)
+    d = np.cos(y2)
+    d *= e
+    d *= 2.0
+    d += 1.0
+    d += e * e
+    imag = np.sin(y2, out=y2)
+    imag *= e
+    imag *= 2.0
+    np.divide(real, d, out=out.real)
+    np.divide(imag, d, out=out.imag)
+    return out
+
+
+def _tanh(z):
+    # complex arrays by the real formula; anything else (real arrays, scalars, forward mode's dual
+    # numbers, which take np.tanh through __array_ufunc__) by numpy's tanh
+    if isinstance(z, np.ndarray) and z.dtype.kind == "c":
+        return _complex_tanh(z)
+    return np.tanh(z)
+
+
+def _tanh_out(z, out):
+    if isinstance(z, np.ndarray) and z.dtype.kind == "c" and out.dtype == z.dtype:
+        return _complex_tanh(z, out)
+    return np.tanh(z, out=out)
+
+
 def _tanh_prime(z, a):
     if np.iscomplexobj(a):
         out = np.asarray(1.0 - a * a)  # tanh' = 1 - tanh^2 ...
@@ -200,10 +266,10 @@ ACTIVATIONS: dict[str, Activation] = {
         # tanh' = 1 - tanh^2,  tanh'' = -2 tanh tanh'
         Activation(
             "tanh",
-            np.tanh,
+            _tanh,
             _tanh_prime,
             d2f=_tanh_second,
-            f_out=lambda z, out: np.tanh(z, out=out),
+            f_out=_tanh_out,
             d2f_fp=_tanh_second_fp,
         ),
         Activation(
