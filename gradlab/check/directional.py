@@ -172,15 +172,18 @@ def fast_check(case: Case) -> GradcheckResult | None:
         rows += [project(block_direction(point, blocks, rng, b), b.name, 0) for b in weak]
     if settled(rows):
         # and so does an entry: a few that the directions cannot see are measured on their own
-        hidden = least_visible(case, seen)
+        visibility = _visibility(case, seen)
+        hidden = np.flatnonzero(visibility[0] > case.limit)  # least_visible's entries, the visibility kept
         if 0 < hidden.size <= SEPARATE_ENTRIES:
+            visibility = None  # the entries' own directions change it
             for i in hidden.tolist():
                 e = np.zeros(point.size)
                 e[i] = 1.0
                 owner[case.entry_name(i)] = next(b.name for b in blocks if b.offset <= i < b.offset + b.size)
                 rows.append(project(e, case.entry_name(i), 0))
         if settled(rows):
-            return _fast_result(case, rows, "passed", entry_notes(case, seen, tuple(owner)), "fast")
+            notes = entry_notes(case, seen, tuple(owner), visibility)
+            return _fast_result(case, rows, "passed", notes, "fast")
     # a disagreement: is f random?  (the fast path skipped evaluating f at x up front)
     f0, repeat = case.counted(point.copy()), case.counted(point.copy())
     if f0 != repeat:
@@ -249,12 +252,14 @@ def least_visible(case: Case, seen: list[tuple[np.ndarray, dict]]) -> np.ndarray
     return np.flatnonzero(resolution > case.limit)
 
 
-def entry_notes(case: Case, seen: list[tuple[np.ndarray, dict]], alone: tuple[str, ...] = ()) -> tuple[str, ...]:
+def entry_notes(case: Case, seen: list[tuple[np.ndarray, dict]], alone: tuple[str, ...] = (),
+                visibility: tuple | None = None) -> tuple[str, ...]:  # fmt: skip
     """What a passing fast check says entry by entry (issue 18, item 5): the entries below the
     analytic side's own rounding, which no check judges (the full check's note), and, where
     entries were verified more coarsely than the limit, the least visible with what was verified
-    of it.  ``seen`` includes the entries measured on their own, named in ``alone``."""
-    resolution, below, rounding, how = _visibility(case, seen)
+    of it.  ``seen`` includes the entries measured on their own, named in ``alone``; ``visibility``:
+    :func:`_visibility` of exactly these ``seen``, where the caller has it already."""
+    resolution, below, rounding, how = _visibility(case, seen) if visibility is None else visibility
     notes = []
     if below.any():
         first = case.entry_name(int(np.flatnonzero(below)[0]))
