@@ -182,3 +182,22 @@ def test_complex_tanh_is_numpys_to_a_few_ulp_everywhere_and_carries_the_complex_
     h = 1e-20
     xs = np.linspace(-20, 20, 401)
     np.testing.assert_allclose(_complex_tanh(xs + 1j * h).imag / h, 1 / np.cosh(xs) ** 2, rtol=4 * EPS)
+
+
+def test_complex_tanh_in_single_precision_and_on_0d_arrays():
+    # complex64 (a float32 network's complex step) to a few float32 ulp; a 0-d array (a scalar f's
+    # complex step) and forward mode's duals still go through numpy's tanh, with the same values
+    from gradlab.nn.activations import _complex_tanh
+
+    tanh = ACTIVATIONS["tanh"].f
+    eps32 = np.finfo(np.float32).eps
+    x = np.random.default_rng(1).normal(size=1000) * 5
+    for y in (0.0, 1e-20, 1e-6, 0.3):
+        z = (x + 1j * y).astype(np.complex64)
+        got, want = _complex_tanh(z), np.tanh(z)
+        assert got.dtype == np.complex64
+        for part in ("real", "imag"):
+            g, w = getattr(got, part), getattr(want, part)
+            assert np.all(np.abs(g - w) <= 8 * eps32 * np.abs(w) + 1e-38), (part, y)
+    z0 = np.array(0.3 + 1e-20j)
+    assert tanh(z0) == np.tanh(z0) and np.ndim(tanh(z0)) == 0

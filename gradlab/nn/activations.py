@@ -190,15 +190,15 @@ def _complex_tanh_piece(z: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 def _tanh(z):
-    # complex arrays by the real formula; anything else (real arrays, scalars, forward mode's dual
-    # numbers, which take np.tanh through __array_ufunc__) by numpy's tanh
-    if isinstance(z, np.ndarray) and z.dtype.kind == "c":
+    # complex arrays by the real formula; anything else (real arrays, 0-d arrays and scalars,
+    # forward mode's dual numbers, which take np.tanh through __array_ufunc__) by numpy's tanh
+    if isinstance(z, np.ndarray) and z.dtype.kind == "c" and z.ndim:
         return _complex_tanh(z)
     return np.tanh(z)
 
 
 def _tanh_out(z, out):
-    if isinstance(z, np.ndarray) and z.dtype.kind == "c" and out.dtype == z.dtype:
+    if isinstance(z, np.ndarray) and z.dtype.kind == "c" and z.ndim and out.dtype == z.dtype:
         return _complex_tanh(z, out)
     return np.tanh(z, out=out)
 
