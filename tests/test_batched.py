@@ -288,14 +288,17 @@ def test_a_head_whose_formula_is_not_the_tables_is_summed_by_its_own_total():
     assert np.array_equal(totals(head, z, obj.Y), [head.total(zk, obj.Y) for zk in z])  # the table's: bitwise
 
 
+class Bar:
+    """A progress bar that records its updates."""
+
+    def __init__(self):
+        self.steps = []
+
+    def update(self, k):
+        self.steps.append(k)
+
+
 def test_a_progress_bar_advances_by_every_entry_once_in_batches():
-    class Bar:
-        def __init__(self):
-            self.steps = []
-
-        def update(self, k):
-            self.steps.append(k)
-
     obj, theta = _mlp()
     bar = Bar()
     steps = np.full(theta.size, 1e-4)
@@ -503,13 +506,6 @@ def test_points_that_move_no_entry_or_several_are_evaluated_by_value():
 
 
 def test_the_complex_step_kernel_advances_a_progress_bar_by_every_entry_once():
-    class Bar:
-        def __init__(self):
-            self.steps = []
-
-        def update(self, k):
-            self.steps.append(k)
-
     obj, theta = _mlp(sizes=(9, 20, 20, 3))
     steps = np.full(theta.size, 1e-20)
     for batch in (1, 8):  # the loop and the batched kernel
