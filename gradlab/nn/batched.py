@@ -159,8 +159,8 @@ class _MLPBase:
         already complex is the same arithmetic on the same numbers, without the buffers.  The
         weights above the perturbed layer stay real (:attr:`layers`): their GEMMs run on real parts."""
         dtype = np.dtype(dtype)
-        if dtype == self.products[0].dtype:
-            return self
+        if all(x.dtype == dtype for group in (self.inputs, self.products, self.zs) for x in group):
+            return self  # (a float32 network's X stays float32 under float64 points: not uniform)
         twin = self._twins.get(dtype)
         if twin is None:
             twin = object.__new__(_MLPBase)
