@@ -188,3 +188,20 @@ def test_a_looser_rtol_than_the_limit_still_gives_verdicts(rtol):
     assert right.table["resolution"].iloc[0] >= rtol  # it says what the caller's tolerance let through
     assert gradlab.gradcheck(f, x, grad=lambda x: g(x) * (1 + 4 * rtol), rtol=rtol).status == "failed"
     assert gradlab.gradcheck(f, x, grad=lambda x: g(x) * (1 + rtol / 2), rtol=rtol).status == "passed"
+
+
+def test_the_advice_on_unverified_entries_never_names_what_the_check_already_used():
+    # a saturated tanh unit leaves entries too small for the complex step's own bound; the advice
+    # used to suggest reference='complex_step', the default step and float64 to a check that had all three
+    net = gradlab.MLP([4, 8, 8, 3], activation="tanh", output="softmax", loss="cross_entropy")
+    obj, theta = net.objective(*net.random_batch(16, seed=0)), net.init(seed=0) * 20
+    advice = {
+        kw: next(
+            line for line in gradlab.gradcheck(obj, theta, **dict(kw)).message().splitlines() if "what to try" in line
+        )
+        for kw in ((), (("reference", "central"),))
+    }
+    (plain, central) = advice.values()
+    assert "complex_step" not in plain and "default step" not in plain and "float64" not in plain
+    assert "another point" in plain and "accept_unverified=True" in plain
+    assert "reference='complex_step'" in central and "default step" not in central
