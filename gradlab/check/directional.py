@@ -173,7 +173,7 @@ def fast_check(case: Case) -> GradcheckResult | None:
     if settled(rows):
         # and so does an entry: a few that the directions cannot see are measured on their own
         visibility = _visibility(case, seen)
-        hidden = np.flatnonzero(visibility[0] > case.limit)  # least_visible's entries, the visibility kept
+        hidden = least_visible(case, visibility)
         if 0 < hidden.size <= SEPARATE_ENTRIES:
             visibility = None  # the entries' own directions change it
             for i in hidden.tolist():
@@ -246,10 +246,10 @@ def _visibility(case: Case, seen: list[tuple[np.ndarray, dict]]) -> tuple[np.nda
     return resolution, below, rounding, how
 
 
-def least_visible(case: Case, seen: list[tuple[np.ndarray, dict]]) -> np.ndarray:
-    """The entries the directions verified more coarsely than the precision's limit (flat indices)."""
-    resolution, _, _, _ = _visibility(case, seen)
-    return np.flatnonzero(resolution > case.limit)
+def least_visible(case: Case, visibility: tuple) -> np.ndarray:
+    """The entries the directions verified more coarsely than the precision's limit (flat indices),
+    from :func:`_visibility`'s result (which the notes read too)."""
+    return np.flatnonzero(visibility[0] > case.limit)
 
 
 def entry_notes(case: Case, seen: list[tuple[np.ndarray, dict]], alone: tuple[str, ...] = (),
